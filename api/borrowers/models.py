@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.types import UTCDateTime
+
+
+class Channel(enum.StrEnum):
+    telegram = "telegram"
+    whatsapp = "whatsapp"
+
+
+class Borrower(Base):
+    """A client of the MFI. Knowledge factors are stored only as peppered hashes."""
+
+    __tablename__ = "borrower"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("branch_officer.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("branch_group.id"), index=True)
+    full_name: Mapped[str] = mapped_column(String(160))
+    phone_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    preferred_language: Mapped[str] = mapped_column(String(8), default="en")
+    dob_hash: Mapped[str] = mapped_column(String(64))
+    national_id_last4_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class ChannelIdentity(Base):
+    """A chat account (Telegram user id, WhatsApp id). Bound to a borrower only by verification."""
+
+    __tablename__ = "borrower_channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    external_user_id: Mapped[str] = mapped_column(String(64))
+    borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrower.id"), index=True)
+    proven_phone_e164: Mapped[str | None] = mapped_column(String(20))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class Consent(Base):
+    """Whether a borrower accepts messages on a channel; opt-out wins over everything."""
+
+    __tablename__ = "borrower_consent"
+    __table_args__ = (UniqueConstraint("borrower_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrower.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    opted_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(32), default="import")

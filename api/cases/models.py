@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.types import UTCDateTime
+
+
+class CaseKind(enum.StrEnum):
+    hardship = "hardship"
+    officer_request = "officer_request"
+    complaint = "complaint"
+    payment_claim = "payment_claim"
+
+
+class CaseStatus(enum.StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    called = "called"
+    resolved = "resolved"
+
+
+class CaseOutcome(enum.StrEnum):
+    plan_agreed = "plan_agreed"
+    payment_holiday = "payment_holiday"
+    restructure_requested = "restructure_requested"
+    no_action = "no_action"
+
+
+class Case(Base):
+    """A hardship case, officer request, complaint or payment claim, with a human reference."""
+
+    __tablename__ = "case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[CaseKind] = mapped_column(Enum(CaseKind, native_enum=False, length=16))
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrower.id"), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))  # illness, business_loss, ...
+    borrower_words: Mapped[str | None] = mapped_column(Text)
+    requested_relief: Mapped[str | None] = mapped_column(String(32))  # more_time | smaller | pause
+    channel: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[CaseStatus] = mapped_column(
+        Enum(CaseStatus, native_enum=False, length=16), default=CaseStatus.open, index=True
+    )
+    outcome: Mapped[CaseOutcome | None] = mapped_column(
+        Enum(CaseOutcome, native_enum=False, length=32)
+    )
+    assigned_officer_id: Mapped[int | None] = mapped_column(ForeignKey("branch_officer.id"))
+    escalated_to_id: Mapped[int | None] = mapped_column(ForeignKey("branch_officer.id"))
+    sla_due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.types import UTCDateTime
+
+
+class ContactEvent(Base):
+    """Append-only ledger of every inbound and outbound message decision, with its reason.
+
+    ``rule`` names the rule that decided (``quiet_hours``, ``cap_7d``, ``opted_out``, ...).
+    Rows are never updated or deleted (enforced in ``api.ledger.service`` and, on PostgreSQL,
+    by a trigger).
+    """
+
+    __tablename__ = "contact_event"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrower.id"), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound | internal
+    kind: Mapped[str] = mapped_column(String(32))  # chat | reminder | incentive | status | case
+    decision: Mapped[str] = mapped_column(String(32))  # sent | suppressed | rescheduled | ...
+    rule: Mapped[str | None] = mapped_column(String(64))
+    message_key: Mapped[str | None] = mapped_column(String(96))
+    external_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,39 @@
+"""Every table, imported once so that metadata (Alembic, tests) sees the whole schema."""
+
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.branches.models import Branch, BorrowerGroup, Officer, StaffRole
+from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
+from api.core.db import Base
+from api.ledger.models import ContactEvent
+from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus
+from api.outbox.models import OutboxMessage, OutboxStatus
+from api.payments.models import Payment, PaymentAllocation
+from api.promises.models import PromiseStatus, PromiseToPay
+
+__all__ = [
+    "Base",
+    "Borrower",
+    "BorrowerGroup",
+    "Branch",
+    "Case",
+    "CaseKind",
+    "CaseOutcome",
+    "CaseStatus",
+    "Channel",
+    "ChannelIdentity",
+    "Consent",
+    "ContactEvent",
+    "Frequency",
+    "Installment",
+    "InstallmentStatus",
+    "Loan",
+    "LoanStatus",
+    "Officer",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Payment",
+    "PaymentAllocation",
+    "PromiseStatus",
+    "PromiseToPay",
+    "StaffRole",
+]

@@ -1,0 +1,24 @@
+"""The ``kopa`` command: one entry point for operators, developers and CI."""
+
+from __future__ import annotations
+
+import typer
+
+from kopa.commands import db as db_commands
+from kopa.commands import serve as serve_commands
+
+app = typer.Typer(help="Kopa: borrower chat, reminders and officer escalations.", no_args_is_help=True)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(serve_commands.app, name="serve")
+
+
+@app.command()
+def train(force: bool = typer.Option(False, help="retrain even when the model is up to date")) -> None:
+    """Train the Rasa model when its inputs changed."""
+    from kopa.train import ensure_model
+
+    ensure_model(force=force)
+
+
+if __name__ == "__main__":
+    app()

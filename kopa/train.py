@@ -1,0 +1,66 @@
+"""Train the Rasa model only when its inputs changed.
+
+The model file is named after a fingerprint of everything that shapes it (config, domain,
+training data, the pinned Rasa environment), so an unchanged project reuses the model it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from rich.console import Console
+
+from kopa.paths import MODELS_DIR, NLU_DIR, RASA_BIN, ROOT
+
+TRAINING_INPUTS = ("config.yml", "domain", "data", "requirements.lock")
+
+
+def fingerprint(nlu_dir: Path = NLU_DIR) -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = nlu_dir / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if not file.exists():
+                continue
+            digest.update(str(file.relative_to(nlu_dir)).encode())
+            digest.update(b"\0")
+            digest.update(file.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path(nlu_dir: Path = NLU_DIR) -> Path:
+    return MODELS_DIR / f"kopa-{fingerprint(nlu_dir)}.tar.gz"
+
+
+def ensure_model(console: Console | None = None, force: bool = False) -> Path:
+    """Return the model for the current inputs, training it first if there is none."""
+    console = console or Console(stderr=True)
+    target = model_path()
+    if target.exists() and not force:
+        console.print(f"[green]model up to date[/] {target.relative_to(ROOT)}")
+        return target
+    if not RASA_BIN.exists():
+        raise SystemExit("Rasa is not installed: run `make setup` first")
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(RASA_BIN), "train",
+        "--config", str(NLU_DIR / "config.yml"),
+        "--domain", str(NLU_DIR / "domain"),
+        "--data", str(NLU_DIR / "data"),
+        "--out", str(MODELS_DIR),
+        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+    ]
+    with console.status(f"training the Rasa model ({target.name}); this takes a few minutes"):
+        result = subprocess.run(command, cwd=NLU_DIR, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not target.exists():
+        console.print(result.stdout[-4000:], result.stderr[-4000:], markup=False)
+        raise SystemExit("rasa train failed")
+    for stale in MODELS_DIR.glob("kopa-*.tar.gz"):
+        if stale != target:
+            stale.unlink()
+    console.print(f"[green]trained[/] {target.relative_to(ROOT)}")
+    return target

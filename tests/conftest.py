@@ -1,0 +1,89 @@
+"""Database fixtures shared by every test area.
+
+SQLite always runs. PostgreSQL runs when ``KOPA_TEST_DATABASE_URL`` is set (CI sets it); each
+pytest process gets a database of its own, created from that server and dropped at the end, so
+parallel runs never see each other's rows. With ``KOPA_REQUIRE_SERVICES=1`` a missing server is a
+failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core.db import build_engine
+from api.core.migrate import upgrade
+
+REQUIRE_SERVICES = os.environ.get("KOPA_REQUIRE_SERVICES") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (KOPA_REQUIRE_SERVICES=1: this must run here)")
+    pytest.skip(f"{reason}; set it to run these tests")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this pytest process."""
+    base = os.environ.get("KOPA_TEST_DATABASE_URL")
+    if not base:
+        _unavailable("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    assert base is not None
+    name = f"kopa_test_{uuid.uuid4().hex[:10]}"
+    admin = build_engine(base, isolation_level="AUTOCOMMIT", poolclass=None)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - reported as skip/fail with the reason
+        _unavailable(f"PostgreSQL at KOPA_TEST_DATABASE_URL is unreachable: {type(exc).__name__}")
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("db") / "kopa.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Parametrize a test over both databases."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = build_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test, even what it committed."""
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    db = factory()
+    yield db
+    db.close()
+    outer.rollback()
+    connection.close()
