@@ -32,7 +32,7 @@ $(STAMPS)/venv-rasa: nlu/requirements.lock
 	@touch $@
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMPS)/venv
-	$(VENV)/bin/pybabel compile -q --use-fuzzy -d locales -D messages -l $*
+	$(VENV)/bin/pybabel compile --use-fuzzy -d locales -D messages -l $*
 
 locales: $(STAMPS)/venv $(MO_FILES) ## compile the message catalogs
 
