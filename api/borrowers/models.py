@@ -13,6 +13,7 @@ from api.core.types import UTCDateTime
 class Channel(enum.StrEnum):
     telegram = "telegram"
     whatsapp = "whatsapp"
+    terminal = "terminal"  # the `kopa chat` terminal; its identity is proven by ``--phone``
 
 
 class Borrower(Base):
@@ -48,6 +49,13 @@ class ChannelIdentity(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The knowledge factor asked by the last verification start (``dob`` | ``national_id``).
+    pending_factor: Mapped[str | None] = mapped_column(String(16))
+    # Chosen in this chat before or after verification; copied to the borrower once bound.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    # Opt-in / opt-out said in this chat; applies to the borrower once bound. None: never said.
+    opted_in: Mapped[bool | None] = mapped_column(Boolean)
+    consent_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 

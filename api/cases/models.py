@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text, func
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -45,6 +46,9 @@ class Case(Base):
     borrower_words: Mapped[str | None] = mapped_column(Text)
     requested_relief: Mapped[str | None] = mapped_column(String(32))  # more_time | smaller | pause
     channel: Mapped[str | None] = mapped_column(String(16))
+    # Kind-specific facts, e.g. a payment claim's amount, date and reference as typed by the
+    # borrower. Never identity documents.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[CaseStatus] = mapped_column(
         Enum(CaseStatus, native_enum=False, length=16), default=CaseStatus.open, index=True
     )
