@@ -1,0 +1,80 @@
+"""Async client of Rasa's REST channel (``POST /webhooks/rest/webhook``).
+
+Rasa's REST channel logs and swallows exceptions raised while handling a message (an action
+server that is down, an action that failed) and still answers 200 with whatever it collected, so
+an empty answer to a user message is reported as :class:`RasaUnavailable` too: in Kopa every user
+message gets at least one reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+# Short on purpose: a borrower waiting on a phone should hear "try again shortly" within seconds
+# rather than nothing. The action server's own calls to the loan API time out sooner than this.
+DEFAULT_TIMEOUT = httpx.Timeout(8.0, connect=2.0)
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer usefully in time (down, slow, error status or no reply at all)."""
+
+
+class RasaClient:
+    """Send one user message to Rasa and return the bot's messages (the REST answer)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    async def send(
+        self, sender: str, message: str, metadata: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Post ``message`` for the conversation ``sender``.
+
+        Args:
+            sender: the namespaced conversation id (``tg:…``, ``wa:…``, ``cli:…``).
+            message: the user's text or a button payload.
+            metadata: channel, locale hint and proven phone, stored on the user event.
+
+        Returns:
+            The bot messages Rasa answered, each a dict with ``custom`` and/or ``text``.
+
+        Raises:
+            RasaUnavailable: connection error, timeout, non-200 answer or no reply.
+        """
+        body = {"sender": sender, "message": message, "metadata": metadata}
+        try:
+            response = await self._client.post("/webhooks/rest/webhook", json=body)
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise RasaUnavailable(f"status {response.status_code}")
+        try:
+            replies = response.json()
+        except ValueError as exc:
+            raise RasaUnavailable("answer is not JSON") from exc
+        if not isinstance(replies, list) or not replies:
+            raise RasaUnavailable("no reply")
+        return [reply for reply in replies if isinstance(reply, dict)]
+
+    async def healthy(self) -> bool:
+        try:
+            response = await self._client.get("/webhooks/rest/")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
