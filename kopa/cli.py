@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from kopa.commands import bot as bot_commands
 from kopa.commands import db as db_commands
 from kopa.commands import serve as serve_commands
 
 app = typer.Typer(help="Kopa: borrower chat, reminders and officer escalations.", no_args_is_help=True)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(serve_commands.app, name="serve")
+app.add_typer(bot_commands.fake_app, name="fake")
 
 
 @app.command()
