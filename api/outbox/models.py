@@ -13,7 +13,10 @@ from api.core.types import UTCDateTime
 
 class OutboxStatus(enum.StrEnum):
     pending = "pending"  # waiting for send_at
-    claimed = "claimed"  # a worker holds the lease
+    claimed = "claimed"  # a worker holds the lease; nothing has left yet
+    # The request to the provider may have left: a worker that dies now leaves an unknown outcome,
+    # which is never resent automatically (rule R-4).
+    sending = "sending"
     retry = "retry"  # retryable failure, next try at send_at
     sent = "sent"
     unknown = "unknown"  # timed out after the request left: never resent automatically
