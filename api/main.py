@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.borrowers.router import router as identity_router
+from api.cases.router import borrower_router as case_router
+from api.cases.router import officer_router
 from api.core.errors import register_error_handlers
+from api.core.security import require_service_token
+from api.loans.router import router as loan_router
+from api.payments.router import router as webhook_router
+from api.promises.router import router as promise_router
 
 
 def create_app() -> FastAPI:
@@ -19,7 +26,18 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    # Domain routers are included here, one line each (see api/<domain>/router.py).
+    # Everything but /health and the docs needs the service token. The payment webhook gets
+    # its own HMAC signature as well: the provider's relay holds that secret, not the bot's.
+    protected = [Depends(require_service_token)]
+    for router in (
+        identity_router,
+        loan_router,
+        promise_router,
+        case_router,
+        officer_router,
+    ):
+        app.include_router(router, dependencies=protected)
+    app.include_router(webhook_router)
     return app
 
 

@@ -1,7 +1,7 @@
 """Every table, imported once so that metadata (Alembic, tests) sees the whole schema."""
 
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
-from api.branches.models import Branch, BorrowerGroup, Officer, StaffRole
+from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
 from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
 from api.core.db import Base
 from api.ledger.models import ContactEvent

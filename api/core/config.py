@@ -34,6 +34,8 @@ class CasePolicy(BaseModel):
     officer_request_sla_hours: int = 24
     complaint_sla_hours: int = 72
     payment_claim_sla_hours: int = 24
+    # What a borrower is told when a payment they claim has not arrived yet.
+    payments_visible_within_hours: int = 24
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,109 @@
+"""Identity routes: status, verification, consent and language of one chat."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.borrowers import service
+from api.borrowers.dependencies import UserPath
+from api.borrowers.exceptions import IdentityLocked, VerificationFailed
+from api.borrowers.models import Channel
+from api.borrowers.schemas import (
+    ConsentIn,
+    ConsentOut,
+    IdentityOut,
+    LanguageIn,
+    LanguageOut,
+    VerificationCompleteIn,
+    VerificationCompleteOut,
+    VerificationStartIn,
+    VerificationStartOut,
+)
+from api.core.deps import NowDep, SessionDep, SettingsDep
+
+router = APIRouter(prefix="/v1/identities/{channel}/{user}", tags=["identities"])
+
+
+@router.get("", response_model=IdentityOut)
+def resolve_identity(
+    channel: Channel, user: UserPath, session: SessionDep, now: NowDep, settings: SettingsDep
+) -> IdentityOut:
+    """Say whether this chat is verified, expired, locked or unverified."""
+    view = service.resolve(session=session, channel=channel, user=user, now=now, settings=settings)
+    return IdentityOut(status=view.status, locale=view.locale, first_name=view.first_name)
+
+
+@router.post(
+    "/verification/start",
+    response_model=VerificationStartOut,
+    responses={423: {"description": "locked"}},
+)
+def start_verification(
+    channel: Channel,
+    user: UserPath,
+    body: VerificationStartIn,
+    session: SessionDep,
+    now: NowDep,
+    settings: SettingsDep,
+) -> VerificationStartOut:
+    """Remember the proven phone and say which question to ask (same for any phone)."""
+    factor = service.start_verification(
+        session=session, channel=channel, user=user, phone=body.phone, now=now, settings=settings
+    )
+    session.commit()
+    return VerificationStartOut(factor=factor)
+
+
+@router.post(
+    "/verification/complete",
+    response_model=VerificationCompleteOut,
+    responses={401: {"description": "verification_failed"}, 423: {"description": "locked"}},
+)
+def complete_verification(
+    channel: Channel,
+    user: UserPath,
+    body: VerificationCompleteIn,
+    session: SessionDep,
+    now: NowDep,
+    settings: SettingsDep,
+) -> VerificationCompleteOut:
+    """Check the answer; a failure is counted, five lock the chat for a while."""
+    outcome = service.complete_verification(
+        session=session,
+        channel=channel,
+        user=user,
+        factor=body.factor,
+        value=body.value,
+        now=now,
+        settings=settings,
+    )
+    session.commit()
+    if outcome.locked_until is not None:
+        raise IdentityLocked(locked_until=outcome.locked_until.isoformat())
+    if not outcome.verified:
+        raise VerificationFailed(attempts_left=outcome.attempts_left)
+    return VerificationCompleteOut(status=service.IdentityStatus.verified, locale=outcome.locale)
+
+
+@router.put("/consent", response_model=ConsentOut)
+def set_consent(
+    channel: Channel, user: UserPath, body: ConsentIn, session: SessionDep, now: NowDep
+) -> ConsentOut:
+    """Opt this chat in or out of messages, effective at once."""
+    service.set_consent(
+        session=session, channel=channel, user=user, opted_in=body.opted_in, now=now
+    )
+    session.commit()
+    return ConsentOut(channel=channel, opted_in=body.opted_in)
+
+
+@router.put("/language", response_model=LanguageOut)
+def set_language(
+    channel: Channel, user: UserPath, body: LanguageIn, session: SessionDep, now: NowDep
+) -> LanguageOut:
+    """Speak this language in this chat and in the borrower's messages."""
+    locale = service.set_language(
+        session=session, channel=channel, user=user, locale=body.locale, now=now
+    )
+    session.commit()
+    return LanguageOut(locale=locale)

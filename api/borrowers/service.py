@@ -1,0 +1,426 @@
+"""Channel identities: who is chatting, and whether they proved to be a borrower.
+
+A chat is bound to a borrower only by verification: a phone the channel proved (Telegram
+contact shared by its owner, WhatsApp sender id, terminal ``--phone``) that matches the
+borrower's, plus one knowledge factor. Answers and work are the same whether or not the phone
+belongs to a borrower, so the API cannot be used to find out who is a client.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.borrowers.exceptions import (
+    IdentityLocked,
+    InvalidPhone,
+    PhoneRequired,
+    UnsupportedLocale,
+    VerificationNotStarted,
+    VerificationRequired,
+)
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.core.config import Settings
+from api.core.security import hash_secret_factor
+from api.ledger import service as ledger
+from kopa.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
+
+
+class IdentityStatus(enum.StrEnum):
+    unverified = "unverified"
+    verified = "verified"
+    expired = "expired"
+    locked = "locked"
+
+
+class Factor(enum.StrEnum):
+    dob = "dob"
+    national_id = "national_id"
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    status: IdentityStatus
+    locale: str
+    first_name: str | None
+
+
+@dataclass(frozen=True)
+class VerificationOutcome:
+    verified: bool
+    locale: str
+    attempts_left: int = 0
+    locked_until: datetime | None = None
+
+
+# --- knowledge factors (the seed and the CSV import store them with these) -----------------
+
+
+def normalize_phone(value: str) -> str:
+    """E.164 form of an international number.
+
+    Raises:
+        InvalidPhone: not a valid number with its country code.
+    """
+    try:
+        parsed = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone() from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhone()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %m %Y")
+
+
+def normalize_dob(value: str) -> str:
+    """ISO form of a typed date of birth (day first, as written in our markets); else as typed."""
+    text = " ".join(value.split())
+    for fmt in _DOB_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return text
+
+
+def dob_hash(pepper: str, dob: date) -> str:
+    return hash_secret_factor(pepper, dob.isoformat())
+
+
+def national_id_hash(pepper: str, last_digits: str) -> str:
+    return hash_secret_factor(pepper, "".join(ch for ch in last_digits if ch.isalnum()))
+
+
+def _factor_hash(pepper: str, factor: Factor, value: str) -> str:
+    if factor is Factor.dob:
+        return hash_secret_factor(pepper, normalize_dob(value))
+    return national_id_hash(pepper, value)
+
+
+def choose_factor(pepper: str, phone: str) -> Factor:
+    """The factor to ask, fixed per phone so restarting cannot shop for an easier question.
+
+    It depends only on the phone, never on whether a borrower has it.
+    """
+    digest = hmac.new(pepper.encode(), f"factor:{phone}".encode(), "sha256").digest()
+    return Factor.dob if digest[0] % 2 == 0 else Factor.national_id
+
+
+# --- identities ------------------------------------------------------------------------------
+
+
+def find_identity(session: Session, channel: Channel, user: str) -> ChannelIdentity | None:
+    return session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_user_id == user
+        )
+    )
+
+
+def _identity(session: Session, channel: Channel, user: str) -> ChannelIdentity:
+    identity = find_identity(session, channel, user)
+    if identity is None:
+        identity = ChannelIdentity(channel=channel, external_user_id=user, failed_attempts=0)
+        session.add(identity)
+        session.flush()
+    return identity
+
+
+def _is_locked(identity: ChannelIdentity, now: datetime) -> bool:
+    return identity.locked_until is not None and identity.locked_until > now
+
+
+def _is_fresh(identity: ChannelIdentity, now: datetime, settings: Settings) -> bool:
+    idle = timedelta(minutes=settings.verification.idle_minutes)
+    return (
+        identity.borrower_id is not None
+        and identity.verified_at is not None
+        and identity.last_seen_at is not None
+        and now - identity.last_seen_at <= idle
+    )
+
+
+def first_name(borrower: Borrower) -> str:
+    return borrower.full_name.split()[0] if borrower.full_name.strip() else ""
+
+
+def identity_locale(session: Session, identity: ChannelIdentity | None) -> str:
+    if identity is None:
+        return DEFAULT_LOCALE
+    if identity.locale:
+        return identity.locale
+    if identity.borrower_id is not None:
+        return session.get_one(Borrower, identity.borrower_id).preferred_language
+    return DEFAULT_LOCALE
+
+
+def resolve(
+    *, session: Session, channel: Channel, user: str, now: datetime, settings: Settings
+) -> IdentityView:
+    """The identity's status; reading it does not count as activity."""
+    identity = find_identity(session, channel, user)
+    locale = identity_locale(session, identity)
+    if identity is None:
+        return IdentityView(IdentityStatus.unverified, locale, None)
+    if _is_locked(identity, now):
+        return IdentityView(IdentityStatus.locked, locale, None)
+    if identity.borrower_id is None or identity.verified_at is None:
+        return IdentityView(IdentityStatus.unverified, locale, None)
+    if not _is_fresh(identity, now, settings):
+        return IdentityView(IdentityStatus.expired, locale, None)
+    borrower = session.get_one(Borrower, identity.borrower_id)
+    return IdentityView(IdentityStatus.verified, locale, first_name(borrower))
+
+
+def verified_borrower(
+    *, session: Session, channel: Channel, user: str, now: datetime, settings: Settings
+) -> tuple[ChannelIdentity, Borrower]:
+    """The borrower behind a verified, fresh identity; the access refreshes ``last_seen_at``.
+
+    Raises:
+        VerificationRequired: unknown, unverified, idle too long or locked.
+    """
+    identity = find_identity(session, channel, user)
+    if identity is None or _is_locked(identity, now) or not _is_fresh(identity, now, settings):
+        raise VerificationRequired()
+    assert identity.borrower_id is not None
+    identity.last_seen_at = now
+    return identity, session.get_one(Borrower, identity.borrower_id)
+
+
+def start_verification(
+    *,
+    session: Session,
+    channel: Channel,
+    user: str,
+    phone: str | None,
+    now: datetime,
+    settings: Settings,
+) -> Factor:
+    """Remember the proven phone and answer which knowledge factor to ask.
+
+    Raises:
+        PhoneRequired: no phone given and none proven before in this chat.
+        InvalidPhone: the phone is not a valid international number.
+        IdentityLocked: too many failures recently.
+    """
+    identity = _identity(session, channel, user)
+    if _is_locked(identity, now):
+        raise IdentityLocked(locked_until=_iso(identity.locked_until))
+    if phone is None:
+        if identity.proven_phone_e164 is None:
+            raise PhoneRequired()
+        proven = identity.proven_phone_e164
+    else:
+        proven = normalize_phone(phone)
+    if identity.proven_phone_e164 != proven and identity.borrower_id is not None:
+        # A different phone is a different person as far as we know: unbind first.
+        identity.borrower_id = None
+        identity.verified_at = None
+    identity.proven_phone_e164 = proven
+    factor = choose_factor(settings.hash_pepper.get_secret_value(), proven)
+    identity.pending_factor = factor.value
+    return factor
+
+
+# A stand-in hash compared when no borrower has the phone, so both paths do the same work.
+_ABSENT = "0" * 64
+
+
+def complete_verification(
+    *,
+    session: Session,
+    channel: Channel,
+    user: str,
+    factor: Factor,
+    value: str,
+    now: datetime,
+    settings: Settings,
+) -> VerificationOutcome:
+    """Check the answer; bind the chat to the borrower on success, count failures otherwise.
+
+    The caller commits whatever the outcome (a failure must be counted) and then answers.
+
+    Raises:
+        VerificationNotStarted: no proven phone in this chat yet.
+        IdentityLocked: locked before this attempt.
+    """
+    policy = settings.verification
+    identity = find_identity(session, channel, user)
+    if identity is None or identity.proven_phone_e164 is None:
+        raise VerificationNotStarted()
+    if _is_locked(identity, now):
+        raise IdentityLocked(locked_until=_iso(identity.locked_until))
+    if identity.locked_until is not None:
+        identity.locked_until = None
+        identity.failed_attempts = 0
+
+    borrower = session.scalar(
+        select(Borrower).where(Borrower.phone_e164 == identity.proven_phone_e164)
+    )
+    pepper = settings.hash_pepper.get_secret_value()
+    given = _factor_hash(pepper, factor, value)
+    stored = _ABSENT
+    if borrower is not None:
+        stored = borrower.dob_hash if factor is Factor.dob else borrower.national_id_last4_hash
+    matches = hmac.compare_digest(given, stored) and borrower is not None
+
+    if matches and borrower is not None:
+        identity.borrower_id = borrower.id
+        identity.verified_at = now
+        identity.last_seen_at = now
+        identity.failed_attempts = 0
+        identity.locked_until = None
+        identity.pending_factor = None
+        _apply_chat_choices(session, identity=identity, borrower=borrower, now=now)
+        ledger.record(
+            session=session,
+            at=now,
+            direction="inbound",
+            kind="verification",
+            decision="verified",
+            borrower_id=borrower.id,
+            channel=channel.value,
+        )
+        return VerificationOutcome(verified=True, locale=borrower.preferred_language)
+
+    identity.failed_attempts += 1
+    locale = identity_locale(session, identity)
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="verification",
+        decision="failed",
+        rule="knowledge_factor",
+        channel=channel.value,
+        detail={"attempt": identity.failed_attempts},
+    )
+    if identity.failed_attempts >= policy.max_failures:
+        identity.locked_until = now + timedelta(minutes=policy.lockout_minutes)
+        identity.failed_attempts = 0
+        identity.borrower_id = None
+        identity.verified_at = None
+        return VerificationOutcome(False, locale, 0, identity.locked_until)
+    return VerificationOutcome(False, locale, policy.max_failures - identity.failed_attempts)
+
+
+def _apply_chat_choices(
+    session: Session, *, identity: ChannelIdentity, borrower: Borrower, now: datetime
+) -> None:
+    """What was said in this chat before verification now applies to the borrower."""
+    if identity.locale:
+        borrower.preferred_language = identity.locale
+    if identity.opted_in is not None:
+        _set_consent(
+            session,
+            borrower_id=borrower.id,
+            channel=identity.channel,
+            opted_in=identity.opted_in,
+            now=identity.consent_changed_at or now,
+        )
+
+
+def _set_consent(
+    session: Session, *, borrower_id: int, channel: Channel, opted_in: bool, now: datetime
+) -> None:
+    consent = session.scalar(
+        select(Consent).where(Consent.borrower_id == borrower_id, Consent.channel == channel)
+    )
+    if consent is None:
+        consent = Consent(borrower_id=borrower_id, channel=channel, source="chat")
+        session.add(consent)
+    consent.opted_in = opted_in
+    consent.source = "chat"
+    if opted_in:
+        consent.opted_in_at = now
+    else:
+        consent.opted_out_at = now
+
+
+def set_consent(
+    *, session: Session, channel: Channel, user: str, opted_in: bool, now: datetime
+) -> None:
+    """Opt this chat in or out, at once; also the bound borrower's consent for this channel.
+
+    No verification is needed: a chat may always stop (or restart) messages to itself.
+    """
+    identity = _identity(session, channel, user)
+    identity.opted_in = opted_in
+    identity.consent_changed_at = now
+    if identity.borrower_id is not None:
+        _set_consent(
+            session, borrower_id=identity.borrower_id, channel=channel, opted_in=opted_in, now=now
+        )
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="consent",
+        decision="opted_in" if opted_in else "opted_out",
+        rule="chat_request",
+        borrower_id=identity.borrower_id,
+        channel=channel.value,
+    )
+
+
+def set_language(
+    *, session: Session, channel: Channel, user: str, locale: str, now: datetime
+) -> str:
+    """Use ``locale`` in this chat (and for the bound borrower's messages).
+
+    Raises:
+        UnsupportedLocale: not one of Kopa's languages.
+    """
+    language = locale.strip().replace("-", "_").split("_")[0].lower()
+    if language not in SUPPORTED_LOCALES:
+        raise UnsupportedLocale(supported=list(SUPPORTED_LOCALES))
+    identity = _identity(session, channel, user)
+    identity.locale = language
+    if identity.borrower_id is not None:
+        session.get_one(Borrower, identity.borrower_id).preferred_language = language
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="language",
+        decision="changed",
+        rule="chat_request",
+        borrower_id=identity.borrower_id,
+        channel=channel.value,
+        detail={"locale": language},
+    )
+    return language
+
+
+def borrower_identities(session: Session, borrower_id: int) -> list[ChannelIdentity]:
+    """Verified chats of a borrower, most recently active first."""
+    return list(
+        session.scalars(
+            select(ChannelIdentity)
+            .where(
+                ChannelIdentity.borrower_id == borrower_id,
+                ChannelIdentity.verified_at.is_not(None),
+            )
+            .order_by(ChannelIdentity.last_seen_at.desc(), ChannelIdentity.id.desc())
+        )
+    )
+
+
+def mask_phone(phone: str) -> str:
+    """``+254712345678`` → ``+2547••••5678``: enough for an officer to recognise, not to dial."""
+    if len(phone) <= 9:
+        return "•" * max(len(phone) - 2, 0) + phone[-2:]
+    return f"{phone[:5]}••••{phone[-4:]}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,531 @@
+"""Cases: a borrower asks for help, an officer is told at once and must act before the SLA.
+
+Everything a case triggers (the officer alert, the borrower's updates, the manager's
+escalation) is an outbox row written in the same transaction, so no alert is lost or sent for a
+case that was rolled back.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.borrowers import service as borrower_service
+from api.borrowers.models import Borrower, Channel
+from api.branches.models import Officer, StaffRole
+from api.cases.exceptions import (
+    CaseClosed,
+    CaseIdempotencyKeyReused,
+    CaseNotFound,
+    NoOfficer,
+    NotCaseOfficer,
+    OfficerNotFound,
+    OutcomeRequired,
+)
+from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
+from api.core.config import CasePolicy, get_settings
+from api.ledger import service as ledger
+from api.loans import service as loan_service
+from api.loans.exceptions import NoActiveLoan
+from api.loans.models import Loan
+from api.outbox import service as outbox
+from api.payments import service as payment_service
+from api.payments.models import Payment
+from kopa.i18n import moment, money, nested
+from kopa.messages.cases import MESSAGES
+
+# No 0/O, 1/I/L or U/V look-alikes: references are read aloud and typed on phones.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+REFERENCE_LENGTH = 5
+PREFIXES = {
+    CaseKind.hardship: "HD",
+    CaseKind.officer_request: "OR",
+    CaseKind.complaint: "CP",
+    CaseKind.payment_claim: "PC",
+}
+UNRESOLVED = (CaseStatus.open, CaseStatus.acknowledged, CaseStatus.called)
+RELIEFS = ("more_time", "smaller_installments", "pause")
+CATEGORY_PATTERN = re.compile(r"^[a-z_]{1,32}$")
+# Chats the notifier can deliver to (the terminal chat is interactive only).
+DELIVERABLE = (Channel.telegram, Channel.whatsapp)
+CLAIM_LOOKBACK = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    case: Case
+    officer: Officer
+    created: bool  # False: an earlier request with the same Idempotency-Key opened it
+
+
+@dataclass(frozen=True)
+class ClaimAnswer:
+    payment: Payment | None
+    case: Case | None
+    expected_within_hours: int
+
+
+def new_reference(session: Session, kind: CaseKind) -> str:
+    while True:
+        suffix = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+        reference = f"{PREFIXES[kind]}-{suffix}"
+        if session.scalar(select(Case.id).where(Case.reference == reference)) is None:
+            return reference
+
+
+def sla_hours(policy: CasePolicy, kind: CaseKind) -> int:
+    return {
+        CaseKind.hardship: policy.hardship_sla_hours,
+        CaseKind.officer_request: policy.officer_request_sla_hours,
+        CaseKind.complaint: policy.complaint_sla_hours,
+        CaseKind.payment_claim: policy.payment_claim_sla_hours,
+    }[kind]
+
+
+def branch_manager(session: Session, branch_id: int) -> Officer | None:
+    return session.scalar(
+        select(Officer)
+        .where(Officer.branch_id == branch_id, Officer.role == StaffRole.manager)
+        .order_by(Officer.id)
+    )
+
+
+def _assignee(session: Session, borrower: Borrower) -> Officer:
+    if borrower.officer_id is not None:
+        return session.get_one(Officer, borrower.officer_id)
+    manager = branch_manager(session, borrower.branch_id)
+    if manager is None:
+        raise NoOfficer()
+    return manager
+
+
+def open_case(
+    *,
+    session: Session,
+    borrower: Borrower,
+    kind: CaseKind,
+    now: datetime,
+    channel: str | None = None,
+    loan: Loan | None = None,
+    category: str | None = None,
+    borrower_words: str | None = None,
+    requested_relief: str | None = None,
+    details: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    policy: CasePolicy | None = None,
+) -> OpenedCase:
+    """Open a case, assign it, pause collection for hardship and alert the officer.
+
+    Raises:
+        CaseIdempotencyKeyReused: the key opened a case of another kind.
+        NoOfficer: the borrower has no officer and the branch no manager.
+    """
+    policy = policy or get_settings().cases
+    if idempotency_key is not None:
+        earlier = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+        if earlier is not None:
+            if earlier.kind != kind or earlier.borrower_id != borrower.id:
+                raise CaseIdempotencyKeyReused()
+            officer = session.get_one(Officer, earlier.assigned_officer_id)
+            return OpenedCase(earlier, officer, created=False)
+
+    officer = _assignee(session, borrower)
+    case = Case(
+        reference=new_reference(session, kind),
+        kind=kind,
+        borrower_id=borrower.id,
+        loan_id=loan.id if loan else None,
+        category=category,
+        borrower_words=borrower_words,
+        requested_relief=requested_relief,
+        channel=channel,
+        details=details,
+        status=CaseStatus.open,
+        assigned_officer_id=officer.id,
+        sla_due_at=now + timedelta(hours=sla_hours(policy, kind)),
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    session.add(case)
+    if kind is CaseKind.hardship and loan is not None:
+        loan.collection_paused = True
+    session.flush()
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="case",
+        decision="opened",
+        rule=kind.value,
+        borrower_id=borrower.id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        channel=channel,
+    )
+    _alert_officer(
+        session,
+        case=case,
+        borrower=borrower,
+        officer=officer,
+        key="cases.officer_alert",
+        business_key=f"case:{case.reference}:officer_alert",
+        now=now,
+    )
+    return OpenedCase(case, officer, created=True)
+
+
+def _nested_or(prefix: str, value: str | None, fallback: str) -> dict[str, Any]:
+    key = f"{prefix}.{value}" if value else f"{prefix}.{fallback}"
+    return nested(key if key in MESSAGES else f"{prefix}.{fallback}")
+
+
+def officer_alert_args(
+    session: Session, *, case: Case, borrower: Borrower, now: datetime
+) -> dict[str, Any]:
+    """Only what an officer needs to act: never the national ID, the full phone or the DOB."""
+    branch = loan_service.branch_of(session, borrower)
+    days_past_due, arrears, currency = 0, Decimal("0.00"), branch.currency
+    if case.loan_id is not None:
+        loan = session.get_one(Loan, case.loan_id)
+        pos = loan_service.loan_position(session, loan=loan, now=now)
+        days_past_due, arrears, currency = pos.days_past_due, pos.arrears, loan.currency
+    return {
+        "reference": case.reference,
+        "kind": nested(f"cases.kind.{case.kind.value}"),
+        "category": _nested_or("cases.category", case.category, "none")
+        if case.category
+        else nested("cases.category.none"),
+        "relief": _nested_or("cases.relief", case.requested_relief, "none"),
+        "first_name": borrower_service.first_name(borrower),
+        "phone": borrower_service.mask_phone(borrower.phone_e164),
+        "count": days_past_due,
+        "arrears": money(arrears, currency),
+        "due": moment(case.sla_due_at, tz=branch.timezone),
+    }
+
+
+def officer_buttons(reference: str) -> list[dict[str, str]]:
+    buttons = [
+        {"key": "cases.button.acknowledge", "payload": f"case:ack:{reference}"},
+        {"key": "cases.button.called", "payload": f"case:called:{reference}"},
+    ]
+    buttons += [
+        {"key": f"cases.button.resolve.{o.value}", "payload": f"case:resolve:{reference}:{o.value}"}
+        for o in CaseOutcome
+    ]
+    return buttons
+
+
+def _alert_officer(
+    session: Session,
+    *,
+    case: Case,
+    borrower: Borrower,
+    officer: Officer,
+    key: str,
+    business_key: str,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    if not officer.channel or not officer.chat_id:
+        ledger.record(
+            session=session,
+            at=now,
+            direction="outbound",
+            kind="case",
+            decision="suppressed",
+            rule="officer_unreachable",
+            borrower_id=borrower.id,
+            case_id=case.id,
+            message_key=key,
+        )
+        return
+    args = officer_alert_args(session, case=case, borrower=borrower, now=now)
+    outbox.enqueue(
+        session=session,
+        business_key=business_key,
+        purpose="officer_alert",
+        channel=officer.channel,
+        recipient=officer.chat_id,
+        locale=officer.locale,
+        message_key=key,
+        args={**args, **(extra or {})},
+        buttons=officer_buttons(case.reference),
+        borrower_id=borrower.id,
+        officer_id=officer.id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        send_at=now,
+    )
+
+
+def _tell_borrower(
+    session: Session,
+    *,
+    case: Case,
+    borrower: Borrower,
+    key: str,
+    args: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue a case update to the borrower's verified chat, in their language."""
+    identities = [
+        i
+        for i in borrower_service.borrower_identities(session, borrower.id)
+        if i.channel in DELIVERABLE
+    ]
+    preferred = [i for i in identities if i.channel.value == case.channel]
+    candidates = preferred or identities
+    if not candidates:
+        ledger.record(
+            session=session,
+            at=now,
+            direction="outbound",
+            kind="case",
+            decision="suppressed",
+            rule="no_verified_chat",
+            borrower_id=borrower.id,
+            case_id=case.id,
+            message_key=key,
+        )
+        return
+    target = candidates[0]
+    outbox.enqueue(
+        session=session,
+        business_key=f"case:{case.reference}:update:{case.status.value}",
+        purpose="case_update",
+        channel=target.channel.value,
+        recipient=target.external_user_id,
+        locale=borrower.preferred_language,
+        message_key=key,
+        args=args,
+        borrower_id=borrower.id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        send_at=now,
+    )
+
+
+def find_case(session: Session, reference: str) -> Case:
+    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
+    if case is None:
+        raise CaseNotFound()
+    return case
+
+
+def officer_by_chat(session: Session, *, chat_id: str, channel: str | None = None) -> Officer:
+    query = select(Officer).where(Officer.chat_id == chat_id)
+    if channel is not None:
+        query = query.where(Officer.channel == channel)
+    officer = session.scalar(query.order_by(Officer.id))
+    if officer is None:
+        raise OfficerNotFound()
+    return officer
+
+
+def _authorize(case: Case, borrower: Borrower, officer: Officer) -> None:
+    if officer.id in (case.assigned_officer_id, case.escalated_to_id):
+        return
+    if officer.role == StaffRole.manager and officer.branch_id == borrower.branch_id:
+        return
+    raise NotCaseOfficer()
+
+
+def act(
+    *,
+    session: Session,
+    reference: str,
+    action: str,
+    officer_chat_id: str,
+    now: datetime,
+    officer_channel: str | None = None,
+    outcome: CaseOutcome | None = None,
+) -> Case:
+    """Acknowledge, mark called or resolve a case as its officer (or the branch manager).
+
+    Repeating an action (a button pressed twice) changes nothing and tells nobody twice.
+
+    Raises:
+        CaseNotFound, OfficerNotFound, NotCaseOfficer, CaseClosed, OutcomeRequired.
+    """
+    case = find_case(session, reference)
+    officer = officer_by_chat(session, chat_id=officer_chat_id, channel=officer_channel)
+    borrower = session.get_one(Borrower, case.borrower_id)
+    _authorize(case, borrower, officer)
+    if case.status == CaseStatus.resolved:
+        if action == "resolve" and outcome == case.outcome:
+            return case
+        raise CaseClosed()
+
+    if action == "acknowledge":
+        if case.status != CaseStatus.open:
+            return case
+        case.status = CaseStatus.acknowledged
+        case.acknowledged_at = now
+        args: dict[str, Any] = {"reference": case.reference, "officer_name": officer.name}
+        key = "cases.update.acknowledged"
+    elif action == "called":
+        if case.status == CaseStatus.called:
+            return case
+        case.status = CaseStatus.called
+        case.acknowledged_at = case.acknowledged_at or now
+        case.called_at = now
+        args = {"reference": case.reference, "officer_name": officer.name}
+        key = "cases.update.called"
+    elif action == "resolve":
+        if outcome is None:
+            raise OutcomeRequired()
+        case.status = CaseStatus.resolved
+        case.outcome = outcome
+        case.acknowledged_at = case.acknowledged_at or now
+        case.resolved_at = now
+        args = {"reference": case.reference, "outcome": nested(f"cases.outcome.{outcome.value}")}
+        key = "cases.update.resolved"
+        session.flush()
+        _unpause_if_last(session, case)
+    else:  # pragma: no cover - the router only routes the three actions
+        raise ValueError(action)
+
+    ledger.record(
+        session=session,
+        at=now,
+        direction="internal",
+        kind="case",
+        decision=case.status.value,
+        rule=f"officer:{officer.role.value}",
+        borrower_id=borrower.id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        detail={"officer_id": officer.id, **({"outcome": outcome.value} if outcome else {})},
+    )
+    _tell_borrower(session, case=case, borrower=borrower, key=key, args=args, now=now)
+    session.flush()
+    return case
+
+
+def _unpause_if_last(session: Session, case: Case) -> None:
+    """Collection resumes only when no hardship case is still open on the loan."""
+    if case.kind is not CaseKind.hardship or case.loan_id is None:
+        return
+    still_open = session.scalar(
+        select(Case.id).where(
+            Case.loan_id == case.loan_id,
+            Case.kind == CaseKind.hardship,
+            Case.status.in_(UNRESOLVED),
+        )
+    )
+    if still_open is None:
+        session.get_one(Loan, case.loan_id).collection_paused = False
+
+
+def escalate_overdue(*, session: Session, now: datetime) -> list[Case]:
+    """Hand every case nobody acknowledged before its SLA to the branch manager."""
+    overdue = list(
+        session.scalars(
+            select(Case)
+            .where(
+                Case.status == CaseStatus.open,
+                Case.escalated_at.is_(None),
+                Case.sla_due_at < now,
+            )
+            .order_by(Case.sla_due_at, Case.id)
+        )
+    )
+    for case in overdue:
+        borrower = session.get_one(Borrower, case.borrower_id)
+        manager = branch_manager(session, borrower.branch_id)
+        case.escalated_at = now
+        case.escalated_to_id = manager.id if manager else None
+        ledger.record(
+            session=session,
+            at=now,
+            direction="internal",
+            kind="case",
+            decision="escalated" if manager else "escalation_failed",
+            rule="sla_missed" if manager else "no_manager",
+            borrower_id=borrower.id,
+            loan_id=case.loan_id,
+            case_id=case.id,
+        )
+        if manager is None:
+            continue
+        assigned = session.get(Officer, case.assigned_officer_id)
+        _alert_officer(
+            session,
+            case=case,
+            borrower=borrower,
+            officer=manager,
+            key="cases.escalation_alert",
+            business_key=f"case:{case.reference}:escalation",
+            now=now,
+            extra={"officer_name": assigned.name if assigned else ""},
+        )
+    session.flush()
+    return overdue
+
+
+def list_cases(session: Session, *, status: str | None) -> list[Case]:
+    """Cases by SLA deadline; ``status=open`` means every case not yet resolved."""
+    query = select(Case).order_by(Case.sla_due_at, Case.id)
+    if status == "open":
+        query = query.where(Case.status.in_(UNRESOLVED))
+    elif status is not None:
+        query = query.where(Case.status == CaseStatus(status))
+    return list(session.scalars(query))
+
+
+def claim_payment(
+    *,
+    session: Session,
+    borrower: Borrower,
+    now: datetime,
+    channel: str | None,
+    amount: Decimal | None,
+    paid_on: date | None,
+    reference: str | None,
+    idempotency_key: str | None = None,
+    policy: CasePolicy | None = None,
+) -> ClaimAnswer:
+    """Find the payment a borrower says they made; if it has not arrived, open a claim case."""
+    policy = policy or get_settings().cases
+    branch = loan_service.branch_of(session, borrower)
+    loans = loan_service.loans_of(session, borrower.id)
+    found = payment_service.find_claimed_payment(
+        session,
+        loan_ids=[loan.id for loan in loans],
+        since=now - CLAIM_LOOKBACK,
+        reference=reference,
+        amount=amount,
+        paid_on=paid_on,
+        timezone=branch.timezone,
+    )
+    if found is not None:
+        return ClaimAnswer(found, None, policy.payments_visible_within_hours)
+    try:
+        loan: Loan | None = loan_service.primary_loan(session, borrower=borrower, now=now)
+    except NoActiveLoan:
+        loan = None
+    details = {
+        "amount": str(amount) if amount is not None else None,
+        "paid_on": paid_on.isoformat() if paid_on else None,
+        "reference": reference,
+    }
+    opened = open_case(
+        session=session,
+        borrower=borrower,
+        kind=CaseKind.payment_claim,
+        now=now,
+        channel=channel,
+        loan=loan,
+        details=details,
+        idempotency_key=idempotency_key,
+        policy=policy,
+    )
+    return ClaimAnswer(None, opened.case, policy.payments_visible_within_hours)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from api.core.errors import Invalid, NotFound, Unauthorized
+
+
+class BadSignature(Unauthorized):
+    """The webhook signature is missing or does not match the body."""
+
+    code = "bad_signature"
+
+
+class UnknownAccount(NotFound):
+    """No loan has this account reference."""
+
+    code = "unknown_account"
+
+
+class CurrencyMismatch(Invalid):
+    """The payment's currency is not the loan's currency."""
+
+    code = "currency_mismatch"
+
+
+class PaymentAmountNotPositive(Invalid):
+    """A payment must be more than zero."""
+
+    code = "amount_not_positive"
