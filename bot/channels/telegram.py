@@ -1,0 +1,323 @@
+"""Telegram through python-telegram-bot 22, behind our own web app (webhook) or polling.
+
+Inbound: updates arrive at ``POST /telegram/webhook`` (``bot.app`` checks the secret header and
+hands the JSON to :meth:`TelegramGateway.feed`) or through PTB's Updater in polling mode; either
+way they reach :meth:`TelegramGateway._on_update` on PTB's update queue, concurrently. There each
+update is de-duplicated by ``update_id``, turned into an :class:`InboundMessage` and passed to the
+inbound handler (``bot.app.InboundRouter``).
+
+A phone number counts as proven only when the user shared their *own* contact with the
+``request_contact`` button: ``contact.user_id == from.id`` in a private chat. Anyone's contact
+card can be forwarded, so a contact with another (or no) user id is refused, and digits typed as
+text stay text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import phonenumbers
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import (
+    InboundMessage,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+)
+from bot.config import TelegramSettings
+from kopa.i18n import render
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+# Sent to Rasa when a user shares their own contact: an answer to the "share your phone"
+# question, with the number itself in metadata["proven_phone"] (docs/contracts.md).
+CONTACT_SHARED_TEXT = "/inform"
+CONTACT_REFUSED_KEY = "channels.contact_not_yours"
+UNSUPPORTED_KEY = "channels.unsupported_message"
+
+InboundHandler = Callable[[InboundMessage], Awaitable[None]]
+FirstTime = Callable[[str], Awaitable[bool]]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` characters, preferring paragraph, line and
+    word boundaries so that no sentence is cut mid-word when it can be helped."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator)
+            if cut > limit // 2:
+                break
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def normalize_phone(raw: str) -> str | None:
+    """E.164 from a Telegram contact number, which may lack the leading ``+``."""
+    candidate = raw.strip()
+    if not candidate.startswith("+"):
+        candidate = "+" + candidate.lstrip("0")
+    try:
+        parsed = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def classify(error: TelegramError) -> SendResult:
+    """Map a PTB error to what the caller may do next (see ``SendOutcome``)."""
+    name = type(error).__name__
+    if isinstance(error, RetryAfter):
+        return SendResult(
+            SendOutcome.rate_limited, retry_after=_seconds(error.retry_after), error=name
+        )
+    if isinstance(error, Forbidden | BadRequest | ChatMigrated | InvalidToken):
+        # Blocked, deactivated, chat not found, message refused, bad token: a retry cannot help.
+        return SendResult(SendOutcome.final, error=f"{name}: {error.message}")
+    if isinstance(error, TimedOut):
+        cause = error.__cause__
+        if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or cause is None:
+            # PTB raises a bare TimedOut for its own pool timeout: the request never left.
+            return SendResult(SendOutcome.retryable, error=name)
+        return SendResult(SendOutcome.unknown, error=name)
+    if isinstance(error, NetworkError):
+        cause = error.__cause__
+        if cause is None or isinstance(cause, httpx.ConnectError):
+            # 5xx answers carry no cause; a refused connection never reached Telegram.
+            return SendResult(SendOutcome.retryable, error=f"{name}: {error.message}")
+        return SendResult(SendOutcome.unknown, error=name)
+    return SendResult(SendOutcome.retryable, error=name)
+
+
+def _chat_id(recipient: str) -> int | str:
+    return int(recipient) if recipient.lstrip("-").isdigit() else recipient
+
+
+class TelegramGateway:
+    """The Telegram adapter: PTB Application for receiving, its Bot for sending."""
+
+    name = CHANNEL
+
+    def __init__(self, settings: TelegramSettings, *, polling: bool = False) -> None:
+        self._settings = settings
+        self._polling = polling
+        request = HTTPXRequest(
+            connection_pool_size=max(8, settings.concurrent_updates),
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            write_timeout=settings.read_timeout,
+            pool_timeout=settings.connect_timeout,
+        )
+        builder = (
+            Application.builder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.api_base_url)
+            .request(request)
+            .concurrent_updates(settings.concurrent_updates)
+        )
+        if not polling:
+            # Our FastAPI app receives the webhook; PTB must not run a server of its own.
+            builder = builder.updater(None)
+        else:
+            builder = builder.get_updates_request(
+                HTTPXRequest(connect_timeout=settings.connect_timeout, read_timeout=30.0)
+            )
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self._inbound: InboundHandler | None = None
+        self._first_time: FirstTime | None = None
+        self._started = False
+
+    def bind(self, inbound: InboundHandler, first_time: FirstTime) -> None:
+        """Where inbound messages go, and the de-duplication claim they pass first."""
+        self._inbound = inbound
+        self._first_time = first_time
+
+    async def start(self, *, receive: bool = True) -> None:
+        """Initialise the bot (getMe); with ``receive``, process updates (and poll if asked)."""
+        await self.application.initialize()
+        if not receive:
+            return
+        await self.application.start()
+        self._started = True
+        if self._polling and self.application.updater is not None:
+            await self.application.updater.start_polling(
+                poll_interval=0.0, timeout=timedelta(seconds=10), allowed_updates=Update.ALL_TYPES
+            )
+        elif self._settings.webhook_url:
+            await self.application.bot.set_webhook(
+                url=self._settings.webhook_url,
+                secret_token=self._settings.webhook_secret.get_secret_value(),
+                allowed_updates=Update.ALL_TYPES,
+            )
+
+    async def aclose(self) -> None:
+        if self._started:
+            if self.application.updater is not None and self.application.updater.running:
+                await self.application.updater.stop()
+            await self.application.stop()
+            self._started = False
+        await self.application.shutdown()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Queue one webhook update; raises ValueError when it is not a Telegram Update."""
+        update = Update.de_json(data, self.application.bot)
+        if update is None:
+            raise ValueError("not an update")
+        await self.application.update_queue.put(update)
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._inbound is None or self._first_time is None:
+            return
+        if not await self._first_time(f"tg:{update.update_id}"):
+            return
+        if update.callback_query is not None:
+            await self._on_callback(update)
+            return
+        message = update.message
+        if message is None or message.from_user is None:
+            return  # edits, channel posts, member updates: nothing a borrower asked
+        sender = message.from_user
+        locale = sender.language_code
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "sender": str(sender.id),
+            "chat_id": str(message.chat.id),
+            "message_id": str(message.message_id),
+            "locale_hint": locale,
+        }
+        if message.contact is not None:
+            contact = message.contact
+            own = (
+                contact.user_id is not None
+                and contact.user_id == sender.id
+                and message.chat.type == ChatType.PRIVATE
+            )
+            phone = normalize_phone(contact.phone_number) if own else None
+            if phone is None:
+                logger.info("refused a shared contact that is not the sender's own")
+                await self.send(
+                    OutboundMessage(
+                        channel=CHANNEL,
+                        recipient=str(message.chat.id),
+                        text=render(CONTACT_REFUSED_KEY, locale),
+                    )
+                )
+                return
+            await self._inbound(
+                InboundMessage(text=CONTACT_SHARED_TEXT, proven_phone=phone, **base)
+            )
+            return
+        if message.text is None:
+            await self.send(
+                OutboundMessage(
+                    channel=CHANNEL,
+                    recipient=str(message.chat.id),
+                    text=render(UNSUPPORTED_KEY, locale),
+                )
+            )
+            return
+        await self._inbound(InboundMessage(text=message.text, **base))
+
+    async def _on_callback(self, update: Update) -> None:
+        query = update.callback_query
+        assert query is not None and self._inbound is not None
+        try:
+            # Stops the client's loading spinner; must come within seconds of the press.
+            await query.answer()
+        except TelegramError as exc:
+            logger.warning("answerCallbackQuery failed: %s", type(exc).__name__)
+        chat = query.message.chat.id if query.message is not None else query.from_user.id
+        await self._inbound(
+            InboundMessage(
+                channel=CHANNEL,
+                sender=str(query.from_user.id),
+                chat_id=str(chat),
+                text=query.data or "",
+                message_id=f"cb:{query.id}",
+                locale_hint=query.from_user.language_code,
+                callback_id=query.id,
+            )
+        )
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The exception type only: messages and tracebacks may quote what the borrower wrote.
+        logger.error("telegram update handling failed: %s", type(context.error).__name__)
+
+    # -- outbound --------------------------------------------------------------------------
+    @staticmethod
+    def _markup(message: OutboundMessage) -> Any:
+        if message.request_contact:
+            title = message.contact_button_title or "📱"
+            return ReplyKeyboardMarkup(
+                [[KeyboardButton(title, request_contact=True)]],
+                one_time_keyboard=True,
+                resize_keyboard=True,
+            )
+        if message.buttons:
+            return InlineKeyboardMarkup(
+                [[InlineKeyboardButton(b.title, callback_data=b.payload)] for b in message.buttons]
+            )
+        return None
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send text (split under 4096 characters) with its keyboard on the last piece."""
+        pieces = split_text(message.text, MAX_TEXT)
+        markup = self._markup(message)
+        chat_id = _chat_id(message.recipient)
+        last_id: str | None = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            reply_markup = markup if last else None
+            try:
+                sent = await self.application.bot.send_message(
+                    chat_id=chat_id, text=piece, reply_markup=reply_markup
+                )
+            except TelegramError as exc:
+                result = classify(exc)
+                logger.warning("telegram send %s: %s", result.outcome, result.error)
+                return result
+            last_id = str(sent.message_id)
+        return SendResult(SendOutcome.sent, provider_message_id=last_id)
