@@ -41,14 +41,18 @@ def windows(draw: st.DrawFn) -> Window:
     start_hour = draw(st.integers(min_value=6, max_value=10))
     end_hour = draw(st.integers(min_value=start_hour + 2, max_value=22))
     extra = draw(
-        st.frozensets(st.dates(min_value=date(2025, 1, 1), max_value=date(2029, 1, 31)), max_size=40)
+        st.frozensets(
+            st.dates(min_value=date(2025, 1, 1), max_value=date(2029, 1, 31)), max_size=40
+        )
     )
     closed = draw(st.frozensets(st.integers(min_value=0, max_value=6), max_size=2))
     return Window(
         tz=draw(st.sampled_from(ZONES)),
         start=time(start_hour, draw(st.sampled_from([0, 30]))),
         end=time(end_hour, 0),
-        calendar=Calendar(country=draw(st.sampled_from(COUNTRIES)), closed_weekdays=closed, extra=extra),
+        calendar=Calendar(
+            country=draw(st.sampled_from(COUNTRIES)), closed_weekdays=closed, extra=extra
+        ),
     )
 
 
@@ -163,7 +167,9 @@ def test_unverified_channel_gets_limited_content() -> None:
     window = Window("Africa/Nairobi", time(8), time(19), Calendar("KE"))
     at = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)  # Wednesday 10:00 in Nairobi
     decision = decide(
-        Snapshot(at=at, purpose="reminder", channel="telegram", window=window, channel_verified=False)
+        Snapshot(
+            at=at, purpose="reminder", channel="telegram", window=window, channel_verified=False
+        )
     )
     assert (decision.action, decision.limited) == ("send", True)
 
