@@ -32,6 +32,9 @@ MESSAGES = {
         "Your loan agreement has the full terms (interest, fees, duration). Your loan officer "
         'can explain them: write "officer" and they will contact you.'
     ),
+    "conv.cancelled": N_(
+        "No problem, I have stopped there. You can start again whenever you like."
+    ),
     "conv.button.yes": N_("Yes"),
     "conv.button.no": N_("No"),
     "conv.button.officer": N_("Talk to my loan officer"),

@@ -1,0 +1,139 @@
+"""Hardship requests, officer requests and complaints: each opens a case with a reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import caller, idempotency_key, latest_user_timestamp, say, try_again
+from actions.loan_api import Case, LoanApiClient, LoanApiError, VerificationRequired
+from actions.requests import RequestAction, RequestContext, request
+from kopa.i18n import moment, nested
+
+HARDSHIP_SLOTS = ("hardship_reason", "hardship_relief")
+# A first message this long already says what happened ("I lost my job and can't pay"), so the
+# form does not ask for the reason again.
+REASON_MIN_WORDS = 4
+
+
+def _say_case(say_fn: Callable[..., None], case: Case, key: str, **args: Any) -> None:
+    """Name the officer when one is assigned, else the branch."""
+    by = moment(case.sla_due_at)
+    if case.officer_name:
+        say_fn(f"{key}.opened", reference=case.reference, officer=case.officer_name, by=by, **args)
+    else:
+        say_fn(f"{key}.opened_branch", reference=case.reference, by=by, **args)
+
+
+@request("hardship")
+async def start_hardship(context: RequestContext) -> list[EventType]:
+    identity = await context.api.identity(context.who.channel, context.who.user)
+    if identity.status != "verified":
+        raise VerificationRequired(identity.status)
+    events: list[EventType] = [SlotSet(name, None) for name in HARDSHIP_SLOTS]
+    words = context.text.strip()
+    if len(words.split()) >= REASON_MIN_WORDS and not words.startswith("/"):
+        events.append(SlotSet("hardship_reason", words[:500]))
+    return [*events, FollowupAction("hardship_form")]
+
+
+class ActionStartHardship(RequestAction):
+    def name(self) -> str:
+        return "action_start_hardship"
+
+    def request_name(self) -> str:
+        return "hardship"
+
+
+class ActionAskHardshipRelief(Action):
+    def name(self) -> str:
+        return "action_ask_hardship_relief"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        buttons = [
+            {"key": f"conv.relief.{relief}", "payload": f'/inform{{"relief": "{relief}"}}'}
+            for relief in ("more_time", "smaller_installments", "pause")
+        ]
+        say(dispatcher, tracker, "conv.hardship.ask_relief", buttons=buttons)
+        return []
+
+
+class ActionOpenHardshipCase(Action):
+    """Open the hardship case; the API pauses collection reminders while it is open."""
+
+    def name(self) -> str:
+        return "action_open_hardship_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reason = tracker.get_slot("hardship_reason")
+        relief = tracker.get_slot("hardship_relief")
+        key = idempotency_key(tracker, "hardship", latest_user_timestamp(tracker), relief)
+        try:
+            async with LoanApiClient() as api:
+                who = caller(tracker)
+                case = await api.open_case(
+                    who.channel,
+                    who.user,
+                    kind="hardship",
+                    borrower_words=reason,
+                    requested_relief=relief,
+                    idempotency_key=key,
+                )
+        except LoanApiError:
+            return try_again(dispatcher, tracker)
+
+        def speak(message_key: str, **args: Any) -> None:
+            say(dispatcher, tracker, message_key, **args)
+
+        _say_case(speak, case, "conv.hardship", relief=nested(f"conv.relief.{relief}"))
+        return [SlotSet(name, None) for name in HARDSHIP_SLOTS]
+
+
+@request("officer")
+async def request_officer(context: RequestContext) -> list[EventType]:
+    key = idempotency_key(context.tracker, "officer", latest_user_timestamp(context.tracker))
+    case = await context.api.open_case(
+        context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
+    )
+    _say_case(context.say, case, "conv.officer")
+    return [SlotSet("offered_person", False)]
+
+
+@request("complaint")
+async def file_complaint(context: RequestContext) -> list[EventType]:
+    key = idempotency_key(context.tracker, "complaint", latest_user_timestamp(context.tracker))
+    words = context.text.strip()
+    case = await context.api.open_case(
+        context.who.channel,
+        context.who.user,
+        kind="complaint",
+        borrower_words=None if words.startswith("/") else words[:500],
+        idempotency_key=key,
+    )
+    _say_case(context.say, case, "conv.complaint")
+    return []
+
+
+class ActionRequestOfficer(RequestAction):
+    def name(self) -> str:
+        return "action_request_officer"
+
+    def request_name(self) -> str:
+        return "officer"
+
+
+class ActionFileComplaint(RequestAction):
+    def name(self) -> str:
+        return "action_file_complaint"
+
+    def request_name(self) -> str:
+        return "complaint"

@@ -1,0 +1,116 @@
+"""What every action shares: who is talking, in which language, and how to answer with keys.
+
+The identity comes only from ``tracker.sender_id`` (set by the gateway) and the proven phone only
+from the latest user message's metadata (set by the gateway when the channel proved it). Slots and
+entities a user can type never decide whose account is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from kopa.i18n import SUPPORTED_LOCALES, normalize_locale
+
+TRY_AGAIN_KEY = "common.try_again_shortly"
+CHANNELS = {"tg": "telegram", "wa": "whatsapp", "cli": "terminal"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The chat identity: ``channel`` and ``user`` as the loan API names them."""
+
+    channel: str
+    user: str
+
+
+def caller(tracker: Tracker) -> Caller:
+    """Split ``tg:123`` into ``telegram`` / ``123``; unknown prefixes are refused."""
+    prefix, _, user = (tracker.sender_id or "").partition(":")
+    if prefix not in CHANNELS or not user:
+        raise ValueError("conversation id without a known channel prefix")
+    return Caller(CHANNELS[prefix], user)
+
+
+def latest_metadata(tracker: Tracker) -> dict[str, Any]:
+    metadata = tracker.latest_message.get("metadata") if tracker.latest_message else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def proven_phone(tracker: Tracker) -> str | None:
+    phone = latest_metadata(tracker).get("proven_phone")
+    return phone if isinstance(phone, str) and phone.startswith("+") else None
+
+
+def language(tracker: Tracker) -> str:
+    """The conversation's language: the slot, else the channel's hint."""
+    value = tracker.get_slot("language")
+    if isinstance(value, str) and value in SUPPORTED_LOCALES:
+        return value
+    return normalize_locale(latest_metadata(tracker).get("locale"))
+
+
+def say(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    key: str,
+    *,
+    locale: str | None = None,
+    buttons: list[dict[str, Any]] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    request_contact: bool = False,
+    **args: Any,
+) -> None:
+    """Send one message key with JSON-safe args (tagged money/dates, see ``kopa.i18n``)."""
+    payload: dict[str, Any] = {"key": key, "args": args, "locale": locale or language(tracker)}
+    if buttons:
+        payload["buttons"] = buttons
+    if lines:
+        payload["lines"] = lines
+    if request_contact:
+        payload["request_contact"] = True
+    dispatcher.utter_message(json_message=payload)
+
+
+def button(key: str, payload: str) -> dict[str, str]:
+    return {"key": key, "payload": payload}
+
+
+def line(key: str, **args: Any) -> dict[str, Any]:
+    return {"key": key, "args": args}
+
+
+def try_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[Any]:
+    """The API failed: say so and change nothing."""
+    say(dispatcher, tracker, TRY_AGAIN_KEY)
+    return []
+
+
+def latest_user_timestamp(tracker: Tracker) -> float:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return float(event.get("timestamp") or 0.0)
+    return 0.0
+
+
+def idempotency_key(tracker: Tracker, purpose: str, *parts: object) -> str:
+    """A key stable across retries of the same turn, distinct for a new request.
+
+    It is derived from the conversation, the purpose and the timestamp of the user message the
+    request answers, so Rasa re-running an action (or the borrower's chat client resending)
+    creates one record while a later, separate request creates another.
+    """
+    material = "\x00".join(str(p) for p in (tracker.sender_id, purpose, *parts))
+    return hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def today() -> date:
+    """Today where the borrowers are (the deployment's time zone, Nairobi by default)."""
+    return datetime.now(ZoneInfo(os.environ.get("KOPA_TIMEZONE", "Africa/Nairobi"))).date()

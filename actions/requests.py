@@ -1,0 +1,91 @@
+"""Account requests that need a verified chat, and how an unverified chat is sent to verification.
+
+Each request is a handler ``(context) -> events`` that makes its API calls and answers. The
+actions in ``loans``, ``promises`` and ``cases`` run them through :func:`run_request`; when the
+API says the chat is not verified (or idle for too long), the request is remembered in the
+``pending_request`` slot and verification starts. ``action_resume_request`` runs it again once the
+verification form has succeeded, so the borrower gets the answer they asked for.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import Caller, caller, say, try_again
+from actions.loan_api import LoanApiClient, LoanApiError, VerificationRequired
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    api: LoanApiClient
+    who: Caller
+    dispatcher: CollectingDispatcher
+    tracker: Tracker
+    text: str  # the words of the request (the original message when resumed)
+
+    def say(self, key: str, **kwargs: Any) -> None:
+        say(self.dispatcher, self.tracker, key, **kwargs)
+
+
+Handler = Callable[[RequestContext], Awaitable[list[EventType]]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def request(name: str) -> Callable[[Handler], Handler]:
+    """Register a handler under the name stored in ``pending_request``."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def latest_text(tracker: Tracker) -> str:
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
+async def run_request(
+    name: str,
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    *,
+    text: str | None = None,
+    resumed: bool = False,
+) -> list[EventType]:
+    """Run one registered request; unverified → verification, API failure → try again."""
+    words = latest_text(tracker) if text is None else text
+    try:
+        async with LoanApiClient() as api:
+            context = RequestContext(api, caller(tracker), dispatcher, tracker, words)
+            return await HANDLERS[name](context)
+    except VerificationRequired:
+        if resumed:
+            return try_again(dispatcher, tracker)
+        return [
+            SlotSet("pending_request", name),
+            SlotSet("pending_text", words[:500]),
+            FollowupAction("action_start_verification"),
+        ]
+    except LoanApiError:
+        return try_again(dispatcher, tracker)
+
+
+class RequestAction(Action, ABC):
+    """An action that runs one registered account request."""
+
+    @abstractmethod
+    def request_name(self) -> str: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return await run_request(self.request_name(), dispatcher, tracker)

@@ -1,0 +1,223 @@
+"""Session start, greeting, identity verification and fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import (
+    ActionExecuted,
+    ActiveLoop,
+    EventType,
+    FollowupAction,
+    SessionStarted,
+    SlotSet,
+)
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    button,
+    caller,
+    proven_phone,
+    say,
+    try_again,
+)
+from actions.loan_api import IdentityLocked, LoanApiClient, LoanApiError
+from actions.requests import HANDLERS, run_request
+from kopa.i18n import SUPPORTED_LOCALES, moment, normalize_locale
+
+FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+VERIFICATION_SLOTS = ("verification_factor", "verification_value")
+PENDING_SLOTS = ("pending_request", "pending_text")
+
+
+def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: IdentityLocked) -> None:
+    if exc.locked_until is not None:
+        say(dispatcher, tracker, "conv.verify.locked", until=moment(exc.locked_until))
+    else:
+        say(dispatcher, tracker, "conv.verify.no_phone")
+
+
+class ActionSessionStart(Action):
+    """Start a session in the borrower's language: theirs once verified, else the channel's."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        previous = tracker.get_slot("language")
+        locale = previous if previous in SUPPORTED_LOCALES else None
+        locale = locale or normalize_locale(metadata.get("locale"))
+        try:
+            async with LoanApiClient() as api:
+                who = caller(tracker)
+                identity = await api.identity(who.channel, who.user)
+            if identity.status == "verified" and identity.locale in SUPPORTED_LOCALES:
+                locale = identity.locale
+        except (LoanApiError, ValueError):
+            pass  # the hint will do; account questions still go through the API
+        return [
+            SessionStarted(),
+            SlotSet("language", locale),
+            ActionExecuted("action_listen"),
+        ]
+
+
+class ActionGreet(Action):
+    def name(self) -> str:
+        return "action_greet"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        first_name = None
+        try:
+            async with LoanApiClient() as api:
+                who = caller(tracker)
+                identity = await api.identity(who.channel, who.user)
+            if identity.status == "verified":
+                first_name = identity.first_name
+        except (LoanApiError, ValueError):
+            pass  # a greeting without the name is still a greeting
+        if first_name:
+            say(dispatcher, tracker, "conv.greet_name", first_name=first_name)
+        else:
+            say(dispatcher, tracker, "conv.greet")
+        return []
+
+
+async def start_verification(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Ask for a proven phone, or start the check with it and open the verification form."""
+    who = caller(tracker)
+    phone = proven_phone(tracker)
+    if phone is None:
+        if who.channel == "telegram":
+            say(dispatcher, tracker, "conv.verify.share_contact", request_contact=True)
+        else:
+            say(dispatcher, tracker, "conv.verify.no_phone")
+        return []
+    try:
+        async with LoanApiClient() as api:
+            started = await api.start_verification(who.channel, who.user, phone)
+    except IdentityLocked as exc:
+        say_locked(dispatcher, tracker, exc)
+        return [SlotSet(name, None) for name in PENDING_SLOTS]
+    except LoanApiError:
+        return try_again(dispatcher, tracker)
+    return [
+        SlotSet("verification_factor", started.factor),
+        SlotSet("verification_value", None),
+        FollowupAction("verification_form"),
+    ]
+
+
+class ActionStartVerification(Action):
+    def name(self) -> str:
+        return "action_start_verification"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return await start_verification(dispatcher, tracker)
+
+
+class ActionHandleInform(Action):
+    """A bare answer outside any form: a shared contact starts verification, else help."""
+
+    def name(self) -> str:
+        return "action_handle_inform"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if proven_phone(tracker) is not None:
+            return await start_verification(dispatcher, tracker)
+        say(dispatcher, tracker, "conv.capabilities")
+        return []
+
+
+class ActionAskVerificationValue(Action):
+    def name(self) -> str:
+        return "action_ask_verification_value"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        factor = tracker.get_slot("verification_factor")
+        key = "conv.verify.ask_national_id" if factor == "national_id" else "conv.verify.ask_dob"
+        say(dispatcher, tracker, key)
+        return []
+
+
+class ActionResumeRequest(Action):
+    """After the verification form: answer what the borrower asked before it."""
+
+    def name(self) -> str:
+        return "action_resume_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        outcome = tracker.get_slot("verification_value")
+        pending = tracker.get_slot("pending_request")
+        text = tracker.get_slot("pending_text") or ""
+        events: list[EventType] = [
+            SlotSet(name, None) for name in (*VERIFICATION_SLOTS, *PENDING_SLOTS)
+        ]
+        if outcome != "verified":
+            return events
+        say(dispatcher, tracker, "conv.verify.done")
+        if pending in HANDLERS:
+            events += await run_request(pending, dispatcher, tracker, text=text, resumed=True)
+        return events
+
+
+class ActionHandleFallback(Action):
+    """Say what the bot can do; on the second miss in a row, offer a person."""
+
+    def name(self) -> str:
+        return "action_handle_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intents = [
+            (event.get("parse_data") or {}).get("intent", {}).get("name")
+            for event in tracker.events
+            if event.get("event") == "user"
+        ]
+        if len(intents) >= 2 and intents[-2] in FALLBACK_INTENTS:
+            say(
+                dispatcher,
+                tracker,
+                "conv.offer_person",
+                buttons=[
+                    button("conv.button.yes", "/request_officer"),
+                    button("conv.button.no", "/deny"),
+                ],
+            )
+            return [SlotSet("offered_person", True)]
+        say(dispatcher, tracker, "conv.capabilities")
+        return []
+
+
+class ActionCancelForm(Action):
+    """The borrower said no inside a form: stop it and forget its answers."""
+
+    def name(self) -> str:
+        return "action_cancel_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say(dispatcher, tracker, "conv.cancelled")
+        form = tracker.active_loop.get("name") if tracker.active_loop else None
+        slots: list[str] = list(domain.get("forms", {}).get(form, {}).get("required_slots", []))
+        if form == "verification_form":
+            slots += [*VERIFICATION_SLOTS, *PENDING_SLOTS]
+        events: list[Any] = [SlotSet(name, None) for name in dict.fromkeys(slots)]
+        return [*events, SlotSet("requested_slot", None), ActiveLoop(None)]
