@@ -8,14 +8,20 @@ from kopa.commands import bot as bot_commands
 from kopa.commands import db as db_commands
 from kopa.commands import serve as serve_commands
 
-app = typer.Typer(help="Kopa: borrower chat, reminders and officer escalations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Kopa: borrower chat, reminders and officer escalations.", no_args_is_help=True
+)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(serve_commands.app, name="serve")
 app.add_typer(bot_commands.fake_app, name="fake")
+serve_commands.app.command("bot")(bot_commands.serve_bot)
+app.command("cases")(bot_commands.cases)
 
 
 @app.command()
-def train(force: bool = typer.Option(False, help="retrain even when the model is up to date")) -> None:
+def train(
+    force: bool = typer.Option(False, help="retrain even when the model is up to date"),
+) -> None:
     """Train the Rasa model when its inputs changed."""
     from kopa.train import ensure_model
 

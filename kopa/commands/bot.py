@@ -41,3 +41,90 @@ def fake_whatsapp(
     fake = FakeWhatsApp(webhook_url=webhook_url, app_secret=app_secret, auto_status=auto_status)
     typer.echo(f"fake WhatsApp Cloud API on http://{host}:{port}/<version>/<phone id>/messages")
     uvicorn.run(fake.app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def serve_bot(
+    host: str = typer.Option("127.0.0.1", help="address to bind"),
+    port: int = typer.Option(8080, help="port to bind"),
+    telegram_polling: bool = typer.Option(
+        False, help="poll Telegram (getUpdates) instead of receiving its webhook"
+    ),
+) -> None:
+    """Serve the channel gateway: Telegram and WhatsApp webhooks, officer buttons."""
+    import logging
+
+    import uvicorn
+
+    from bot.app import create_app, install_log_redaction
+    from bot.config import get_bot_settings
+
+    settings = get_bot_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction(settings)
+    app = create_app(settings, telegram_polling=telegram_polling)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def cases() -> None:
+    """List open cases by SLA deadline (from the loan API at KOPA_API_URL)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.config import get_bot_settings
+    from bot.officers import OfficerDesk
+
+    settings = get_bot_settings()
+
+    async def fetch() -> list[dict[str, object]]:
+        desk = OfficerDesk(settings.api_url, settings.service_token.get_secret_value())
+        try:
+            return await desk.open_cases()
+        finally:
+            await desk.aclose()
+
+    console = Console()
+    try:
+        rows = asyncio.run(fetch())
+    except httpx.HTTPError as exc:
+        console.print(
+            f"[red]the loan API at {settings.api_url} did not answer: {type(exc).__name__}"
+        )
+        raise typer.Exit(1) from exc
+    table = Table(title=f"Open cases ({len(rows)})")
+    for column in (
+        "SLA due",
+        "Reference",
+        "Kind",
+        "Status",
+        "Borrower",
+        "Phone",
+        "Officer",
+        "Branch",
+    ):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for row in rows:
+        due = datetime.fromisoformat(str(row["sla_due_at"]))
+        left = due - now
+        hours = left.total_seconds() / 3600
+        style = (
+            "bold red" if row.get("sla_missed") or hours < 0 else ("yellow" if hours < 4 else "")
+        )
+        when = f"{due:%Y-%m-%d %H:%M} UTC ({hours:+.0f} h)"
+        officer = row.get("escalated_to_name") or row.get("assigned_officer_name") or "—"
+        table.add_row(
+            when,
+            str(row["reference"]),
+            str(row["kind"]),
+            str(row["status"]),
+            str(row.get("borrower_first_name", "")),
+            str(row.get("borrower_phone_masked", "")),
+            str(officer),
+            str(row.get("branch_code", "")),
+            style=style,
+        )
+    console.print(table)

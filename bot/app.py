@@ -1,0 +1,386 @@
+"""The gateway web app: Telegram and WhatsApp webhooks in, replies out through the gateways.
+
+Every webhook is authenticated before anything else (Telegram's secret-token header, WhatsApp's
+HMAC over the raw body, both compared in constant time), bounded in size, parsed defensively (a
+bad body is a 4xx, never a 500) and acknowledged at once; the work runs in background tasks so
+that a slow Rasa never makes a provider retry. Each update is processed once
+(:mod:`bot.dedupe`). Officer button presses (``case:...``) go to :mod:`bot.officers`, everything
+else to the conversation service, which answers "try again shortly" when Rasa, the action
+server or the loan API is down or slow.
+
+Logs name channels, outcomes and exception types only: never what someone wrote, their phone
+number, or a token (Telegram's sits in every Bot API URL, so httpx's request log is silenced and
+a filter redacts configured secrets from anything else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from bot import officers as officer_actions
+from bot.channels.base import InboundMessage, OutboundMessage, SendOutcome
+from bot.channels.registry import Channels, build_channels
+from bot.channels.whatsapp import StatusUpdate, parse_webhook
+from bot.config import BotSettings, get_bot_settings
+from bot.dedupe import Deduper, build_deduper
+from kopa.i18n import render
+
+logger = logging.getLogger(__name__)
+
+TRY_AGAIN_KEY = "common.try_again_shortly"
+UNSUPPORTED_KEY = "channels.unsupported_message"
+
+
+class Conversation(Protocol):
+    async def handle(self, inbound: InboundMessage) -> list[OutboundMessage]: ...
+
+
+class StatusSink(Protocol):
+    async def record(self, status: StatusUpdate) -> None: ...
+
+
+class RedactSecrets(logging.Filter):
+    """Replace configured secrets in log records (formatted message and arguments)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for secret in self._secrets:
+            redacted = redacted.replace(secret, "[redacted]")
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+def install_log_redaction(settings: BotSettings) -> RedactSecrets:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    redactor = RedactSecrets(
+        [
+            settings.telegram.token.get_secret_value(),
+            settings.telegram.webhook_secret.get_secret_value(),
+            settings.whatsapp.token.get_secret_value(),
+            settings.whatsapp.app_secret.get_secret_value(),
+            settings.whatsapp.verify_token.get_secret_value(),
+            settings.service_token.get_secret_value(),
+        ]
+    )
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(redactor)
+    return redactor
+
+
+class LedgerStatusSink:
+    """Append WhatsApp delivery statuses to the contact ledger (``api.ledger.service``)."""
+
+    def __init__(self, database_url: str) -> None:
+        from api.core.db import build_engine
+
+        self._engine = build_engine(database_url)
+
+    async def record(self, status: StatusUpdate) -> None:
+        await asyncio.to_thread(self._record, status)
+
+    def _record(self, status: StatusUpdate) -> None:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from api.ledger import service as ledger
+        from api.outbox.models import OutboxMessage
+
+        with Session(self._engine) as session:
+            row = session.scalar(
+                select(OutboxMessage).where(OutboxMessage.provider_message_id == status.message_id)
+            )
+            ledger.record(
+                session=session,
+                at=_status_time(status.timestamp),
+                direction="outbound",
+                kind="status",
+                decision=status.status,
+                rule=None,
+                borrower_id=row.borrower_id if row else None,
+                loan_id=row.loan_id if row else None,
+                case_id=row.case_id if row else None,
+                channel="whatsapp",
+                message_key=row.message_key if row else None,
+                external_message_id=status.message_id,
+                detail={"error_codes": list(status.error_codes)} if status.error_codes else {},
+            )
+            session.commit()
+
+    async def aclose(self) -> None:
+        self._engine.dispose()
+
+
+def _status_time(timestamp: str | None) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(timestamp or ""), tz=UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+class InboundRouter:
+    """Dedupe, route (officer buttons vs conversation), send the replies."""
+
+    def __init__(
+        self,
+        *,
+        channels: Channels,
+        conversation: Conversation,
+        officers: officer_actions.OfficerDesk | None,
+        deduper: Deduper,
+        status_sink: StatusSink | None = None,
+        deadline_seconds: float = 10.0,
+    ) -> None:
+        self.channels = channels
+        self.conversation = conversation
+        self.officers = officers
+        self.deduper = deduper
+        self.status_sink = status_sink
+        self.deadline = deadline_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def first_time(self, key: str) -> bool:
+        try:
+            return await self.deduper.first_time(key)
+        except Exception as exc:  # a dedupe outage must not silence borrowers
+            logger.warning("dedupe store unavailable (%s); processing anyway", type(exc).__name__)
+            return True
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, seconds: float = 10.0) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=seconds)
+
+    async def handle_once(self, key: str, inbound: InboundMessage) -> None:
+        if await self.first_time(key):
+            await self.handle(inbound)
+
+    async def handle(self, inbound: InboundMessage) -> None:
+        """Answer one inbound message; never raises."""
+        try:
+            replies = await self._replies(inbound)
+        except Exception as exc:  # the borrower still hears back
+            logger.error("handling a %s message failed: %s", inbound.channel, type(exc).__name__)
+            replies = [self._say(inbound, TRY_AGAIN_KEY)]
+        gateway = self.channels.gateways.get(inbound.channel)
+        if gateway is None:
+            return
+        for reply in replies:
+            result = await gateway.send(reply)
+            if result.outcome != SendOutcome.sent:
+                logger.warning("reply on %s not sent: %s", inbound.channel, result.outcome)
+                break
+
+    async def _replies(self, inbound: InboundMessage) -> list[OutboundMessage]:
+        if inbound.text is None:
+            return [self._say(inbound, UNSUPPORTED_KEY)]
+        if officer_actions.is_officer_action(inbound):
+            # Officer buttons never reach Rasa, whoever pressed them.
+            if self.officers is None:
+                return [self._say(inbound, "officer.not_an_officer")]
+            return await asyncio.wait_for(self.officers.handle(inbound), self.deadline)
+        try:
+            return await asyncio.wait_for(self.conversation.handle(inbound), self.deadline)
+        except TimeoutError:
+            logger.warning("conversation timed out for a %s message", inbound.channel)
+            return [self._say(inbound, TRY_AGAIN_KEY)]
+
+    @staticmethod
+    def _say(inbound: InboundMessage, key: str) -> OutboundMessage:
+        return OutboundMessage(
+            channel=inbound.channel,
+            recipient=inbound.chat_id,
+            text=render(key, inbound.locale_hint),
+        )
+
+    async def record_status(self, status: StatusUpdate) -> None:
+        if self.status_sink is None:
+            return
+        if not await self.first_time(f"wa:status:{status.message_id}:{status.status}"):
+            return
+        try:
+            await self.status_sink.record(status)
+        except Exception as exc:  # a ledger outage must not fail the webhook
+            logger.error("recording a WhatsApp status failed: %s", type(exc).__name__)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, "bad content-length")
+        if int(declared) > limit:
+            raise HTTPException(413, "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, "body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise HTTPException(400, "body is not a JSON object")
+    return data
+
+
+def create_app(
+    settings: BotSettings | None = None,
+    *,
+    conversation: Conversation | None = None,
+    officers: officer_actions.OfficerDesk | None = None,
+    deduper: Deduper | None = None,
+    status_sink: StatusSink | None = None,
+    telegram_polling: bool = False,
+) -> FastAPI:
+    """Build the gateway app; what is not passed in is built from ``settings``."""
+    cfg = settings or get_bot_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction(cfg)
+        owned: list[Any] = []
+        convo = conversation
+        if convo is None:
+            from bot.conversation import ConversationService
+            from bot.rasa_client import RasaClient
+
+            service = ConversationService(
+                RasaClient(cfg.rasa_url), deadline_seconds=cfg.reply_deadline_seconds
+            )
+            owned.append(service)
+            convo = service
+        desk = officers
+        if desk is None:
+            desk = officer_actions.OfficerDesk(cfg.api_url, cfg.service_token.get_secret_value())
+            owned.append(desk)
+        dedupe = deduper or build_deduper(cfg.redis_url, cfg.dedupe_ttl_seconds)
+        if deduper is None:
+            owned.append(dedupe)
+        sink = status_sink
+        if sink is None and cfg.database_url:
+            ledger_sink = LedgerStatusSink(cfg.database_url)
+            owned.append(ledger_sink)
+            sink = ledger_sink
+        channels = build_channels(cfg, telegram_polling=telegram_polling)
+        router = InboundRouter(
+            channels=channels,
+            conversation=convo,
+            officers=desk,
+            deduper=dedupe,
+            status_sink=sink,
+            # Officer calls and the conversation each bound themselves; this is the backstop.
+            deadline_seconds=cfg.reply_deadline_seconds + 2,
+        )
+        if channels.telegram is not None:
+            channels.telegram.bind(router.handle, router.first_time)
+        await channels.start()
+        app.state.router = router
+        app.state.channels = channels
+        try:
+            yield
+        finally:
+            await router.drain()
+            await channels.aclose()
+            for resource in owned:
+                await resource.aclose()
+
+    app = FastAPI(title="Kopa gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def router_of(request: Request) -> InboundRouter:
+        router: InboundRouter = request.app.state.router
+        return router
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        return {"status": "ok", "channels": sorted(router_of(request).channels.gateways)}
+
+    @app.post("/telegram/webhook")
+    async def telegram_webhook(request: Request) -> Response:
+        router = router_of(request)
+        telegram = router.channels.telegram
+        if telegram is None:
+            raise HTTPException(404)
+        header = request.headers.get("x-telegram-bot-api-secret-token")
+        if header is None:
+            raise HTTPException(401)
+        expected = cfg.telegram.webhook_secret.get_secret_value()
+        if not hmac.compare_digest(header.encode(), expected.encode()):
+            raise HTTPException(403)
+        data = _json_object(await read_body(request, cfg.max_body_bytes))
+        if not isinstance(data.get("update_id"), int):
+            raise HTTPException(400, "not a Telegram update")
+        try:
+            await telegram.feed(data)
+        except Exception as exc:  # any malformed update is the sender's error
+            raise HTTPException(400, "malformed update") from exc
+        return Response(status_code=200)
+
+    @app.get("/whatsapp/webhook")
+    async def whatsapp_verify(
+        request: Request,
+        mode: str | None = Query(None, alias="hub.mode"),
+        token: str | None = Query(None, alias="hub.verify_token"),
+        challenge: str | None = Query(None, alias="hub.challenge"),
+    ) -> PlainTextResponse:
+        whatsapp = router_of(request).channels.whatsapp
+        if whatsapp is None:
+            raise HTTPException(404)
+        if mode != "subscribe" or challenge is None or not whatsapp.verify_token_ok(token):
+            raise HTTPException(403)
+        return PlainTextResponse(challenge)
+
+    @app.post("/whatsapp/webhook")
+    async def whatsapp_webhook(request: Request) -> Response:
+        router = router_of(request)
+        whatsapp = router.channels.whatsapp
+        if whatsapp is None:
+            raise HTTPException(404)
+        header = request.headers.get("x-hub-signature-256")
+        if not header:
+            raise HTTPException(401)
+        raw = await read_body(request, cfg.max_body_bytes)
+        if not whatsapp.signature_ok(raw, header):
+            raise HTTPException(403)
+        payload = _json_object(raw)
+        try:
+            messages, statuses = parse_webhook(payload)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HTTPException(400, "not a WhatsApp webhook") from exc
+        for message in messages:
+            router.spawn(router.handle_once(f"wa:{message.message_id}", message))
+        for status in statuses:
+            router.spawn(router.record_status(status))
+        return Response(status_code=200)
+
+    return app
