@@ -122,11 +122,15 @@ def payment_instructions(
         try:
             loan = service.primary_loan(session, borrower=chat.borrower, now=now)
         except NoActiveLoan:
-            loan = None
+            # Nothing due: still say how to pay the latest loan (a borrower may prepay).
+            latest = service.loans_of(session, chat.borrower.id)
+            if not latest:
+                raise
+            loan = latest[0]
     info = branch.payment_instructions or {}
     answer = PaymentInstructions(
-        account_reference=loan.account_reference if loan else None,
-        currency=loan.currency if loan else branch.currency,
+        account_reference=loan.account_reference,
+        currency=loan.currency,
         mobile_money=list(info.get("mobile_money", [])),
         bank=info.get("bank"),
         agents=list(info.get("agents", [])),

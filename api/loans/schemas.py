@@ -43,7 +43,7 @@ class PaymentLine(BaseModel):
 
 
 class PaymentInstructions(BaseModel):
-    account_reference: str | None
+    account_reference: str
     currency: str
     mobile_money: list[dict[str, Any]]
     bank: dict[str, Any] | None
