@@ -43,6 +43,8 @@ async def start_hardship(context: RequestContext) -> list[EventType]:
 
 
 class ActionStartHardship(RequestAction):
+    opens_form = True
+
     def name(self) -> str:
         return "action_start_hardship"
 
@@ -137,3 +139,14 @@ class ActionFileComplaint(RequestAction):
 
     def request_name(self) -> str:
         return "complaint"
+
+
+class ActionAskHardshipReason(Action):
+    def name(self) -> str:
+        return "action_ask_hardship_reason"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say(dispatcher, tracker, "conv.hardship.ask_reason")
+        return []

@@ -124,6 +124,8 @@ async def start_promise(context: RequestContext) -> list[EventType]:
 
 
 class ActionStartPromise(RequestAction):
+    opens_form = True
+
     def name(self) -> str:
         return "action_start_promise"
 
@@ -250,3 +252,14 @@ class ActionRecordPromise(Action):
             SlotSet("promise_confirmed", None),
             FollowupAction("promise_form"),
         ]
+
+
+class ActionAskPromiseDate(Action):
+    def name(self) -> str:
+        return "action_ask_promise_date"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say(dispatcher, tracker, "conv.promise.ask_date")
+        return []

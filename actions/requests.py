@@ -80,7 +80,13 @@ async def run_request(
 
 
 class RequestAction(Action, ABC):
-    """An action that runs one registered account request."""
+    """An action that runs one registered account request.
+
+    A request that opens a form (promise, hardship) is followed by the form in the rules; when it
+    ends without opening it (nothing owed, the API failed) the action says to listen instead.
+    """
+
+    opens_form = False
 
     @abstractmethod
     def request_name(self) -> str: ...
@@ -88,4 +94,7 @@ class RequestAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        return await run_request(self.request_name(), dispatcher, tracker)
+        events = await run_request(self.request_name(), dispatcher, tracker)
+        if self.opens_form and not any(e.get("event") == "followup" for e in events):
+            events.append(FollowupAction("action_listen"))
+        return events

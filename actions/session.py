@@ -202,7 +202,7 @@ class ActionHandleFallback(Action):
             )
             return [SlotSet("offered_person", True)]
         say(dispatcher, tracker, "conv.capabilities")
-        return []
+        return [SlotSet("offered_person", False)]
 
 
 class ActionCancelForm(Action):
