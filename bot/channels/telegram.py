@@ -15,6 +15,7 @@ text stay text.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -108,9 +109,11 @@ def classify(error: TelegramError) -> SendResult:
     """Map a PTB error to what the caller may do next (see ``SendOutcome``)."""
     name = type(error).__name__
     if isinstance(error, RetryAfter):
-        return SendResult(
-            SendOutcome.rate_limited, retry_after=_seconds(error.retry_after), error=name
-        )
+        with warnings.catch_warnings():
+            # PTB 22 warns that the int form is deprecated; _seconds takes either form.
+            warnings.simplefilter("ignore")
+            wait = _seconds(error.retry_after)
+        return SendResult(SendOutcome.rate_limited, retry_after=wait, error=name)
     if isinstance(error, Forbidden | BadRequest | ChatMigrated | InvalidToken):
         # Blocked, deactivated, chat not found, message refused, bad token: a retry cannot help.
         return SendResult(SendOutcome.final, error=f"{name}: {error.message}")
