@@ -190,7 +190,8 @@ class _Reader:
         number = read_number(lang, visible, self.tokens, i)
         if number is None:
             return None
-        if number.words == 1 and visible[i] in WEAK_SINGLE:
+        if number.words == 1 and visible[i] in WEAK_SINGLE and len(self.tokens) > 1:
+            # "une partie", "moja kwa moja": an article or idiom, unless it is the whole answer.
             return None
         return self._finish(Decimal(number.value), i, number.end)
 

@@ -132,7 +132,7 @@ def _table() -> dict[str, dict[str, _Entry]]:
 NUMBER_WORDS: dict[str, dict[str, _Entry]] = _table()
 # Words that are only an article unless a multiplier follows ("a thousand", "un million").
 _ARTICLE_ONLY = {"a", "an"}
-# A number made of just one of these is an article, not an amount ("une partie", "moja kwa moja").
+# Alone among other words, these are articles or idioms ("une partie", "moja kwa moja").
 WEAK_SINGLE = {"one", "un", "une", "uno", "una", "moja"}
 MULTIPLIER_WORDS: dict[str, int] = {
     "k": 1000,
