@@ -25,6 +25,7 @@ from actions.loan_api import (
     LoanApiError,
     VerificationFailed,
 )
+from actions.parsing import parse_date
 from actions.promises import (
     UNPARSED,
     max_days_ahead,
@@ -167,10 +168,8 @@ class ValidatePromiseForm(FormValidationAction):
             return {}
         if _intent(tracker) in DIGRESSIONS:
             return {}
-        from actions.parsing import parse_date
-
         parsed = parse_date(_text(tracker), language(tracker), today())
-        return {"promise_date": parsed.value.isoformat() if parsed.value else UNPARSED}
+        return {"promise_date": parsed.value.isoformat() if parsed else UNPARSED}
 
     async def validate_promise_amount(
         self,

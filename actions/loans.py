@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType
 
 from actions.common import language, line, today
 from actions.loan_api import Loan
+from actions.parsing import parse_amount, parse_date
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import day, money, nested
 
@@ -136,11 +137,11 @@ async def show_payment_instructions(context: RequestContext) -> list[EventType]:
 
 @request("report_payment")
 async def report_payment(context: RequestContext) -> list[EventType]:
-    from actions.parsing import parse_amount, parse_date
-
     locale = language(context.tracker)
-    amount = parse_amount(context.text, locale, None).value
-    paid_on = parse_date(context.text, locale, today()).value
+    parsed_amount = parse_amount(context.text, locale, None)
+    parsed_date = parse_date(context.text, locale, today())
+    amount = parsed_amount.value if parsed_amount else None
+    paid_on = parsed_date.value if parsed_date else None
     if paid_on is not None and paid_on > today():
         paid_on = None
     claim = await context.api.claim_payment(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
-from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -29,6 +27,7 @@ from actions.loan_api import (
     PromiseRejected,
     VerificationRequired,
 )
+from actions.parsing import ParsedAmount, parse_promise
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import day, money
 
@@ -51,18 +50,22 @@ def max_days_ahead() -> int:
     return int(os.environ.get("KOPA_PROMISES__MAX_DAYS_AHEAD", "30"))
 
 
-def resolve_amount(parsed: Any, due_now: Decimal) -> Decimal | None:
-    """A parsed amount as money: figures as they are, "half" as half of what is due now."""
+def resolve_amount(
+    parsed: ParsedAmount | None, due_now: Decimal, currency: str | None
+) -> Decimal | None:
+    """A parsed amount as money: figures as they are, "half" as half of what is due now.
+
+    An amount in another currency than the loan's is not understood (the borrower is asked
+    again in figures) rather than converted.
+    """
     if parsed is None:
         return None
-    if isinstance(parsed, Decimal):
-        return parsed
-    value = getattr(parsed, "value", None)
-    if value is not None:
-        return Decimal(str(value))
-    fraction = getattr(parsed, "fraction", None)
-    if isinstance(fraction, Fraction):
-        share = due_now * fraction.numerator / fraction.denominator
+    if parsed.currency is not None and currency is not None and parsed.currency != currency:
+        return None
+    if parsed.value is not None:
+        return parsed.value
+    if parsed.fraction is not None:
+        share = due_now * parsed.fraction.numerator / parsed.fraction.denominator
         return share.quantize(CENT)
     return None
 
@@ -86,10 +89,8 @@ def slot_date(tracker: Tracker, name: str) -> date | None:
 def parse_promise_text(
     text: str, locale: str, currency: str | None, due_now: Decimal
 ) -> tuple[Decimal | None, date | None]:
-    from actions.parsing import parse_promise
-
     amount, when = parse_promise(text, locale, today(), currency)
-    return resolve_amount(amount, due_now), when
+    return resolve_amount(amount, due_now, currency), when.value if when else None
 
 
 @request("promise")

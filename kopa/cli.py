@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from kopa.commands import bot as bot_commands
+from kopa.commands import chat as chat_commands
 from kopa.commands import db as db_commands
 from kopa.commands import serve as serve_commands
 
@@ -16,6 +17,7 @@ app.add_typer(serve_commands.app, name="serve")
 app.add_typer(bot_commands.fake_app, name="fake")
 serve_commands.app.command("bot")(bot_commands.serve_bot)
 app.command("cases")(bot_commands.cases)
+app.command("chat")(chat_commands.chat)
 
 
 @app.command()
