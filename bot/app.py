@@ -69,6 +69,9 @@ class RedactSecrets(logging.Filter):
 
 def install_log_redaction(settings: BotSettings) -> RedactSecrets:
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # PTB logs whole updates and Bot API parameters (message texts, phone numbers) at DEBUG.
+    for chatty in ("telegram", "httpcore", "hpack"):
+        logging.getLogger(chatty).setLevel(logging.INFO)
     redactor = RedactSecrets(
         [
             settings.telegram.token.get_secret_value(),
