@@ -58,7 +58,7 @@ def test_amounts_with_cents_round_trip(n: int, cents: int, locale: str) -> None:
 def test_currency_prefix_does_not_change_the_amount(n: int, currency: str) -> None:
     parsed = parse_amount(f"{currency} {group(n, ',')}", "sw")
     assert parsed is not None
-    assert (parsed.value, parsed.currency) == (n, "KES")
+    assert (parsed.value, parsed.currency) == (Decimal(n), "KES")
 
 
 # --- English -------------------------------------------------------------------------------
