@@ -13,9 +13,9 @@ Control endpoints (same on both fakes):
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,8 @@ class FakeState:
     rate_limit_per_second: float | None = None
     _window: deque[float] = field(default_factory=deque)
     _seq: int = 0
-    changed: asyncio.Event | None = None
+    # Called with each recorded request, in the server's thread (benchmarks time replies).
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     def record(self, method: str, recipient: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         self._seq += 1
@@ -67,6 +68,8 @@ class FakeState:
             "outcome": "pending",
         }
         self.sent.append(entry)
+        for listener in self.listeners:
+            listener(entry)
         return entry
 
     def take_fault(self, recipient: str | None) -> FaultSpec | None:
