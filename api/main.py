@@ -26,8 +26,8 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    # Everything but /health and the docs needs the service token. The payment webhook gets
-    # its own HMAC signature as well: the provider's relay holds that secret, not the bot's.
+    # Everything but /health and the docs needs the service token. The payment webhook also
+    # checks its HMAC signature, so a leaked bot token alone cannot invent payments.
     protected = [Depends(require_service_token)]
     for router in (
         identity_router,
@@ -35,9 +35,9 @@ def create_app() -> FastAPI:
         promise_router,
         case_router,
         officer_router,
+        webhook_router,
     ):
         app.include_router(router, dependencies=protected)
-    app.include_router(webhook_router)
     return app
 
 

@@ -50,7 +50,7 @@ class Api:
 
     def webhook(self, body: dict[str, Any], *, signature: str | None = "valid") -> httpx.Response:
         raw = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = self._headers({"Content-Type": "application/json"})
         if signature == "valid":
             secret = get_settings().payment_webhook_secret.get_secret_value()
             headers["X-Kopa-Signature"] = f"sha256={hmac_sha256_hex(secret, raw)}"

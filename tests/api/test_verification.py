@@ -58,7 +58,7 @@ def test_every_route_but_health_and_docs_needs_the_service_token(api: Api) -> No
         for headers in ({}, {"Authorization": "Bearer not-the-token"}):
             response = api.client.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, path)
-            assert response.json()["code"] in {"unauthorized", "bad_signature"}
+            assert response.json()["code"] == "unauthorized"
     assert api.client.get("/health").status_code == 200
     assert api.client.get("/docs").status_code == 200
 
