@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+# Tests of the actions put a fake API here (an httpx MockTransport); None means real HTTP.
+default_transport: httpx.AsyncBaseTransport | None = None
 
 
 class _Model(BaseModel):
@@ -155,7 +157,7 @@ class LoanApiClient:
         self._client = httpx.AsyncClient(
             base_url=base.rstrip("/") + "/v1",
             timeout=timeout,
-            transport=transport,
+            transport=transport or default_transport,
             headers={"Authorization": f"Bearer {secret}"},
         )
 
