@@ -53,10 +53,21 @@ _TIME_AFTER = {"am", "pm", "h", "hr", "hrs", "heure", "heures", "hora", "horas",
 _SW_TIME_OF_DAY = {"asubuhi", "mchana", "jioni", "usiku", "alfajiri"}
 _CURRENCY_FILLERS = {"de", "za", "ya", "in"}
 
+# Everyday words one typo away from a number or fraction word: never corrected.
+_LOOK_ALIKES = {
+    "es": {"cierto", "cierta", "cuanto", "cuantos", "cuanta", "cuantas", "cuentos", "cuartel"},
+    "fr": {"cents", "quarts"},
+    "en": {"forth", "there", "three"},
+}
+
 for _lang, _table in _DENOMINATORS.items():
     _vocab = set(_table) | set(_NUMERATORS[_lang]) | {w for p in _WHOLE[_lang] for w in p}
     _vocab |= vocabulary(_lang) | set(CURRENCY_WORDS) | _PERCENT_WORDS | _TIME_AFTER
-    register_words(_lang, _vocab | (set(_ES_PARTS) | {"parte"} if _lang == "es" else set()))
+    register_words(
+        _lang,
+        _vocab | (set(_ES_PARTS) | {"parte"} if _lang == "es" else set()),
+        keep=_LOOK_ALIKES.get(_lang, ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,8 @@ class _Reader:
         self.languages = languages
         self.hidden = hidden
         self.words: dict[str, list[str | None]] = {}
-        for lang in languages:
-            words = canonical_words(tokens, lang)
+        for rank, lang in enumerate(languages):
+            words = canonical_words(tokens, lang, fuzzy=rank == 0)
             self.words[lang] = [None if k in hidden else w for k, w in enumerate(words)]
 
     def word(self, lang: str, i: int) -> str | None:
@@ -233,7 +244,7 @@ class _Reader:
 def hidden_tokens(tokens: Sequence[Token], languages: Sequence[str]) -> set[int]:
     """Indices of tokens that tell a time of day rather than an amount ("saa tatu", "3pm")."""
     hidden: set[int] = set()
-    sw = canonical_words(tokens, "sw")
+    sw = canonical_words(tokens, "sw", fuzzy=languages[0] == "sw")
     for i, token in enumerate(tokens):
         nxt = tokens[i + 1].text if i + 1 < len(tokens) else None
         if token.kind == "time":

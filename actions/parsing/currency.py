@@ -56,7 +56,7 @@ CURRENCY_WORDS: dict[str, CurrencyWord] = {
     "franc": CurrencyWord(_FRANCS, "XOF"),
     "francs": CurrencyWord(_FRANCS, "XOF"),
     "frs": CurrencyWord(_FRANCS, "XOF"),
-    "f": CurrencyWord(_FRANCS, None),
+    "f": CurrencyWord(_FRANCS, "XOF"),
     "rwf": _one("RWF"),
     "frw": _one("RWF"),
     # Dollars and pesos: "$" is also the peso sign, so only the hint can say which peso.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from actions.parsing.currency import CURRENCY_WORDS
-from actions.parsing.numbers import MULTIPLIER_WORDS, read_number
+from actions.parsing.numbers import MULTIPLIER_WORDS, read_number, vocabulary
 from actions.parsing.text import Token, canonical_words, register_words
 
 Captures = dict[str, int]
@@ -98,6 +98,11 @@ def _in_months(caps: Captures, today: date) -> date | None:
 def _next_weekday(caps: Captures, today: date) -> date:
     # A bare weekday is the next one after today: said on a Friday, "friday" is a week ahead.
     return _weekday(today, caps["wd"], include_today=False)
+
+
+def _weekday_next_week(caps: Captures, today: date) -> date:
+    next_monday = today + timedelta(days=7 - today.weekday())
+    return next_monday + timedelta(days=caps["wd"])
 
 
 def _this_weekday(caps: Captures, today: date) -> date:
@@ -223,6 +228,8 @@ _Element = tuple[frozenset[str] | str, bool]  # (words, or a {slot} name), optio
 class _Pattern:
     elements: tuple[_Element, ...]
     resolve: Resolver
+    first_words: frozenset[str]  # words the pattern can start with
+    first_slots: frozenset[str]  # slots the pattern can start with
 
 
 def _compile(spec: str, resolve: Resolver) -> _Pattern:
@@ -234,7 +241,16 @@ def _compile(spec: str, resolve: Resolver) -> _Pattern:
             elements.append((part.strip("{}"), optional))
         else:
             elements.append((frozenset(part.split("|")), optional))
-    return _Pattern(tuple(elements), resolve)
+    first_words: set[str] = set()
+    first_slots: set[str] = set()
+    for element, optional in elements:
+        if isinstance(element, str):
+            first_slots.add(element)
+        else:
+            first_words |= element
+        if not optional:
+            break
+    return _Pattern(tuple(elements), resolve, frozenset(first_words), frozenset(first_slots))
 
 
 _SPECS: dict[str, list[tuple[str, Resolver]]] = {
@@ -255,7 +271,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("on? {wd} the? {day} of? {mon}? {year}?", _day_of_month),
         ("on? the? {day} of? {mon} {year}?", _day_of_month),
         ("on? {mon} the? {day} {year}?", _day_of_month),
-        ("on the {day}", _day_of_month),
+        ("on|by|before? the {day}", _day_of_month),
+        ("on? {wd} next week", _weekday_next_week),
+        ("next week on? {wd}", _weekday_next_week),
         ("on? the {dayord}", _day_of_month),
         ("on? {dayth}", _day_of_month),
         ("by|at|on? the? end of the? month", _end_of_this_month),
@@ -273,6 +291,7 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("apresdemain", _days(2)),
         ("dans|sous {n} jour|jours|jrs|j", _in_days),
         ("d ici {n} jour|jours|jrs|j", _in_days),
+        ("d ici {n} semaine|semaines|sem", _in_weeks),
         ("dans|sous {n} semaine|semaines|sem", _in_weeks),
         ("dans {n} mois", _in_months),
         ("la? semaine prochaine|prochain", _in_weeks),
@@ -280,6 +299,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("le? mois prochain", _in_months),
         ("ce {wd}", _this_weekday),
         ("le? {wd} prochain|prochaine", _next_weekday),
+        ("le? {wd} de? la? semaine prochaine", _weekday_next_week),
+        ("le? {wd} de? la? prochaine semaine", _weekday_next_week),
+        ("la? semaine prochaine le? {wd}", _weekday_next_week),
         ("le? prochain|prochaine? {wd}", _next_weekday),
         ("le? {wd} {day} {mon}? {year}?", _day_of_month),
         ("le? {day} {mon} {year}?", _day_of_month),
@@ -305,6 +327,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("este {wd}", _this_weekday),
         ("el? proximo|proxima {wd}", _next_weekday),
         ("el? {wd}", _next_weekday),
+        ("el? {wd} de la? semana que viene", _weekday_next_week),
+        ("el? {wd} de la? semana proxima|entrante", _weekday_next_week),
+        ("el? {wd} de la? proxima semana", _weekday_next_week),
         ("el? {wd} que viene", _next_weekday),
         ("el? {wd} entrante|proximo", _next_weekday),
         ("el? {wd} {day} de? {mon}? de|del? {year}?", _day_of_month),
@@ -330,6 +355,8 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("wiki ijayo|inayokuja|ijao|ujao", _in_weeks),
         ("mwezi ujao|unaokuja|ujayo", _in_months),
         ("siku? ya? {wd} hii", _this_weekday),
+        ("siku? ya? {wd} ya? wiki ijayo|inayokuja|ijao", _weekday_next_week),
+        ("wiki ijayo|inayokuja|ijao siku? ya? {wd}", _weekday_next_week),
         ("siku? ya? {wd} ijayo|inayokuja|ijao?", _next_weekday),
         ("tarehe {day} mwezi? wa? {mon} {year}?", _day_of_month),
         ("tarehe {day} mwezi wa? {monnum} {year}?", _day_of_month),
@@ -357,9 +384,19 @@ def _vocabulary(lang: str) -> set[str]:
     return words
 
 
-for _lang in _PATTERNS:
-    register_words(_lang, _vocabulary(_lang), keep={"forth", "there", "three", "weekly"})
+# Everyday words one typo away from a date word: never corrected.
+_LOOK_ALIKES = {
+    "en": {"remain", "marche", "weekly", "mondays", "fridays"},
+    "fr": {"remain", "marche", "marches", "mairie"},
+    "es": {"pagado", "pagada", "pagados", "pagadas", "pasada", "pasadas", "pasando", "entero"},
+    "sw": set(),
+}
 
+for _lang in _PATTERNS:
+    register_words(_lang, _vocabulary(_lang), keep=_LOOK_ALIKES.get(_lang, ()))
+
+
+_NUMBER_VOCABULARY = {lang: frozenset(vocabulary(lang)) for lang in _PATTERNS}
 
 # --- matching ------------------------------------------------------------------------------
 
@@ -506,6 +543,24 @@ def _numeric_token(token: Token) -> Captures | None:
     return None
 
 
+_NUMBER_SLOTS = frozenset({"n", "day", "dayord", "dayth", "monnum", "year"})
+
+
+def _possible_slots(ctx: _Context, i: int) -> frozenset[str]:
+    token, word = ctx.tokens[i], ctx.words[i]
+    if token.kind == "num":
+        return _NUMBER_SLOTS
+    if word is None:
+        return frozenset()
+    if word in ctx.weekdays:
+        return frozenset({"wd"})
+    if word in ctx.months:
+        return frozenset({"mon"})
+    if word in _NUMBER_VOCABULARY[ctx.lang] or word in _ORDINAL_WORDS[ctx.lang]:
+        return _NUMBER_SLOTS
+    return frozenset()
+
+
 def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMatch]:
     """Every date expression in ``tokens``, left to right, never overlapping.
 
@@ -515,7 +570,7 @@ def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMa
     contexts = [
         _Context(
             lang,
-            canonical_words(tokens, lang),
+            canonical_words(tokens, lang, fuzzy=rank == 0),
             tokens,
             _weekdays(lang, primary=rank == 0),
             _months(lang, primary=rank == 0),
@@ -532,7 +587,12 @@ def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMa
             continue
         best: DateMatch | None = None
         for ctx in contexts:
+            word = ctx.words[i]
+            slots = _possible_slots(ctx, i)
             for pattern in _PATTERNS[ctx.lang]:
+                # Most patterns cannot start here; checking that first keeps a parse fast.
+                if word not in pattern.first_words and not (slots & pattern.first_slots):
+                    continue
                 result = _match(pattern.elements, ctx, i, {})
                 if result is None or result[0] == i:
                     continue

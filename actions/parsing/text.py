@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,8 +24,9 @@ _TOKEN_RE = re.compile(
     |(?P<dmy>\d{1,2}(?P<sep>[/.-])\d{1,2}(?P=sep)\d{2,4})(?![\d/.-]\d)
     |(?P<dm>\d{1,2}/\d{1,2})(?![\d/])
     |(?P<time>\d{1,2}(?::\d{2}|h\d{2}|h(?![^\W\d_])))
+    |(?P<word>2mor+o+w*|2day|dm1)  # SMS spellings that start with a digit
     |(?P<num>\d+(?:[.,' ]\d{3}(?!\d))*(?:[.,]\d+)?)
-    |(?P<word>2mor+o+w*|2day|dm1|[^\W\d_]+)
+    |(?P<word2>[^\W\d_]+)
     |(?P<sym>/=|[$€£₦₵₹%])
     """,
     re.VERBOSE,
@@ -74,6 +75,7 @@ def tokenize(text: str) -> list[Token]:
     for match in _TOKEN_RE.finditer(folded):
         kind = match.lastgroup  # the outer group closes last, so never the inner "sep"
         assert kind is not None
+        kind = "word" if kind == "word2" else kind
         start, end = match.span()
         tokens.append(Token(kind, match.group(), origin[start], origin[end - 1] + 1))
     return tokens
@@ -114,13 +116,16 @@ def _substitution_keys(word: str) -> set[str]:
 class Lexicon:
     """The words one language's grammars know, with one-typo tolerance for long words.
 
-    A token of six letters or more that is not itself a known word maps to the single known word
-    one insertion, deletion or substitution away ("prochin" -> "prochain", "tomorow" ->
-    "tomorrow"). Shorter words and ambiguous corrections are left as typed: a wrong correction
-    of a short word ("ville" -> "mille") would invent an amount.
+    A token that is not itself a known word maps to the single known word it is one typo away
+    from: a letter missing ("prochin" -> "prochain", "ishrini" -> "ishirini"), one too many
+    ("tommorow" -> "tomorrow"), or one wrong ("thousend" -> "thousand"). The length limits are
+    set so that real words stay themselves: a wrong correction invents an amount or a date
+    ("cierto" is not "ciento", "cuanto" is not "cuarto", "ville" is not "mille"), so short
+    words, ambiguous corrections and the ``keep`` list are left as typed.
     """
 
-    MIN_FUZZY = 6
+    MIN_MISSING = 6  # token length for "a letter missing"
+    MIN_OTHER = 7  # token length for "one too many" and "one wrong"
 
     def __init__(self, words: Iterable[str], keep: Iterable[str] = ()) -> None:
         self.words = frozenset(words)
@@ -128,33 +133,42 @@ class Lexicon:
         self._by_deletion: dict[str, set[str]] = {}
         self._by_substitution: dict[str, set[str]] = {}
         for word in self.words:
-            if len(word) < self.MIN_FUZZY - 1:
-                continue
-            for key in _deletions(word):
-                self._by_deletion.setdefault(key, set()).add(word)
-            for key in _substitution_keys(word):
-                self._by_substitution.setdefault(key, set()).add(word)
+            if len(word) + 1 >= self.MIN_MISSING:
+                for key in _deletions(word):
+                    self._by_deletion.setdefault(key, set()).add(word)
+            if len(word) >= self.MIN_OTHER:
+                for key in _substitution_keys(word):
+                    self._by_substitution.setdefault(key, set()).add(word)
         self._cache: dict[str, str] = {}
 
-    def canonical(self, token: str) -> str:
+    def canonical(self, token: str, *, fuzzy: bool = True) -> str:
         """The known word ``token`` stands for, or ``token`` itself."""
+        if not fuzzy or token in self.words or token in self._keep:
+            return token
         cached = self._cache.get(token)
         if cached is not None:
             return cached
         result = token
-        if token not in self.words and token not in self._keep and len(token) >= self.MIN_FUZZY:
-            candidates: set[str] = set()
-            candidates |= self._by_deletion.get(token, set())  # a letter missing
-            for key in _deletions(token):  # a letter too many
-                if key in self.words and len(key) >= self.MIN_FUZZY - 1:
-                    candidates.add(key)
-            for key in _substitution_keys(token):  # a letter wrong
-                candidates |= self._by_substitution.get(key, set())
+        # Kinds of typo from most to least common; the first kind with one answer wins.
+        for candidates in self._corrections(token):
             if len(candidates) == 1:
                 result = next(iter(candidates))
+                break
+            if candidates:
+                break
         if len(self._cache) < 10_000:
             self._cache[token] = result
         return result
+
+    def _corrections(self, token: str) -> Iterator[set[str]]:
+        if len(token) >= self.MIN_MISSING:  # a letter missing
+            yield self._by_deletion.get(token, set())
+        if len(token) >= self.MIN_OTHER:
+            yield {key for key in _deletions(token) if key in self.words}  # one too many
+            wrong: set[str] = set()  # one wrong
+            for key in _substitution_keys(token):
+                wrong |= self._by_substitution.get(key, set())
+            yield wrong
 
 
 def language_order(locale: str) -> tuple[str, ...]:
@@ -177,8 +191,12 @@ def register_words(lang: str, words: Iterable[str], keep: Iterable[str] = ()) ->
     _LEXICONS.pop(lang, None)
 
 
-def canonical_words(tokens: Iterable[Token], lang: str) -> list[str | None]:
-    """Each word token as the known ``lang`` word it stands for; None for other tokens."""
+def canonical_words(tokens: Iterable[Token], lang: str, *, fuzzy: bool) -> list[str | None]:
+    """Each word token as the known ``lang`` word it stands for; None for other tokens.
+
+    ``fuzzy`` corrects typos; it is meant for the conversation language only, where a near miss
+    is far more likely a typo than a word of another language.
+    """
     lexicon = _LEXICONS.get(lang)
     if lexicon is None:
         lexicon = _LEXICONS[lang] = Lexicon(_REGISTERED[lang], _KEEP[lang])
@@ -189,5 +207,5 @@ def canonical_words(tokens: Iterable[Token], lang: str) -> list[str | None]:
         elif token.text.startswith("2mor"):
             out.append("tomorrow")
         else:
-            out.append(lexicon.canonical(token.text))
+            out.append(lexicon.canonical(token.text, fuzzy=fuzzy))
     return out

@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actions.parsing import parse_amount, parse_date, parse_promise
@@ -218,12 +218,14 @@ DAYS = st.dates(min_value=date(2024, 1, 1), max_value=date(2035, 12, 31))
 LOCALES = st.sampled_from(["en", "fr", "es", "sw"])
 
 
+@settings(deadline=None)  # timing is tested on its own; CI machines are shared
 @given(today=DAYS, n=st.integers(min_value=1, max_value=366), locale=LOCALES)
 def test_in_n_days_counts_from_today(today: date, n: int, locale: str) -> None:
     parsed = parse_date(IN_N_DAYS[locale].format(n), locale, today)
     assert parsed is not None and parsed.value == today + timedelta(days=n)
 
 
+@settings(deadline=None)  # timing is tested on its own; CI machines are shared
 @given(today=DAYS, weekday=st.integers(min_value=0, max_value=6), locale=LOCALES)
 def test_a_bare_weekday_is_the_next_one_after_today(today: date, weekday: int, locale: str) -> None:
     parsed = parse_date(WEEKDAYS[locale][weekday], locale, today)
@@ -235,6 +237,7 @@ def test_a_bare_weekday_is_the_next_one_after_today(today: date, weekday: int, l
 DAY_OF_MONTH = {"en": "on the {}", "fr": "le {}", "es": "el {}", "sw": "tarehe {}"}
 
 
+@settings(deadline=None)  # timing is tested on its own; CI machines are shared
 @given(today=DAYS, day=st.integers(min_value=1, max_value=28), locale=LOCALES)
 def test_a_day_of_month_is_never_in_the_past(today: date, day: int, locale: str) -> None:
     parsed = parse_date(DAY_OF_MONTH[locale].format(day), locale, today)
@@ -261,3 +264,53 @@ def test_a_parse_takes_well_under_10_ms() -> None:
             parse_promise(text, locale, TODAY)
     mean_ms = (time.perf_counter() - start) / (rounds * len(SPEED_SAMPLES)) * 1000
     assert mean_ms < 5
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "expected"),
+    [
+        ("tomorow", "en", TOMORROW),  # a letter missing
+        ("tommorow", "en", TOMORROW),  # one too many
+        ("2moro", "en", TOMORROW),  # SMS spelling, not the amount 2
+        ("vendredi prochin", "fr", NEXT_FRIDAY),
+        ("apres demain", "fr", date(2026, 12, 11)),
+        ("el proximo viernes", "es", NEXT_FRIDAY),
+        ("thursday next week", "en", date(2026, 12, 17)),
+        ("jeudi de la semaine prochaine", "fr", date(2026, 12, 17)),
+        ("el jueves de la semana que viene", "es", date(2026, 12, 17)),
+        ("alhamisi ya wiki ijayo", "sw", date(2026, 12, 17)),
+        ("d'ici 2 semaines", "fr", date(2026, 12, 23)),
+        ("dentro de 2 semanas", "es", date(2026, 12, 23)),
+        ("I pay 1500 the 15", "en", date(2026, 12, 15)),
+    ],
+)
+def test_typos_and_longer_date_phrases(text: str, locale: str, expected: date) -> None:
+    parsed = parse_date(text, locale, TODAY)
+    assert parsed is not None and parsed.value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "locale"),
+    [
+        ("es cierto, ya pagué", "es"),  # "cierto" is not "ciento" (100)
+        ("¿cuánto debo?", "es"),  # "cuánto" is not "cuarto" (a quarter)
+        ("the money is there", "en"),  # "there" is not "three"
+        ("pour la ville", "fr"),  # "ville" is not "mille"
+    ],
+)
+def test_everyday_words_are_not_corrected_into_amounts(text: str, locale: str) -> None:
+    assert parse_amount(text, locale) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "locale"),
+    [
+        ("I remain grateful", "fr"),  # not "demain"
+        ("ya he pagado", "es"),  # not "pasado"
+        ("ça marche", "fr"),
+        ("mon salaire", "fr"),  # French "mon" is not Monday
+        ("we will see", "fr"),
+    ],
+)
+def test_everyday_words_are_not_read_as_dates(text: str, locale: str) -> None:
+    assert parse_date(text, locale, TODAY) is None
