@@ -26,12 +26,11 @@ async def raw_body(request: Request) -> bytes:
 @router.post(
     "/payments",
     response_model=PaymentConfirmationOut,
+    # The body is read raw (the signature covers its bytes), so its schema is declared here.
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/PaymentConfirmation"}}
-            },
+            "content": {"application/json": {"schema": PaymentConfirmation.model_json_schema()}},
         }
     },
     responses={401: {"description": "bad_signature"}, 404: {"description": "unknown_account"}},

@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
@@ -99,8 +100,21 @@ def create_promise(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    session.add(promise)
-    session.flush()
+    try:
+        # Two deliveries of the same retry can race to the unique key: the loser answers the
+        # winner's promise.
+        with session.begin_nested():
+            session.add(promise)
+            session.flush()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        winner = session.scalar(
+            select(PromiseToPay).where(PromiseToPay.idempotency_key == idempotency_key)
+        )
+        if winner is None:
+            raise
+        return CreatedPromise(winner, created=False)
     return CreatedPromise(promise, created=True)
 
 
