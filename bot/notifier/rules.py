@@ -26,6 +26,7 @@ class Rule(enum.StrEnum):
     opted_out = "opted_out"  # C-4, C-5
     whatsapp_no_opt_in = "whatsapp_no_opt_in"  # C-11
     installment_paid = "installment_paid"
+    promise_settled = "promise_settled"  # the promise was kept or cancelled before its reminder
     hardship_case_open = "hardship_case_open"  # C-8
     promise_pending = "promise_pending"  # C-8
     quiet_hours = "quiet_hours"  # C-1
@@ -110,9 +111,9 @@ def next_allowed(at: datetime, window: Window) -> datetime:
             for _ in range(48):
                 if candidate >= at and is_allowed(candidate, window):
                     return candidate
-                candidate = (candidate.astimezone(ZoneInfo("UTC")) + timedelta(minutes=30)).astimezone(
-                    zone
-                )
+                candidate = (
+                    candidate.astimezone(ZoneInfo("UTC")) + timedelta(minutes=30)
+                ).astimezone(zone)
                 if candidate.date() != day:
                     break
         day += timedelta(days=1)
@@ -135,7 +136,10 @@ def cap_violation(day: date, attempts: Iterable[date], caps: Caps) -> Rule | Non
     days = list(attempts)
     if _count_between(days, day, day) >= caps.per_day:
         return Rule.cap_day
-    for span, limit, rule in ((7, caps.per_7_days, Rule.cap_7d), (30, caps.per_30_days, Rule.cap_30d)):
+    for span, limit, rule in (
+        (7, caps.per_7_days, Rule.cap_7d),
+        (30, caps.per_30_days, Rule.cap_30d),
+    ):
         for offset in range(span):
             first = day - timedelta(days=offset)
             if _count_between(days, first, first + timedelta(days=span - 1)) >= limit:
@@ -163,6 +167,7 @@ class Snapshot:
     # This message is the promise's own reminder, which the promise does not hold back.
     promise_step: bool = False
     installment_paid: bool = False
+    promise_settled: bool = False
     # Local days of this loan's other attempts (sent, in flight, unknown outcome, or planned).
     attempts: tuple[date, ...] = field(default=())
 
@@ -186,6 +191,8 @@ def decide(snapshot: Snapshot) -> Decision:
         return Decision("send", Rule.service, s.at)
     if s.installment_paid:
         return Decision("suppress", Rule.installment_paid, s.at)
+    if s.promise_settled:
+        return Decision("suppress", Rule.promise_settled, s.at)
     if s.is_collection and s.loan_paused:
         return Decision("suppress", Rule.hardship_case_open, s.at)
     if (

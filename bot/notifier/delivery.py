@@ -1,0 +1,661 @@
+"""Deliver due outbox rows: claim, check the rules again, render, send, record the outcome.
+
+Claiming (rule R-2): on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` marks a batch
+``claimed`` with a lease, so several worker processes share the work; on SQLite a single
+in-process worker claims with a plain update. Before its request may leave, a row becomes
+``sending`` in its own committed transaction. A worker that dies therefore leaves either
+``claimed`` rows (nothing left: reclaimed after the lease) or ``sending`` rows (maybe delivered:
+marked ``unknown`` after the lease, never resent, counted against the caps, rule R-4).
+
+Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
+``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
+never retried); unknown (never resent); rate limited (the channel pauses for ``retry_after`` in
+the shared limiter and the row waits); outside the WhatsApp window (retried as a template).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.branches.models import Branch, Officer
+from api.ledger import service as ledger
+from api.ledger.models import ContactEvent
+from api.loans.models import Installment, InstallmentStatus, Loan
+from api.outbox.models import OutboxMessage, OutboxStatus
+from api.promises.models import PromiseStatus, PromiseToPay
+from bot.channels.base import ChannelGateway, SendOutcome, SendResult
+from bot.notifier.config import (
+    CampaignConfig,
+    Policy,
+    TemplateConfig,
+    load_campaigns,
+    load_templates,
+)
+from bot.notifier.planner import _window
+from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, acquire, limits_from_config
+from bot.notifier.render import CAMPAIGN_PURPOSES, TemplateMissing, build_outbound
+from bot.notifier.rules import Calendar, Caps, Decision, Snapshot, Window, decide, local_day
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTED = (OutboxStatus.sending, OutboxStatus.sent, OutboxStatus.unknown)
+FORCE_TEMPLATE = "outside_window"
+
+
+@dataclass
+class DeliveryStats:
+    claimed: int = 0
+    sent: int = 0
+    suppressed: int = 0
+    rescheduled: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    dead: int = 0
+    failed: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    reclaimed: int = 0
+    lost_lease: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def recover_expired(session: Session, now: datetime) -> tuple[int, int]:
+    """Release claims whose worker vanished: ``claimed`` back to pending, ``sending`` to unknown.
+
+    Returns:
+        (reclaimed, unknown) counts.
+    """
+    reclaimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.claimed, OutboxMessage.lease_until < now)
+        .values(status=OutboxStatus.pending, claimed_by=None, lease_until=None)
+        .returning(OutboxMessage.id)
+    ).all()
+    lost = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.sending, OutboxMessage.lease_until < now)
+        .values(status=OutboxStatus.unknown, last_error="lease expired while sending")
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.borrower_id,
+            OutboxMessage.loan_id,
+            OutboxMessage.channel,
+            OutboxMessage.purpose,
+            OutboxMessage.message_key,
+        )
+    ).all()
+    for row in lost:
+        ledger.record(
+            session=session,
+            at=now,
+            direction="outbound",
+            kind=row.purpose,
+            decision="unknown",
+            rule="lease_expired",
+            borrower_id=row.borrower_id,
+            loan_id=row.loan_id,
+            channel=row.channel,
+            message_key=row.message_key,
+            detail={"outbox_id": row.id},
+        )
+    return len(reclaimed), len(lost)
+
+
+def claim(
+    session: Session, *, now: datetime, worker_id: str, limit: int, lease_seconds: float
+) -> list[int]:
+    """Claim up to ``limit`` due rows for ``worker_id``, oldest first."""
+    lease = now + timedelta(seconds=lease_seconds)
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_([OutboxStatus.pending, OutboxStatus.retry]),
+            OutboxMessage.send_at <= now,
+        )
+        .order_by(OutboxMessage.send_at)
+        .limit(limit)
+    )
+    if _is_postgres(session):
+        due = due.with_for_update(skip_locked=True)
+    ids = session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(status=OutboxStatus.claimed, claimed_by=worker_id, lease_until=lease)
+        .returning(OutboxMessage.id)
+    ).all()
+    return sorted(ids)
+
+
+class Deliverer:
+    """One worker's delivery logic; :func:`deliver_due` runs one pass of it."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: Callable[[], Session],
+        gateways: Mapping[str, ChannelGateway],
+        worker_id: str,
+        limiter: RateLimiter | None = None,
+        config: CampaignConfig | None = None,
+        templates: TemplateConfig | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.session_factory = session_factory
+        self.gateways = gateways
+        self.worker_id = worker_id
+        self.config = config or load_campaigns()
+        self.templates = templates or load_templates()
+        self.limiter = limiter or LocalRateLimiter(limits_from_config(self.config.channels))
+        self.clock = clock
+        self._policies: dict[int, tuple[Policy, Window]] = {}
+
+    async def run_once(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryStats:
+        stats = DeliveryStats()
+        start = now or self.clock()
+        lease = self.config.delivery.lease_seconds
+        with self.session_factory() as session, session.begin():
+            stats.reclaimed, stats.unknown = recover_expired(session, start)
+            ids = claim(
+                session, now=start, worker_id=self.worker_id, limit=limit, lease_seconds=lease
+            )
+        stats.claimed = len(ids)
+        for outbox_id in ids:
+            try:
+                await self._deliver_one(outbox_id, now, stats)
+            except Exception:  # one bad row must not stop the batch; its lease will expire
+                logger.exception("delivery of outbox row %s failed", outbox_id)
+        return stats
+
+    # -- one row ---------------------------------------------------------------------------
+    def _policy(self, session: Session, branch_id: int) -> tuple[Policy, Window]:
+        cached = self._policies.get(branch_id)
+        if cached is None:
+            branch = session.get(Branch, branch_id)
+            assert branch is not None
+            policy = self.config.policy_for(country=branch.country, branch_code=branch.code)
+            cached = (policy, _window(policy, branch))
+            self._policies[branch_id] = cached
+        return cached
+
+    async def _deliver_one(
+        self, outbox_id: int, now: datetime | None, stats: DeliveryStats
+    ) -> None:
+        # 1. Decide with fresh facts, and render, before taking a rate slot.
+        with self.session_factory() as session, session.begin():
+            row = session.get(OutboxMessage, outbox_id)
+            if (
+                row is None
+                or row.status != OutboxStatus.claimed
+                or row.claimed_by != self.worker_id
+            ):
+                stats.lost_lease += 1
+                return
+            at = now or self.clock()
+            decision, window = self._decide(session, row, at)
+            if decision.action != "send":
+                self._not_now(session, row, decision, at, window, stats)
+                return
+            try:
+                outbound = build_outbound(
+                    channel=row.channel,
+                    recipient=row.recipient,
+                    purpose=row.purpose,
+                    message_key=row.message_key,
+                    locale=row.locale,
+                    args=row.args,
+                    buttons=row.buttons,
+                    limited=decision.limited,
+                    use_template=self._needs_template(session, row, at),
+                    templates=self.templates,
+                )
+            except TemplateMissing:
+                self._suppress(session, row, "whatsapp_no_template", at, stats)
+                return
+            channel, recipient = row.channel, row.recipient
+        gateway = self.gateways.get(channel)
+        if gateway is None:
+            with self.session_factory() as session, session.begin():
+                self._release(session, outbox_id, at + timedelta(minutes=5), "no gateway")
+            stats.deferred += 1
+            return
+        # 2. A rate slot; a long wait (a 429 pause) gives the row back instead of holding it.
+        max_wait = self.config.delivery.lease_seconds / 3
+        wait = await acquire(self.limiter, channel, recipient, max_wait)
+        if wait > 0:
+            with self.session_factory() as session, session.begin():
+                later = (now or self.clock()) + timedelta(seconds=wait)
+                self._release(session, outbox_id, later, None)
+            stats.deferred += 1
+            return
+        # 3. Mark it as possibly leaving, checking the caps again under the loan's lock.
+        with self.session_factory() as session, session.begin():
+            row = self._lock(session, outbox_id)
+            if row is None:
+                stats.lost_lease += 1
+                return
+            at = now or self.clock()
+            if row.loan_id is not None and row.purpose in CAMPAIGN_PURPOSES:
+                if _is_postgres(session):
+                    session.execute(select(Loan.id).where(Loan.id == row.loan_id).with_for_update())
+                decision, window = self._decide(session, row, at)
+                if decision.action != "send":
+                    self._not_now(session, row, decision, at, window, stats)
+                    return
+            row.status = OutboxStatus.sending
+            row.attempts += 1
+            row.lease_until = at + timedelta(seconds=self.config.delivery.lease_seconds)
+        # 4. Send, then record what happened.
+        result = await gateway.send(outbound)
+        with self.session_factory() as session, session.begin():
+            row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))
+            if row is None or row.claimed_by != self.worker_id:
+                stats.lost_lease += 1
+                return
+            self._record(session, row, result, decision, now or self.clock(), stats)
+        if result.outcome == SendOutcome.rate_limited:
+            # Shared with every worker: nothing to this channel before retry_after (R-6).
+            slack = self.config.delivery.retry_after_slack_seconds
+            await self.limiter.pause(channel, (result.retry_after or 1.0) + slack)
+
+    def _lock(self, session: Session, outbox_id: int) -> OutboxMessage | None:
+        row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))
+        if row is None or row.status != OutboxStatus.claimed or row.claimed_by != self.worker_id:
+            return None
+        return row
+
+    def _release(
+        self, session: Session, outbox_id: int, send_at: datetime, error: str | None
+    ) -> None:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.claimed_by == self.worker_id)
+            .where(OutboxMessage.status == OutboxStatus.claimed)
+            .values(
+                status=OutboxStatus.pending,
+                send_at=send_at,
+                claimed_by=None,
+                lease_until=None,
+                last_error=error,
+            )
+        )
+
+    def _needs_template(self, session: Session, row: OutboxMessage, at: datetime) -> bool:
+        if row.channel != "whatsapp":
+            return False
+        if row.last_error == FORCE_TEMPLATE or row.borrower_id is None:
+            return row.last_error == FORCE_TEMPLATE
+        hours = self.config.delivery.whatsapp_session_hours
+        last_inbound = session.scalar(
+            select(ContactEvent.at)
+            .where(
+                ContactEvent.borrower_id == row.borrower_id,
+                ContactEvent.channel == "whatsapp",
+                ContactEvent.direction == "inbound",
+            )
+            .order_by(ContactEvent.at.desc())
+            .limit(1)
+        )
+        return last_inbound is None or last_inbound < at - timedelta(hours=hours)
+
+    def _decide(
+        self, session: Session, row: OutboxMessage, at: datetime
+    ) -> tuple[Decision, Window]:
+        """Build the send-time snapshot of ``row`` and ask the rules."""
+        borrower = session.get(Borrower, row.borrower_id) if row.borrower_id is not None else None
+        to_borrower = row.officer_id is None and borrower is not None
+        if borrower is not None:
+            policy, window = self._policy(session, borrower.branch_id)
+        else:
+            policy = Policy()
+            window = Window("UTC", policy.quiet_hours.start, policy.quiet_hours.end, _NO_DAYS_OFF)
+        opted_out = opted_in = False
+        verified = True
+        if to_borrower and borrower is not None:
+            opted_out, opted_in, verified = self._consent(session, borrower, row)
+        snapshot = Snapshot(
+            at=at,
+            purpose=row.purpose,
+            channel=row.channel,
+            window=window,
+            caps=Caps(**policy.caps.model_dump()),
+            is_collection=row.is_collection,
+            to_borrower=to_borrower,
+            opted_out=opted_out,
+            whatsapp_opted_in=opted_in,
+            channel_verified=verified,
+        )
+        if row.purpose in CAMPAIGN_PURPOSES and row.loan_id is not None:
+            snapshot = self._campaign_facts(session, row, snapshot, policy, window, at)
+        return decide(snapshot), window
+
+    def _consent(
+        self, session: Session, borrower: Borrower, row: OutboxMessage
+    ) -> tuple[bool, bool, bool]:
+        consent = session.scalar(
+            select(Consent).where(
+                Consent.borrower_id == borrower.id, Consent.channel == Channel(row.channel)
+            )
+        )
+        identity = session.scalar(
+            select(ChannelIdentity).where(
+                ChannelIdentity.channel == Channel(row.channel),
+                ChannelIdentity.external_user_id == row.recipient,
+            )
+        )
+        opted_out = bool(
+            (consent is not None and not consent.opted_in and consent.opted_out_at is not None)
+            or (identity is not None and identity.opted_in is False)
+        )
+        opted_in = bool(
+            (consent is not None and consent.opted_in)
+            or (identity is not None and identity.opted_in is True)
+        )
+        verified = bool(
+            identity is not None
+            and identity.borrower_id == borrower.id
+            and identity.verified_at is not None
+        )
+        return opted_out, opted_in, verified
+
+    def _campaign_facts(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        snapshot: Snapshot,
+        policy: Policy,
+        window: Window,
+        at: datetime,
+    ) -> Snapshot:
+        loan = session.get(Loan, row.loan_id)
+        assert loan is not None
+        paid = False
+        if row.installment_id is not None and row.purpose == "reminder":
+            inst = session.get(Installment, row.installment_id)
+            paid = inst is not None and inst.status == InstallmentStatus.paid
+        settled = False
+        promise_step = row.step == "promise_due"
+        if row.promise_id is not None and promise_step:
+            promise = session.get(PromiseToPay, row.promise_id)
+            settled = promise is None or promise.status != PromiseStatus.pending
+        pending = session.scalars(
+            select(PromiseToPay.promised_date).where(
+                PromiseToPay.loan_id == row.loan_id,
+                PromiseToPay.status == PromiseStatus.pending,
+            )
+        ).all()
+        hold = max(pending) + timedelta(days=policy.promise_grace_days) if pending else None
+        others = session.execute(
+            select(OutboxMessage.sent_at, OutboxMessage.send_at).where(
+                OutboxMessage.loan_id == row.loan_id,
+                OutboxMessage.id != row.id,
+                OutboxMessage.purpose.in_(CAMPAIGN_PURPOSES),
+                OutboxMessage.status.in_(ATTEMPTED),
+                OutboxMessage.send_at >= at - timedelta(days=32),
+            )
+        ).all()
+        attempts: tuple[date, ...] = tuple(
+            local_day(sent_at or send_at, window.tz) for sent_at, send_at in others
+        )
+        return Snapshot(
+            **{
+                **snapshot.__dict__,
+                "loan_paused": loan.collection_paused,
+                "installment_paid": paid,
+                "promise_settled": settled,
+                "promise_step": promise_step,
+                "promise_pending_until": hold,
+                "attempts": attempts,
+            }
+        )
+
+    # -- outcomes --------------------------------------------------------------------------
+    def _log(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        at: datetime,
+        decision: str,
+        rule: str,
+        **detail: Any,
+    ) -> None:
+        ledger.record(
+            session=session,
+            at=at,
+            direction="outbound",
+            kind=row.purpose,
+            decision=decision,
+            rule=rule,
+            borrower_id=row.borrower_id,
+            loan_id=row.loan_id,
+            case_id=row.case_id,
+            channel=row.channel,
+            message_key=row.message_key,
+            external_message_id=row.provider_message_id,
+            detail={
+                "outbox_id": row.id,
+                "step": row.step,
+                "attempt": row.attempts,
+                "policy_version": self.config.version,
+                "worker": self.worker_id,
+                **detail,
+            },
+        )
+
+    def _suppress(
+        self, session: Session, row: OutboxMessage, rule: str, at: datetime, stats: DeliveryStats
+    ) -> None:
+        row.status = OutboxStatus.suppressed
+        row.last_error = rule
+        row.claimed_by = None
+        row.lease_until = None
+        self._log(session, row, at, "suppressed", rule)
+        stats.suppressed += 1
+
+    def _not_now(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        decision: Decision,
+        at: datetime,
+        window: Window,
+        stats: DeliveryStats,
+    ) -> None:
+        if decision.action == "suppress":
+            self._suppress(session, row, str(decision.rule), at, stats)
+            return
+        row.status = OutboxStatus.pending
+        row.send_at = decision.send_at
+        row.claimed_by = None
+        row.lease_until = None
+        self._log(
+            session,
+            row,
+            at,
+            "rescheduled",
+            str(decision.rule),
+            local_send_at=decision.send_at.astimezone(window.zone).isoformat(),
+        )
+        stats.rescheduled += 1
+
+    def _record(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        result: SendResult,
+        decision: Decision,
+        at: datetime,
+        stats: DeliveryStats,
+    ) -> None:
+        delivery = self.config.delivery
+        outcome = result.outcome
+        row.lease_until = None
+        if outcome == SendOutcome.sent:
+            row.status = OutboxStatus.sent
+            row.sent_at = at
+            row.provider_message_id = result.provider_message_id
+            row.last_error = None
+            self._log(session, row, at, "sent", str(decision.rule), limited=decision.limited)
+            stats.sent += 1
+        elif outcome == SendOutcome.unknown:
+            row.status = OutboxStatus.unknown
+            row.last_error = result.error
+            self._log(session, row, at, "unknown", "provider_timeout")
+            stats.unknown += 1
+        elif outcome == SendOutcome.final:
+            row.status = OutboxStatus.failed
+            row.last_error = result.error
+            self._log(session, row, at, "failed", "blocked_by_user")
+            if row.borrower_id is not None and row.officer_id is None:
+                self._record_opt_out(session, row, at)
+            stats.failed += 1
+        elif outcome == SendOutcome.rate_limited:
+            wait = (result.retry_after or 1.0) + delivery.retry_after_slack_seconds
+            row.attempts -= 1  # refused before delivery: not an attempt on the borrower
+            row.status = OutboxStatus.retry
+            row.send_at = at + timedelta(seconds=wait)
+            row.claimed_by = None
+            self._log(session, row, at, "rescheduled", "rate_limited", retry_after=wait)
+            stats.rate_limited += 1
+        elif outcome == SendOutcome.outside_window:
+            row.attempts -= 1
+            row.status = OutboxStatus.retry
+            row.send_at = at
+            row.claimed_by = None
+            row.last_error = FORCE_TEMPLATE
+            self._log(session, row, at, "rescheduled", "whatsapp_window")
+            stats.retried += 1
+        elif row.attempts >= delivery.max_attempts:
+            row.status = OutboxStatus.dead
+            row.last_error = result.error
+            self._log(session, row, at, "dead", "retries_exhausted")
+            self._alert_officer(session, row, at)
+            stats.dead += 1
+        else:
+            # Full jitter (R-5): spread retries so that recovering providers are not stampeded.
+            ceiling = min(
+                delivery.backoff_cap_seconds,
+                delivery.backoff_base_seconds * 2 ** (row.attempts - 1),
+            )
+            row.status = OutboxStatus.retry
+            row.send_at = at + timedelta(seconds=random.uniform(0, ceiling))
+            row.claimed_by = None
+            row.last_error = result.error
+            self._log(session, row, at, "rescheduled", "retryable_failure")
+            stats.retried += 1
+
+    def _record_opt_out(self, session: Session, row: OutboxMessage, at: datetime) -> None:
+        """A blocked chat is an opt-out from that channel (rules C-5, R-7)."""
+        assert row.borrower_id is not None
+        channel = Channel(row.channel)
+        consent = session.scalar(
+            select(Consent).where(
+                Consent.borrower_id == row.borrower_id, Consent.channel == channel
+            )
+        )
+        if consent is None:
+            consent = Consent(borrower_id=row.borrower_id, channel=channel)
+            session.add(consent)
+        consent.opted_in = False
+        consent.opted_out_at = at
+        consent.source = "provider_blocked"
+        ledger.record(
+            session=session,
+            at=at,
+            direction="internal",
+            kind="status",
+            decision="opted_out",
+            rule="blocked_by_user",
+            borrower_id=row.borrower_id,
+            channel=row.channel,
+            detail={"outbox_id": row.id},
+        )
+
+    def _alert_officer(self, session: Session, row: OutboxMessage, at: datetime) -> None:
+        """Dead letters are visible to officers: the borrower's officer gets a chat alert."""
+        if row.borrower_id is None or row.officer_id is not None:
+            return
+        officer = session.scalar(
+            select(Officer)
+            .join(Borrower, Borrower.officer_id == Officer.id)
+            .where(Borrower.id == row.borrower_id)
+        )
+        loan = session.get(Loan, row.loan_id) if row.loan_id is not None else None
+        if officer is None or officer.channel is None or officer.chat_id is None:
+            return
+        session.add(
+            OutboxMessage(
+                business_key=f"notify:dead:{row.id}",
+                purpose="officer_alert",
+                step="dead_letter",
+                officer_id=officer.id,
+                borrower_id=row.borrower_id,
+                loan_id=row.loan_id,
+                channel=officer.channel,
+                recipient=officer.chat_id,
+                locale=officer.locale,
+                message_key="notify.officer.dead_letter",
+                args={
+                    "account": loan.account_reference if loan else "-",
+                    "attempts": row.attempts,
+                },
+                buttons=[],
+                status=OutboxStatus.pending,
+                send_at=at,
+                attempts=0,
+            )
+        )
+
+
+_NO_DAYS_OFF = Calendar("ZZ", closed_weekdays=frozenset())
+
+
+async def deliver_due(
+    *,
+    session_factory: Callable[[], Session],
+    gateways: Mapping[str, ChannelGateway],
+    now: datetime | None = None,
+    worker_id: str = "worker",
+    limit: int = 100,
+    limiter: RateLimiter | None = None,
+    config: CampaignConfig | None = None,
+    templates: TemplateConfig | None = None,
+) -> DeliveryStats:
+    """Run one delivery pass: claim up to ``limit`` due rows and deliver them.
+
+    Args:
+        session_factory: makes a new ``Session`` (e.g. ``sessionmaker(bind=engine)``).
+        gateways: channel name -> gateway (``build_channels(settings).gateways``).
+        now: the instant of the pass (claims rows due by then and judges the rules at it);
+            ``None`` uses the wall clock, message by message.
+        worker_id: this worker's name in the claims (unique per process).
+        limit: how many rows to claim.
+    """
+    deliverer = Deliverer(
+        session_factory=session_factory,
+        gateways=gateways,
+        worker_id=worker_id,
+        limiter=limiter,
+        config=config,
+        templates=templates,
+    )
+    return await deliverer.run_once(now=now, limit=limit)

@@ -1,0 +1,104 @@
+"""Turn an outbox row into the :class:`OutboundMessage` a gateway sends.
+
+Campaign messages (reminders, incentives) always end with the opt-out line of their language
+(rule C-4); to a channel not verified as the borrower's they shrink to the limited text (C-6); on
+WhatsApp outside the customer-service window they go as the approved template of their locale
+(C-11), or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_decimal
+
+from bot.channels.base import Button, OutboundMessage, Template
+from bot.notifier.config import TemplateConfig
+from kopa.i18n import (
+    babel_locale,
+    format_day,
+    format_moment,
+    format_money,
+    normalize_locale,
+    render,
+)
+
+OPT_OUT_KEY = "common.opt_out_line"
+LIMITED_KEY = "notify.reminder.limited"
+CAMPAIGN_PURPOSES = frozenset({"reminder", "incentive"})
+
+
+def campaign_text(message_key: str, locale: str, args: Mapping[str, Any]) -> str:
+    """A campaign message with its opt-out line, in ``locale``."""
+    return f"{render(message_key, locale, **args)}\n\n{render(OPT_OUT_KEY, locale)}"
+
+
+def format_parameter(value: Any, locale: str) -> str:
+    """One tagged argument as text, for a template's body parameter."""
+    if isinstance(value, Mapping):
+        if "$money" in value:
+            amount, currency = value["$money"]
+            return format_money(amount, currency, locale)
+        if "$date" in value:
+            return format_day(date.fromisoformat(value["$date"]), locale)
+        if "$datetime" in value:
+            return format_moment(
+                datetime.fromisoformat(value["$datetime"]), locale, value.get("tz")
+            )
+        if "$number" in value:
+            return str(format_decimal(Decimal(value["$number"]), locale=babel_locale(locale)))
+        if "$key" in value:
+            return render(value["$key"], locale, **value.get("args", {}))
+    return str(value)
+
+
+class TemplateMissing(LookupError):
+    """No approved WhatsApp template for this message and locale."""
+
+
+def build_outbound(
+    *,
+    channel: str,
+    recipient: str,
+    purpose: str,
+    message_key: str,
+    locale: str,
+    args: Mapping[str, Any],
+    buttons: list[dict[str, Any]] | None = None,
+    limited: bool = False,
+    use_template: bool = False,
+    templates: TemplateConfig | None = None,
+) -> OutboundMessage:
+    """Render one message for its channel.
+
+    Raises:
+        TemplateMissing: WhatsApp outside the window and no approved template for key and locale.
+    """
+    language = normalize_locale(locale)
+    key, values = (LIMITED_KEY, {}) if limited else (message_key, dict(args))
+    campaign = purpose in CAMPAIGN_PURPOSES
+    text = campaign_text(key, language, values) if campaign else render(key, language, **values)
+    rendered_buttons = tuple(
+        Button(title=render(b["key"], language), payload=str(b["payload"])) for b in buttons or ()
+    )
+    template: Template | None = None
+    if channel == "whatsapp" and use_template:
+        ref = templates.find(key, language) if templates is not None else None
+        if ref is None:
+            raise TemplateMissing(f"{key}/{language}")
+        template = Template(
+            name=ref.name,
+            language=ref.language,
+            parameters=tuple(format_parameter(values[name], language) for name in ref.parameters),
+        )
+        rendered_buttons = ()
+    return OutboundMessage(
+        channel=channel,
+        recipient=recipient,
+        text=text,
+        buttons=rendered_buttons,
+        template=template,
+    )
