@@ -21,7 +21,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from actions.parsing.amounts import choose, currency_for, find_amounts
-from actions.parsing.dates import DateMatch, find_dates
+from actions.parsing.dates import DateMatch, bare_day, find_dates
 from actions.parsing.text import Token, language_order, tokenize
 
 __all__ = ["ParsedAmount", "ParsedDate", "parse_amount", "parse_date", "parse_promise"]
@@ -92,22 +92,31 @@ def parse_amount(text: str, locale: str, currency_hint: str | None = None) -> Pa
     return _amount_from(tokens, languages, find_dates(tokens, languages), currency_hint)
 
 
-def parse_date(text: str, locale: str, today: date) -> ParsedDate | None:
+def parse_date(
+    text: str, locale: str, today: date, *, bare_number_is_day: bool = False
+) -> ParsedDate | None:
     """Read the date in ``text`` as seen from the borrower's local ``today``.
 
     A bare weekday is the next one after today; a day of the month already past is next
-    month's. A bare number is never a date.
+    month's. A bare number is never a date, unless ``bare_number_is_day``.
 
     Args:
         text: what the borrower typed, e.g. "vendredi prochain", "el 15", "kesho".
         locale: the conversation language.
         today: the borrower's local date.
+        bare_number_is_day: set it when the text answers "which day?": then a reply that is
+            just a number from 1 to 31 ("15", "quince") means that day of the month.
 
     Returns:
         The date, or None when there is none or the text gives two different ones.
     """
     tokens = tokenize(text)
-    return _date_from(text, tokens, find_dates(tokens, language_order(locale)), today)
+    languages = language_order(locale)
+    matches = find_dates(tokens, languages)
+    if not matches and bare_number_is_day:
+        day = bare_day(tokens, languages)
+        matches = [day] if day is not None else []
+    return _date_from(text, tokens, matches, today)
 
 
 def parse_promise(

@@ -605,3 +605,21 @@ def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMa
         found.append(best)
         i = best.end
     return found
+
+
+def bare_day(tokens: Sequence[Token], languages: Sequence[str]) -> DateMatch | None:
+    """The whole text is one number from 1 to 31 ("15", "quince", "kumi na tano"), as a day.
+
+    Only for a reply to "which day?": anywhere else a bare number is an amount.
+    """
+    if len(tokens) == 1 and tokens[0].kind == "num" and tokens[0].text.isdigit():
+        value = int(tokens[0].text)
+        if 1 <= value <= 31:
+            return DateMatch(0, 1, "", (("day", value),), _day_of_month)
+        return None
+    for rank, lang in enumerate(languages):
+        words = canonical_words(tokens, lang, fuzzy=rank == 0)
+        number = read_number(lang, words, tokens, 0) if tokens else None
+        if number is not None and number.end == len(tokens) and number.value <= 31:
+            return DateMatch(0, len(tokens), lang, (("day", number.value),), _day_of_month)
+    return None

@@ -314,3 +314,23 @@ def test_everyday_words_are_not_corrected_into_amounts(text: str, locale: str) -
 )
 def test_everyday_words_are_not_read_as_dates(text: str, locale: str) -> None:
     assert parse_date(text, locale, TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "expected"),
+    [
+        ("15", "en", date(2026, 12, 15)),
+        ("5", "fr", date(2027, 1, 5)),
+        ("quince", "es", date(2026, 12, 15)),
+        ("kumi na tano", "sw", date(2026, 12, 15)),
+        ("1500", "en", None),
+        ("32", "en", None),
+        ("elfu moja", "sw", None),
+    ],
+)
+def test_a_bare_number_answering_which_day_is_the_day_of_month(
+    text: str, locale: str, expected: date | None
+) -> None:
+    parsed = parse_date(text, locale, TODAY, bare_number_is_day=True)
+    assert (parsed.value if parsed else None) == expected
+    assert parse_date(text, locale, TODAY) is None
