@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from abc import ABC, abstractmethod
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -34,9 +35,14 @@ def requested_language(tracker: Tracker) -> str | None:
     return None
 
 
-class _ConsentAction(Action):
+class ConsentAction(Action, ABC):
+    """Record the chat's consent, then confirm; the API applies it to the borrower once bound."""
+
     opted_in = False
     confirmation = ""
+
+    @abstractmethod
+    def name(self) -> str: ...
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -51,7 +57,7 @@ class _ConsentAction(Action):
         return []
 
 
-class ActionOptOut(_ConsentAction):
+class ActionOptOut(ConsentAction):
     opted_in = False
     confirmation = "conv.opted_out"
 
@@ -59,7 +65,7 @@ class ActionOptOut(_ConsentAction):
         return "action_opt_out"
 
 
-class ActionOptIn(_ConsentAction):
+class ActionOptIn(ConsentAction):
     opted_in = True
     confirmation = "conv.opted_in"
 

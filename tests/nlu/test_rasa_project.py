@@ -1,0 +1,100 @@
+"""The Rasa project is consistent: domain ↔ actions ↔ messages, `rasa data validate` clean, and
+the dialogue test stories predicted without a single error by the trained model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk.executor import ActionExecutor
+
+from actions.forms import DIGRESSIONS
+from kopa.i18n import message_keys
+from kopa.paths import NLU_DIR, RASA_BIN
+
+BUILTIN_ACTIONS = {"action_listen", "action_restart", "action_default_fallback"}
+
+
+def _domain() -> dict[str, Any]:
+    merged: dict[str, Any] = {"actions": [], "responses": {}, "slots": {}, "forms": {}}
+    for path in sorted((NLU_DIR / "domain").glob("*.yml")):
+        part = yaml.safe_load(path.read_text()) or {}
+        merged["actions"] += part.get("actions", [])
+        for section in ("responses", "slots", "forms"):
+            merged[section].update(part.get(section, {}))
+    return merged
+
+
+def _rasa(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    if not RASA_BIN.exists():
+        pytest.fail("Rasa is not installed: run `make setup`")
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [str(RASA_BIN), *args],
+        cwd=NLU_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_domain_actions_are_exactly_the_registered_actions() -> None:
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    registered = set(executor.actions)
+    declared = set(_domain()["actions"])
+    assert declared == registered - BUILTIN_ACTIONS
+
+
+def test_every_response_is_a_message_key_in_the_conversation_language() -> None:
+    known = set(message_keys())
+    for name, variants in _domain()["responses"].items():
+        for variant in variants:
+            assert set(variant) == {"custom"}, f"{name} must carry a key, not words"
+            assert variant["custom"]["key"] in known, name
+            assert variant["custom"]["locale"] == "{language}", name
+
+
+def test_form_answers_exclude_exactly_the_digressions() -> None:
+    slots = _domain()["slots"]
+    for slot in ("verification_value", "hardship_reason"):
+        (mapping,) = slots[slot]["mappings"]
+        assert set(mapping["not_intent"]) == DIGRESSIONS, slot
+
+
+def test_no_slot_that_chooses_an_account_can_be_filled_from_typed_entities() -> None:
+    for name, slot in _domain()["slots"].items():
+        for mapping in slot["mappings"]:
+            assert mapping["type"] != "from_entity" or name == "language", name
+
+
+def test_rasa_data_validate_is_clean() -> None:
+    result = _rasa(
+        "data", "validate", "--fail-on-warnings",
+        "--domain", "domain", "--data", "data", "--config", "config.yml",
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_dialogue_test_stories_pass(tmp_path: Path) -> None:
+    from kopa.train import ensure_model
+
+    model = ensure_model()
+    result = _rasa(
+        "test", "core",
+        "--model", str(model),
+        "--stories", str(NLU_DIR / "tests" / "test_stories.yml"),
+        "--out", str(tmp_path),
+        "--fail-on-prediction-errors",
+        timeout=600,
+    )  # fmt: skip
+    failed = tmp_path / "failed_test_stories.yml"
+    details = failed.read_text() if failed.exists() else result.stdout[-3000:]
+    assert result.returncode == 0, details + result.stderr[-2000:]
