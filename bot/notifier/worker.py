@@ -1,0 +1,162 @@
+"""The long-running notifier worker (``kopa notify worker``) and the one-shot run.
+
+Each worker process plans from time to time (planning is idempotent, so several workers may all
+plan) and delivers due outbox rows in batches. With ``KOPA_REDIS_URL`` set, the rate limits and
+429 pauses are shared through Redis, which is what several workers need; without it a worker
+keeps them in memory, which is right for one worker (SQLite, the demo).
+
+Settings: environment variables ``KOPA_NOTIFY_*`` (below), the database of the loan API
+(``KOPA_DATABASE_URL``), the gateways of ``bot.config`` (``KOPA_TELEGRAM__*``,
+``KOPA_WHATSAPP__*``) and ``KOPA_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core.db import build_engine
+from bot.channels.base import ChannelGateway
+from bot.notifier.config import CampaignConfig, load_campaigns
+from bot.notifier.delivery import Deliverer, DeliveryStats
+from bot.notifier.planner import Planner
+from bot.notifier.ratelimit import (
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    limits_from_config,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class NotifierSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOPA_NOTIFY_", env_file=".env", extra="ignore")
+
+    batch_size: int = 100
+    poll_seconds: float = 1.0
+    # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.
+    plan_every_seconds: float = 900.0
+    # Several deployments (or tests) may share one Redis: keep their keys apart.
+    redis_prefix: str = "kopa:notify"
+    # Concurrent sends per worker: each holds its own database transactions.
+    concurrency: int = 4
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_limiter(
+    config: CampaignConfig, redis_url: str | None, prefix: str
+) -> tuple[RateLimiter, Any]:
+    """The shared Redis limiter when Redis is configured, else an in-process one."""
+    limits = limits_from_config(config.channels)
+    if not redis_url:
+        return LocalRateLimiter(limits), None
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    return RedisRateLimiter(client, limits, prefix=prefix), client
+
+
+@dataclass
+class Worker:
+    session_factory: Callable[[], Session]
+    gateways: dict[str, ChannelGateway]
+    limiter: RateLimiter
+    settings: NotifierSettings
+    worker_id: str
+    config: CampaignConfig
+
+    def __post_init__(self) -> None:
+        self.deliverer = Deliverer(
+            session_factory=self.session_factory,
+            gateways=self.gateways,
+            worker_id=self.worker_id,
+            limiter=self.limiter,
+            config=self.config,
+        )
+        self.totals = DeliveryStats()
+        self._last_plan: float | None = None
+
+    def plan_if_due(self, loop_time: float) -> int:
+        every = self.settings.plan_every_seconds
+        if every <= 0 or (self._last_plan is not None and loop_time - self._last_plan < every):
+            return 0
+        self._last_plan = loop_time
+        with self.session_factory() as session, session.begin():
+            return Planner(self.config).plan(session, datetime.now(UTC), write=True).inserted
+
+    async def run(self, stop: asyncio.Event) -> DeliveryStats:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            await asyncio.to_thread(self.plan_if_due, loop.time())
+            stats = await self.pass_once()
+            if stats.claimed == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_seconds)
+                except TimeoutError:
+                    pass
+        return self.totals
+
+    async def pass_once(self) -> DeliveryStats:
+        """One batch, split over ``concurrency`` lanes so one slow send does not stall the rest."""
+        lanes = max(1, self.settings.concurrency)
+        per_lane = max(1, self.settings.batch_size // lanes)
+        results = await asyncio.gather(
+            *(self.deliverer.run_once(limit=per_lane) for _ in range(lanes))
+        )
+        stats = DeliveryStats()
+        for item in results:
+            stats.add(item)
+        self.totals.add(stats)
+        return stats
+
+
+async def run_worker(*, worker_id: str | None = None, once: bool = False) -> DeliveryStats:
+    """Run the worker until SIGTERM/SIGINT (or one pass with ``once``)."""
+    from api.core.config import get_settings
+    from bot.channels.registry import build_channels
+    from bot.config import get_bot_settings
+
+    settings = NotifierSettings()
+    bot_settings = get_bot_settings()
+    config = load_campaigns()
+    engine = build_engine(get_settings().database_url, pool_size=settings.concurrency + 2)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    limiter, redis_client = build_limiter(config, bot_settings.redis_url, settings.redis_prefix)
+    channels = build_channels(bot_settings)
+    await channels.start(receive=False)
+    worker = Worker(
+        session_factory=factory,
+        gateways=channels.gateways,
+        limiter=limiter,
+        settings=settings,
+        worker_id=worker_id or default_worker_id(),
+        config=config,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if once:
+            worker.plan_if_due(loop.time())
+            return await worker.pass_once()
+        return await worker.run(stop)
+    finally:
+        await channels.aclose()
+        if redis_client is not None:
+            await redis_client.aclose()
+        engine.dispose()
