@@ -1,5 +1,8 @@
 """Dates in free text: English, French, Spanish and Swahili.
 
+Mostly future dates (promises), but "yesterday", "hier", "jana", "last friday" give past dates
+for reported payments; the promise form rejects those as past.
+
 Each language has a list of small token patterns ("next|coming? {wd}", "tarehe {day} {mon}?")
 with a rule that turns what they captured into a calendar date relative to the borrower's
 ``today``. Patterns never match a bare number, so an amount is never read as a date.
@@ -103,6 +106,10 @@ def _next_weekday(caps: Captures, today: date) -> date:
 def _weekday_next_week(caps: Captures, today: date) -> date:
     next_monday = today + timedelta(days=7 - today.weekday())
     return next_monday + timedelta(days=caps["wd"])
+
+
+def _last_weekday(caps: Captures, today: date) -> date:
+    return today - timedelta(days=(today.weekday() - caps["wd"]) % 7 or 7)
 
 
 def _this_weekday(caps: Captures, today: date) -> date:
@@ -258,6 +265,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("today|tonight|tday|2day", _days(0)),
         ("tomorrow|tmrw|tmr|tmw|tomoro|tommorrow|tomorrw", _days(1)),
         ("the? day after tomorrow|tmrw|tmr", _days(2)),
+        ("yesterday|yday|ystdy", _days(-1)),
+        ("the? day before yesterday", _days(-2)),
+        ("on? last {wd}", _last_weekday),
         ("in|within|after {n} day|days", _in_days),
         ("{n} days from now|today", _in_days),
         ("in|within|after {n} week|weeks", _in_weeks),
@@ -289,6 +299,10 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("demain|dm1|dmain|dem1", _days(1)),
         ("apres demain|dm1", _days(2)),
         ("apresdemain", _days(2)),
+        ("hier", _days(-1)),
+        ("avant hier", _days(-2)),
+        ("avanthier", _days(-2)),
+        ("le? {wd} dernier", _last_weekday),
         ("dans|sous {n} jour|jours|jrs|j", _in_days),
         ("d ici {n} jour|jours|jrs|j", _in_days),
         ("d ici {n} semaine|semaines|sem", _in_weeks),
@@ -315,6 +329,10 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("hoy", _days(0)),
         ("manana|mnn", _days(1)),
         ("pasado manana|mnn", _days(2)),
+        ("ayer", _days(-1)),
+        ("anteayer|antier", _days(-2)),
+        ("antes de ayer", _days(-2)),
+        ("el? {wd} pasado", _last_weekday),
         ("en|dentro de? {n} dia|dias", _in_days),
         ("en|dentro de? {n} semana|semanas", _in_weeks),
         ("en|dentro de? {n} mes|meses", _in_months),
@@ -347,6 +365,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("kesho", _days(1)),
         ("kesho kutwa", _days(2)),
         ("keshokutwa", _days(2)),
+        ("jana", _days(-1)),
+        ("juzi", _days(-2)),
+        ("siku? ya? {wd} iliyopita|uliopita", _last_weekday),
         ("baada|ndani ya? siku {n}", _in_days),
         ("baada|ndani ya? wiki {n}", _in_weeks),
         ("baada|ndani ya? wiki", _in_weeks),

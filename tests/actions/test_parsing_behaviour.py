@@ -334,3 +334,23 @@ def test_a_bare_number_answering_which_day_is_the_day_of_month(
     parsed = parse_date(text, locale, TODAY, bare_number_is_day=True)
     assert (parsed.value if parsed else None) == expected
     assert parse_date(text, locale, TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "expected"),
+    [
+        ("I paid yesterday", "en", date(2026, 12, 8)),
+        ("j'ai payé hier", "fr", date(2026, 12, 8)),
+        ("pagué ayer", "es", date(2026, 12, 8)),
+        ("nililipa jana", "sw", date(2026, 12, 8)),
+        ("nililipa juzi", "sw", date(2026, 12, 7)),
+        ("avant-hier", "fr", date(2026, 12, 7)),
+        ("last friday", "en", date(2026, 12, 4)),
+        ("vendredi dernier", "fr", date(2026, 12, 4)),
+        ("el miércoles pasado", "es", date(2026, 12, 2)),  # today is a Wednesday
+        ("ijumaa iliyopita", "sw", date(2026, 12, 4)),
+    ],
+)
+def test_past_dates_for_reported_payments(text: str, locale: str, expected: date) -> None:
+    parsed = parse_date(text, locale, TODAY)
+    assert parsed is not None and parsed.value == expected
