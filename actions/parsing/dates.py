@@ -122,6 +122,11 @@ def _day_of_month(caps: Captures, today: date) -> date | None:
     return _day_in_month(today, caps["day"])
 
 
+def _day_next_month(caps: Captures, today: date) -> date | None:
+    first = add_months(today.replace(day=1), 1)
+    return _valid(first.year, first.month, caps["day"])
+
+
 def _end_of_this_month(caps: Captures, today: date) -> date:
     return _end_of_month(today)
 
@@ -276,6 +281,8 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("in|within|after a|one month", _in_months),
         ("next|coming week", _in_weeks),
         ("next|coming month", _in_months),
+        ("next|coming month on? the? {day}", _day_next_month),
+        ("on? the? {day} of? next month", _day_next_month),
         ("on? this {wd}", _this_weekday),
         ("on? this? next|coming? {wd}", _next_weekday),
         ("on? {wd} the? {day} of? {mon}? {year}?", _day_of_month),
@@ -311,6 +318,8 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("la? semaine prochaine|prochain", _in_weeks),
         ("la? prochaine semaine", _in_weeks),
         ("le? mois prochain", _in_months),
+        ("le? {day} du mois prochain", _day_next_month),
+        ("le? mois prochain le {day}", _day_next_month),
         ("ce {wd}", _this_weekday),
         ("le? {wd} prochain|prochaine", _next_weekday),
         ("le? {wd} de? la? semaine prochaine", _weekday_next_week),
@@ -342,6 +351,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("el? proximo mes", _in_months),
         ("el? mes que viene", _in_months),
         ("el? mes entrante|proximo", _in_months),
+        ("el? dia? {day} del mes que viene", _day_next_month),
+        ("el? dia? {day} del mes proximo|entrante", _day_next_month),
+        ("el? dia? {day} del proximo mes", _day_next_month),
         ("este {wd}", _this_weekday),
         ("el? proximo|proxima {wd}", _next_weekday),
         ("el? {wd}", _next_weekday),
@@ -375,6 +387,9 @@ _SPECS: dict[str, list[tuple[str, Resolver]]] = {
         ("baada|ndani ya? mwezi", _in_months),
         ("wiki ijayo|inayokuja|ijao|ujao", _in_weeks),
         ("mwezi ujao|unaokuja|ujayo", _in_months),
+        ("mwezi ujao|unaokuja|ujayo tarehe {day}", _day_next_month),
+        ("tarehe {day} mwezi|ya|wa? ujao|unaokuja|ujayo", _day_next_month),
+        ("tarehe {day} ya|wa mwezi ujao|unaokuja|ujayo", _day_next_month),
         ("siku? ya? {wd} hii", _this_weekday),
         ("siku? ya? {wd} ya? wiki ijayo|inayokuja|ijao", _weekday_next_week),
         ("wiki ijayo|inayokuja|ijao siku? ya? {wd}", _weekday_next_week),

@@ -354,3 +354,38 @@ def test_a_bare_number_answering_which_day_is_the_day_of_month(
 def test_past_dates_for_reported_payments(text: str, locale: str, expected: date) -> None:
     parsed = parse_date(text, locale, TODAY)
     assert parsed is not None and parsed.value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "locale"),
+    [
+        ("next month on the 5th", "en"),
+        ("the 5th of next month", "en"),
+        ("le 5 du mois prochain", "fr"),
+        ("el 5 del mes que viene", "es"),
+        ("nitalipa mwezi ujao tarehe 5", "sw"),
+        ("tarehe 5 mwezi ujao", "sw"),
+    ],
+)
+def test_a_day_of_next_month(text: str, locale: str) -> None:
+    parsed = parse_date(text, locale, TODAY)
+    assert parsed is not None and parsed.value == date(2027, 1, 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "fraction"),
+    [
+        ("I'll pay the full amount on friday", "en", Fraction(1)),
+        ("la totalité demain", "fr", Fraction(1)),
+        ("todo lo que debo el lunes", "es", Fraction(1)),
+        ("nitalipa yote kesho", "sw", Fraction(1)),
+        ("nitalipa nusu ya deni", "sw", Fraction(1, 2)),
+        ("two thirds", "en", Fraction(2, 3)),
+        ("deux tiers", "fr", Fraction(2, 3)),
+        ("la tercera parte", "es", Fraction(1, 3)),
+        ("theluthi mbili", "sw", Fraction(2, 3)),
+    ],
+)
+def test_shares_of_the_debt(text: str, locale: str, fraction: Fraction) -> None:
+    amount = parse_amount(text, locale)
+    assert amount is not None and amount.fraction == fraction and amount.value is None
