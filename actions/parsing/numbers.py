@@ -1,16 +1,17 @@
 """Whole numbers written in words: English, French, Spanish and Swahili.
 
-Small hand-written grammars rather than a library: Swahili is in no number-parsing library we can
-use, and the grammars must stop exactly where a number ends so that the words after it ("le 15",
-"saa tatu") stay free for the date and time readers. Each reader is greedy, never raises, and
-answers ``None`` when the words at the position do not start a number.
+Small hand-written grammars rather than a library. ``text2num`` (installed) is fast (about
+0.01 ms a call) and right for most English, French and Spanish, but has no Swahili, rejects the
+correct Spanish "veintiún mil", and works on whole strings: these grammars instead stop exactly
+where a number ends, so the words after it ("le 15", "saa tatu") stay free for the date and time
+readers. Each reader is greedy, never raises, and answers ``None`` when the words at the
+position do not start a number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from actions.parsing.text import Token, number_value
 
@@ -130,8 +131,6 @@ def _table() -> dict[str, dict[str, _Entry]]:
 
 
 NUMBER_WORDS: dict[str, dict[str, _Entry]] = _table()
-# Words that are only an article unless a multiplier follows ("a thousand", "un million").
-_ARTICLE_ONLY = {"a", "an"}
 # Alone among other words, these are articles or idioms ("une partie", "moja kwa moja").
 WEAK_SINGLE = {"one", "un", "une", "uno", "una", "moja"}
 MULTIPLIER_WORDS: dict[str, int] = {
@@ -356,13 +355,3 @@ def _below_thousand(
     if count == 0:
         return None
     return value, j, count
-
-
-def ordinal_suffix(word: str | None) -> bool:
-    """Whether a word written right after digits makes them an ordinal (15th, 1er, 15e, 1o)."""
-    return word in {"st", "nd", "rd", "th", "er", "re", "e", "eme", "ieme", "o", "a"}
-
-
-def whole(value: Decimal) -> bool:
-    """Whether a Decimal is a whole number."""
-    return value == value.to_integral_value()
