@@ -389,3 +389,28 @@ def test_a_day_of_next_month(text: str, locale: str) -> None:
 def test_shares_of_the_debt(text: str, locale: str, fraction: Fraction) -> None:
     amount = parse_amount(text, locale)
     assert amount is not None and amount.fraction == fraction and amount.value is None
+
+
+PIECES = st.sampled_from(
+    (
+        "1500 1,5k 15/12 1/2 2026-12-15 12.10.2026 15h 10:30 % $ /= le el the on tarehe saa na "
+        "et y de mil elfu mia half nusu kesho demain friday jumamosi next prochain proximo "
+        "quatre vingt dix sept cent veinti kumi tano hundred a end of month mwisho wa mwezi ksh "
+        "pesos fcfa 0 31 32"
+    ).split()
+)
+
+
+@settings(deadline=None)
+@given(
+    words=st.lists(PIECES | st.text(max_size=6), max_size=12),
+    locale=st.sampled_from(["en", "fr", "es", "sw", "xx", ""]),
+    today=DAYS,
+)
+def test_any_text_parses_without_error(words: list[str], locale: str, today: date) -> None:
+    amount, when = parse_promise(" ".join(words), locale, today, currency_hint="KES")
+    if amount is not None:
+        assert (amount.value is None) != (amount.fraction is None)
+        assert amount.value is None or amount.value > 0
+    if when is not None:
+        assert when.matched
