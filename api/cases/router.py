@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -130,7 +131,7 @@ def claim_payment(
     )
 
 
-def _officer_view(session: Session, case: Case, now: NowDep) -> OfficerCaseOut:
+def _officer_view(session: Session, case: Case, now: datetime) -> OfficerCaseOut:
     borrower = session.get_one(Borrower, case.borrower_id)
     branch = session.get_one(Branch, borrower.branch_id)
     assigned = session.get(Officer, case.assigned_officer_id) if case.assigned_officer_id else None
@@ -160,9 +161,11 @@ def list_cases(
     case_status: Annotated[
         Literal["open", "acknowledged", "called", "resolved"] | None, Query(alias="status")
     ] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[OfficerCaseOut]:
     """Cases ordered by SLA deadline; ``open`` means not yet resolved."""
-    return [_officer_view(session, c, now) for c in service.list_cases(session, status=case_status)]
+    cases = service.list_cases(session, status=case_status, limit=limit)
+    return [_officer_view(session, c, now) for c in cases]
 
 
 @officer_router.get("/officers/by-chat/{channel}/{chat_id}", response_model=OfficerOut)
@@ -188,7 +191,7 @@ def escalate_overdue(session: SessionDep, now: NowDep) -> EscalationOut:
 
 
 def _act(
-    action: str, reference: str, body: OfficerActionIn, session: Session, now: NowDep
+    action: str, reference: str, body: OfficerActionIn, session: Session, now: datetime
 ) -> OfficerCaseOut:
     case = service.act(
         session=session,

@@ -181,9 +181,12 @@ def open_case(
     return OpenedCase(case, officer, created=True)
 
 
-def _nested_or(prefix: str, value: str | None, fallback: str) -> dict[str, Any]:
-    key = f"{prefix}.{value}" if value else f"{prefix}.{fallback}"
-    return nested(key if key in MESSAGES else f"{prefix}.{fallback}")
+def _label(prefix: str, value: str | None, unknown: str) -> dict[str, Any]:
+    """A translatable label: ``none`` when not given, ``unknown`` when we have no words for it."""
+    if not value:
+        return nested(f"{prefix}.none")
+    key = f"{prefix}.{value}"
+    return nested(key if key in MESSAGES else f"{prefix}.{unknown}")
 
 
 def officer_alert_args(
@@ -199,10 +202,8 @@ def officer_alert_args(
     return {
         "reference": case.reference,
         "kind": nested(f"cases.kind.{case.kind.value}"),
-        "category": _nested_or("cases.category", case.category, "none")
-        if case.category
-        else nested("cases.category.none"),
-        "relief": _nested_or("cases.relief", case.requested_relief, "none"),
+        "category": _label("cases.category", case.category, unknown="other"),
+        "relief": _label("cases.relief", case.requested_relief, unknown="none"),
         "first_name": borrower_service.first_name(borrower),
         "phone": borrower_service.mask_phone(borrower.phone_e164),
         "count": days_past_due,
@@ -471,9 +472,9 @@ def escalate_overdue(*, session: Session, now: datetime) -> list[Case]:
     return overdue
 
 
-def list_cases(session: Session, *, status: str | None) -> list[Case]:
+def list_cases(session: Session, *, status: str | None, limit: int = 200) -> list[Case]:
     """Cases by SLA deadline; ``status=open`` means every case not yet resolved."""
-    query = select(Case).order_by(Case.sla_due_at, Case.id)
+    query = select(Case).order_by(Case.sla_due_at, Case.id).limit(limit)
     if status == "open":
         query = query.where(Case.status.in_(UNRESOLVED))
     elif status is not None:

@@ -271,3 +271,16 @@ def test_a_payment_claim_finds_the_payment_or_opens_a_case(api: Api, session: Se
     assert re.fullmatch(r"PC-[23456789A-Z]{5}", missing["case_reference"])
     [alert] = _outbox(session, purpose="officer_alert")
     assert alert.args["kind"] == {"$key": "cases.kind.payment_claim", "args": {}}
+
+
+def test_an_officer_reads_other_reason_for_a_category_we_have_no_words_for(
+    api: Api, session: Session
+) -> None:
+    world = _world(api, session)
+    api.post(f"{world.base}/cases", {"kind": "complaint", "category": "locust_swarm"})
+    api.post(f"{world.base}/cases", {"kind": "officer_request"})
+    first, second = _outbox(session, purpose="officer_alert")
+    assert "Reason: other reason. Asks for: nothing specific." in render(
+        first.message_key, "en", **first.args
+    )
+    assert "Reason: not given." in render(second.message_key, "en", **second.args)
