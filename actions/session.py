@@ -93,21 +93,24 @@ class ActionGreet(Action):
 async def start_verification(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
     """Ask for a proven phone, or start the check with it and open the verification form."""
     who = caller(tracker)
+    # Reached by FollowupAction from any flow: when no form opens, listen rather than let the
+    # policies guess what follows in a flow that was interrupted.
+    listen = FollowupAction("action_listen")
     phone = proven_phone(tracker)
     if phone is None:
         if who.channel == "telegram":
             say(dispatcher, tracker, "conv.verify.share_contact", request_contact=True)
         else:
             say(dispatcher, tracker, "conv.verify.no_phone")
-        return []
+        return [listen]
     try:
         async with LoanApiClient() as api:
             started = await api.start_verification(who.channel, who.user, phone)
     except IdentityLocked as exc:
         say_locked(dispatcher, tracker, exc)
-        return [SlotSet(name, None) for name in PENDING_SLOTS]
+        return [*(SlotSet(name, None) for name in PENDING_SLOTS), listen]
     except LoanApiError:
-        return try_again(dispatcher, tracker)
+        return [*try_again(dispatcher, tracker), listen]
     return [
         SlotSet("verification_factor", started.factor),
         SlotSet("verification_value", None),
@@ -134,7 +137,11 @@ class ActionHandleInform(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if proven_phone(tracker) is not None:
+        # The Telegram gateway sends "/inform" with the proven phone when the user shares their
+        # own contact; a bare answer such as "1500" starts nothing.
+        text = str((tracker.latest_message or {}).get("text") or "").strip()
+        waiting = tracker.get_slot("pending_request") is not None or text == "/inform"
+        if proven_phone(tracker) is not None and waiting:
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []

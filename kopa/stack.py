@@ -122,8 +122,15 @@ def wait_healthy(service: Service, timeout: float) -> None:
     raise StackError(f"{service.name} not healthy after {timeout:.0f} s; see {service.log_path}")
 
 
-def start_api(database_url: str, token: str, log_dir: Path, extra_env: dict[str, str]) -> Service:
-    port = free_port()
+def start_api(
+    database_url: str,
+    token: str,
+    log_dir: Path,
+    extra_env: dict[str, str],
+    port: int | None = None,
+) -> Service:
+    """Start the loan API (``port``: reuse one, e.g. to bring the API back after an outage)."""
+    port = port or free_port()
     env = _base_env({"KOPA_DATABASE_URL": database_url, "KOPA_SERVICE_TOKEN": token, **extra_env})
     command = [
         sys.executable, "-m", "uvicorn", "api.main:app",

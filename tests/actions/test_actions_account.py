@@ -77,7 +77,7 @@ async def test_typed_entities_and_slots_never_choose_the_account(fake_api: FakeL
     dispatcher, events = await run(ActionStartVerification(), tracker)
     # A phone typed in the message is not a proven phone: the contact is asked for.
     assert payloads(dispatcher)[0]["request_contact"] is True
-    assert events == []
+    assert [e["event"] for e in events] == ["followup"]
 
 
 async def test_whatsapp_and_terminal_chats_use_the_proven_phone(fake_api: FakeLoanApi) -> None:
