@@ -7,6 +7,7 @@ import typer
 from kopa.commands import bot as bot_commands
 from kopa.commands import chat as chat_commands
 from kopa.commands import db as db_commands
+from kopa.commands import demo as demo_commands
 from kopa.commands import imports as import_commands
 from kopa.commands import notify as notify_commands
 from kopa.commands import seed as seed_commands
@@ -20,6 +21,7 @@ app.add_typer(notify_commands.app, name="notify")
 app.add_typer(serve_commands.app, name="serve")
 app.add_typer(seed_commands.app, name="seed")
 app.command("import")(import_commands.import_command)
+app.command("demo")(demo_commands.demo)
 app.add_typer(bot_commands.fake_app, name="fake")
 serve_commands.app.command("bot")(bot_commands.serve_bot)
 app.command("cases")(bot_commands.cases)

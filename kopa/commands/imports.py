@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def import_command(
-    path: Path = typer.Argument(..., help="folder with borrowers.csv, loans.csv, schedules.csv..."),
+    path: Annotated[Path, typer.Argument(help="folder with borrowers.csv, loans.csv, ...")],
     database_url: str | None = typer.Option(
         None, "--database-url", help="defaults to KOPA_DATABASE_URL"
     ),
