@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
 from api.branches.models import Branch, Officer
 from api.ledger import service as ledger

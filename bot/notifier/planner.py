@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
 from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch
 from api.ledger.models import ContactEvent

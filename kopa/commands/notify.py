@@ -108,5 +108,7 @@ def worker(
     from bot.notifier.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request URL at INFO, and a Telegram URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     totals = asyncio.run(run_worker(worker_id=worker_id))
     typer.echo(json.dumps({"worker": worker_id, **totals.__dict__}))

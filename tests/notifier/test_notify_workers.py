@@ -1,0 +1,262 @@
+"""Several worker processes on PostgreSQL against the fake Telegram server (rules R-2 .. R-7).
+
+Each test gets a database of its own (its rows are committed by the workers), a campaign config
+with short leases, and three real ``kopa notify worker`` subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import notify_factory as f
+import pytest
+import yaml
+from conftest import TG_TOKEN
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from api.borrowers.models import Consent
+from api.core.db import build_engine
+from api.core.migrate import upgrade
+from api.outbox.models import OutboxMessage, OutboxStatus
+from bot.fakes.common import Fault, FaultSpec
+from bot.fakes.runner import ServerThread
+from bot.fakes.telegram import FakeTelegram
+from bot.notifier.config import CampaignConfig
+from bot.notifier.planner import Planner
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+ROOT = Path(__file__).resolve().parents[2]
+OPEN = (OutboxStatus.pending, OutboxStatus.retry, OutboxStatus.claimed, OutboxStatus.sending)
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[str]:
+    base = os.environ.get("KOPA_TEST_DATABASE_URL")
+    if not base:
+        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
+            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
+        pytest.skip("KOPA_TEST_DATABASE_URL is not set")
+    name = f"kopa_notify_{uuid.uuid4().hex[:10]}"
+    admin = build_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("KOPA_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
+            pytest.fail("KOPA_TEST_REDIS_URL is required here")
+        pytest.skip("KOPA_TEST_REDIS_URL is not set: workers cannot share limits")
+    return url
+
+
+def _noon_zone() -> str:
+    """A fixed-offset zone where it is now about midday, so the send window is open."""
+    offset = (12 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def _config(tmp_path: Path, per_second: float) -> Path:
+    data = {
+        "version": 99,
+        # No closed days: the test must not depend on the weekday or a holiday.
+        "defaults": {"closed_weekdays": [], "installment_steps": [-3]},
+        "channels": {
+            "telegram": {"per_second": per_second, "per_chat_per_second": 1},
+            "whatsapp": {"per_second": per_second, "per_chat_per_second": 1},
+        },
+        "delivery": {"lease_seconds": 3, "backoff_base_seconds": 0.2, "max_attempts": 5},
+    }
+    path = tmp_path / "campaigns.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _campaign(url: str, config: Path, size: int) -> list[str]:
+    """``size`` borrowers whose installment is due in three days, planned now."""
+    engine = build_engine(url)
+    with Session(engine) as session:
+        br = f.branch(session, country="ZZ", timezone=_noon_zone())
+        today = datetime.now(UTC).astimezone(_zone(br.timezone)).date()
+        for _ in range(size):
+            f.loan(session, f.borrower(session, br), first_due=today + timedelta(days=3))
+        session.commit()
+        cfg = CampaignConfig.model_validate(yaml.safe_load(config.read_text()))
+        result = Planner(cfg).plan(session, datetime.now(UTC), write=True)
+        session.commit()
+    engine.dispose()
+    assert result.inserted == size
+    return sorted(c.recipient for c in result.candidates)
+
+
+def _zone(name: str) -> object:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _start_workers(
+    url: str, fake_url: str, config: Path, redis: str | None, count: int = 3
+) -> list[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "KOPA_ENV": "test",
+        "KOPA_DATABASE_URL": url,
+        "KOPA_TELEGRAM__TOKEN": TG_TOKEN,
+        "KOPA_TELEGRAM__API_BASE_URL": f"{fake_url}/bot",
+        "KOPA_TELEGRAM__READ_TIMEOUT": "1.0",
+        "KOPA_WHATSAPP__ENABLED": "false",
+        "KOPA_NOTIFY_CAMPAIGNS": str(config),
+        "KOPA_NOTIFY_PLAN_EVERY_SECONDS": "0",
+        "KOPA_NOTIFY_POLL_SECONDS": "0.2",
+        "KOPA_NOTIFY_BATCH_SIZE": "6",
+        "KOPA_NOTIFY_CONCURRENCY": "2",
+        "KOPA_NOTIFY_REDIS_PREFIX": f"kopa-test:{uuid.uuid4().hex}",
+    }
+    env.pop("KOPA_REDIS_URL", None)
+    if redis:
+        env["KOPA_REDIS_URL"] = redis
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "kopa.cli", "notify", "worker", "--worker-id", f"w{n}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(count)
+    ]
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _open_rows(url: str) -> int:
+    engine = build_engine(url)
+    with Session(engine) as session:
+        count = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(OPEN))
+        )
+    engine.dispose()
+    return int(count or 0)
+
+
+def _wait_until(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def _rows(url: str) -> list[OutboxMessage]:
+    engine = build_engine(url)
+    with Session(engine) as session:
+        rows = list(session.scalars(select(OutboxMessage)))
+        session.expunge_all()
+    engine.dispose()
+    return rows
+
+
+def test_a_killed_worker_does_not_lose_or_duplicate_messages(
+    fresh_pg: str, redis_url: str, tmp_path: Path
+) -> None:
+    fake = FakeTelegram()
+    config = _config(tmp_path, per_second=20)
+    with ServerThread(fake.app) as server:
+        recipients = _campaign(fresh_pg, config, size=60)
+        blocked, slow = recipients[:2], recipients[2]
+        for chat in blocked:
+            fake.state.faults.append(Fault(FaultSpec(kind="blocked", recipient=chat)))
+        fake.state.faults.append(Fault(FaultSpec(kind="timeout", recipient=slow, delay=1.5)))
+        workers = _start_workers(fresh_pg, server.url, config, redis_url)
+        try:
+            _wait_until(lambda: len(fake.state.query("sendMessage", None)) >= 20, 60)
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait(timeout=5)
+            _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
+            time.sleep(1.0)  # nothing may arrive late
+        finally:
+            _stop(workers)
+        requests = Counter(str(e["recipient"]) for e in fake.state.query("sendMessage", None))
+
+    rows = {r.recipient: r for r in _rows(fresh_pg)}
+    assert len(rows) == 60
+    # No message ever reached the provider twice.
+    assert max(requests.values()) == 1
+    for chat, row in rows.items():
+        if chat in blocked:
+            assert row.status == OutboxStatus.failed
+        elif chat == slow:
+            assert row.status == OutboxStatus.unknown  # timed out after leaving: never resent
+        elif row.status == OutboxStatus.unknown:
+            # Killed between "may leave" and the answer: at most the killed worker's lanes.
+            assert row.claimed_by == "w0" and requests[chat] <= 1
+        else:
+            assert row.status == OutboxStatus.sent
+            assert requests[chat] == 1
+    lost = [r for r in rows.values() if r.status == OutboxStatus.unknown and r.recipient != slow]
+    assert len(lost) <= 2
+    delivered = sum(1 for chat in rows if requests[chat] == 1 and chat not in blocked)
+    assert delivered >= 60 - len(blocked) - len(lost)
+    engine = build_engine(fresh_pg)
+    with Session(engine) as session:
+        opted_out = session.scalars(select(Consent).where(Consent.opted_in.is_(False))).all()
+    engine.dispose()
+    assert len(opted_out) == 2
+
+
+def test_a_429_storm_pauses_every_worker_until_retry_after(
+    fresh_pg: str, redis_url: str, tmp_path: Path
+) -> None:
+    fake = FakeTelegram()
+    config = _config(tmp_path, per_second=50)
+    with ServerThread(fake.app) as server:
+        _campaign(fresh_pg, config, size=24)
+        fake.state.faults.append(Fault(FaultSpec(kind="rate_limit", times=3, retry_after=2)))
+        workers = _start_workers(fresh_pg, server.url, config, redis_url)
+        try:
+            _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
+        finally:
+            _stop(workers)
+        log = [e for e in fake.state.query("sendMessage", None)]
+
+    refusals = [e for e in log if e["outcome"] == "rate_limit"]
+    assert len(refusals) == 3
+    for refusal in refusals:
+        start = float(refusal["at"])
+        # Requests already in flight when the 429 was answered may land just after it.
+        early = [e for e in log if start + 0.25 < float(e["at"]) < start + 2.0]
+        assert early == [], f"{len(early)} requests inside retry_after"
+    delivered = Counter(str(e["recipient"]) for e in log if e["outcome"] == "ok")
+    assert len(delivered) == 24 and set(delivered.values()) == {1}
+    assert {r.status for r in _rows(fresh_pg)} == {OutboxStatus.sent}
