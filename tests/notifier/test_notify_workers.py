@@ -13,9 +13,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import notify_factory as f
 import pytest
@@ -109,9 +110,7 @@ def _campaign(url: str, config: Path, size: int) -> list[str]:
     return sorted(c.recipient for c in result.candidates)
 
 
-def _zone(name: str) -> object:
-    from zoneinfo import ZoneInfo
-
+def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
@@ -169,10 +168,10 @@ def _open_rows(url: str) -> int:
     return int(count or 0)
 
 
-def _wait_until(predicate: object, timeout: float) -> None:
+def _wait_until(predicate: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.1)
     raise AssertionError("timed out")
