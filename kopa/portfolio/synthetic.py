@@ -431,9 +431,13 @@ def _encode(value: int, alphabet: str, width: int) -> str:
     return "".join(reversed(out))
 
 
-def _scramble(index: int, modulus: int, multiplier: int) -> int:
-    """A bijection of ``range(modulus)`` that makes sequential numbers look random."""
-    return (index * multiplier + 12345) % modulus
+def _scramble(index: int, modulus: int, multiplier: int, shift: int = 12345) -> int:
+    """A bijection of ``range(modulus)`` that makes sequential numbers look random.
+
+    ``multiplier`` must be coprime with ``modulus``; ``shift`` (drawn from the seed) makes
+    another seed give other numbers.
+    """
+    return (index * multiplier + shift) % modulus
 
 
 def money(units: int) -> str:
@@ -587,6 +591,7 @@ class PortfolioGenerator:
         self.w = writer
         self.total = borrowers
         self.rng = random.Random(seed)
+        self.shift = self.rng.randrange(10**6)
         self.today = today
         self.pepper = pepper
         self.ids = {table: writer.next_id(table) for table in TABLE_ORDER}
@@ -633,7 +638,7 @@ class PortfolioGenerator:
         branch.phones += 1
         prefix = spec.phone_prefixes[k % len(spec.phone_prefixes)]
         modulus = 10**spec.phone_digits
-        number = _scramble(k // len(spec.phone_prefixes), modulus, 7_654_321)
+        number = _scramble(k // len(spec.phone_prefixes), modulus, 7_654_321, self.shift)
         return f"{prefix}{number:0{spec.phone_digits}d}"
 
     # branches, staff, groups -------------------------------------------------------------
@@ -1073,7 +1078,9 @@ class PortfolioGenerator:
         self.counters["payment"] += 1
         payment_id = self._id("payment")
         method, prefix = self._pick(branch.methods)
-        reference = f"{prefix}{_scramble(self.counters['payment'], 16**10, 1_000_003):010X}"
+        reference = (
+            f"{prefix}{_scramble(self.counters['payment'], 16**10, 1_000_003, self.shift):010X}"
+        )
         received = self._local(branch, payment.day, rng.randint(7, 18), rng.randrange(60))
         self.rows["payment"].append(
             (
@@ -1111,7 +1118,9 @@ class PortfolioGenerator:
     ) -> None:
         rng = self.rng
         self.counters["case"] += 1
-        reference = "H-" + _encode(_scramble(self.counters["case"], 32**6, 40_503), _B32, 6)
+        reference = "H-" + _encode(
+            _scramble(self.counters["case"], 32**6, 40_503, self.shift), _B32, 6
+        )
         opened = (
             datetime.combine(
                 self.today - timedelta(days=rng.randint(0, 3)), time(rng.randint(8, 17)), UTC
