@@ -268,8 +268,11 @@ def check(session: Session, export: ExportSet) -> _Known:
         elif loan.borrower_external_id in known.borrowers:
             code = code_of_branch.get(known.borrowers[loan.borrower_external_id][2])
         elif loan.borrower_external_id in export.rejected_borrowers:
+            # Already reported on the borrower's line; its loans' rows would only echo it.
+            export.rejected_loans.add(loan.external_id)
             continue
         else:
+            export.rejected_loans.add(loan.external_id)
             issues.append(
                 Issue(
                     "loans.csv",

@@ -11,7 +11,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,10 +18,8 @@ from sqlalchemy.engine import make_url
 
 from api.core.db import build_engine
 from api.core.migrate import upgrade
-from api.models import Base
 
 REQUIRE_SERVICES = os.environ.get("KOPA_REQUIRE_SERVICES") == "1"
-PEPPER = "test-pepper"
 
 
 def _new_postgres_database() -> tuple[str, Callable[[], None]]:
@@ -68,18 +65,3 @@ def new_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 def fresh_db_url(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> str:
     """One empty, migrated database, on SQLite and on PostgreSQL."""
     return new_database(request.param)
-
-
-def dump(url: str, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, ordered by id, for comparing whole databases."""
-    engine = build_engine(url)
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    try:
-        with engine.connect() as conn:
-            for name, table in Base.metadata.tables.items():
-                columns = [c for c in table.columns if c.name not in skip]
-                rows = conn.execute(table.select().with_only_columns(*columns).order_by(table.c.id))
-                out[name] = [tuple(r) for r in rows]
-    finally:
-        engine.dispose()
-    return out

@@ -29,7 +29,7 @@ from api.models import (
 )
 from kopa.cli import app
 from kopa.portfolio.synthetic import AlreadySeeded, seed_portfolio
-from tests.data.conftest import PEPPER, dump
+from tests.data.helpers_data import PEPPER, dump
 
 TODAY = date(2026, 11, 29)
 ZERO = Decimal("0.00")
@@ -104,7 +104,7 @@ def test_seeded_portfolio_is_consistent(fresh_db_url: str) -> None:
         assert instructions["mobile_money"] or instructions["bank"]
         assert instructions["agents"]
     for branch_id in branches:
-        staff = Counter(o.role for o in officers if o.branch_id == branch_id)
+        staff = Counter(str(o.role) for o in officers if o.branch_id == branch_id)
         assert staff["manager"] == 1 and staff["officer"] >= 2
     assert all(o.channel in {"telegram", "whatsapp"} and o.chat_id for o in officers)
     assert all(0 <= g.meeting_weekday <= 4 for g in groups)
