@@ -24,14 +24,32 @@ from bot.notifier.config import ChannelLimits
 
 @dataclass(frozen=True)
 class Limits:
+    """A provider's limits and the share of them kept as headroom.
+
+    Sleeping is never exact: a send that wakes a little late loses its slot in a strict GCRA,
+    and at high rates those losses add up. So the bucket paces at ``(1 - headroom)`` of the rate
+    and may run ``headroom`` of a second's sends early to catch up: in any one second at most
+    ``per_second`` sends pass, and a late wake-up is made good.
+    """
+
     per_second: float
     per_chat_per_second: float
-    burst: int = 1  # sends allowed back to back before pacing starts
+    headroom: float = 0.03
+
+    def bucket(self, rate: float) -> tuple[float, float]:
+        """(emission interval, tolerance) in seconds for ``rate`` sends per second."""
+        burst = int(rate * self.headroom) - 1
+        if burst < 1:
+            return 1.0 / rate, 0.0
+        interval = 1.0 / (rate * (1.0 - self.headroom))
+        return interval, burst * interval
 
 
 def limits_from_config(channels: Mapping[str, ChannelLimits]) -> dict[str, Limits]:
     return {
-        name: Limits(per_second=c.per_second, per_chat_per_second=c.per_chat_per_second)
+        name: Limits(
+            per_second=c.per_second, per_chat_per_second=c.per_chat_per_second, headroom=c.headroom
+        )
         for name, c in channels.items()
     }
 
@@ -79,15 +97,14 @@ class LocalRateLimiter:
         if limits is None:
             return 0.0
         buckets = [
-            (f"{channel}", 1.0 / limits.per_second, limits.burst),
-            (f"{channel}:{_chat_key(recipient)}", 1.0 / limits.per_chat_per_second, 1),
+            (channel, *limits.bucket(limits.per_second)),
+            (f"{channel}:{_chat_key(recipient)}", *limits.bucket(limits.per_chat_per_second)),
         ]
         wait = 0.0
         new_tats: list[tuple[str, float]] = []
-        for key, interval, burst in buckets:
+        for key, interval, tolerance in buckets:
             tat = max(self._tat.get(key, now), now)
-            allow_at = tat - interval * (burst - 1)
-            wait = max(wait, allow_at - now)
+            wait = max(wait, tat - tolerance - now)
             new_tats.append((key, tat + interval))
         if wait > 0:
             return wait
@@ -150,14 +167,14 @@ class RedisRateLimiter:
         limits = self._limits.get(channel)
         if limits is None:
             limits = Limits(per_second=1e9, per_chat_per_second=1e9)
-        channel_interval = 1.0 / limits.per_second
-        chat_interval = 1.0 / limits.per_chat_per_second
+        channel_interval, channel_tolerance = limits.bucket(limits.per_second)
+        chat_interval, chat_tolerance = limits.bucket(limits.per_chat_per_second)
         keys = [
             f"{self._prefix}:rate:{channel}",
             f"{self._prefix}:rate:{channel}:{_chat_key(recipient)}",
             f"{self._prefix}:pause:{channel}",
         ]
-        args = [channel_interval, channel_interval * (limits.burst - 1), chat_interval, 0.0]
+        args = [channel_interval, channel_tolerance, chat_interval, chat_tolerance]
         answer = await self._gcra(keys=keys, args=args)
         return float(answer.decode() if isinstance(answer, bytes) else answer)
 
