@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 import uuid
@@ -63,7 +64,7 @@ async def test_local_limiter_paces_the_channel_and_each_chat() -> None:
 
     assert 30 <= len(many) <= 61  # about 40/s for 1.5 s (a loaded machine wakes late)
     assert _max_in_any_second(many) <= 40
-    gaps = [b - a for a, b in zip(one_chat, one_chat[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(one_chat)]
     assert len(one_chat) >= 3 and min(gaps) >= 0.99  # 1/s per chat
     await limiter.pause("telegram", 0.5)
     assert 0.4 < await limiter.try_acquire("telegram", "x") <= 0.5

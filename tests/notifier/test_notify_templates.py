@@ -32,7 +32,9 @@ SAMPLE_ARGS = {
 
 def _placeholders(key: str) -> set[str]:
     message = MESSAGES[key]
-    texts = [message.singular, message.plural] if isinstance(message, Plural) else [message]
+    texts: list[str] = (
+        [message.singular, message.plural] if isinstance(message, Plural) else [message]
+    )
     return {name for t in texts for _, name, _, _ in string.Formatter().parse(t) if name}
 
 
