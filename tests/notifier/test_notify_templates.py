@@ -33,7 +33,7 @@ SAMPLE_ARGS = {
 def _placeholders(key: str) -> set[str]:
     message = MESSAGES[key]
     texts: list[str] = (
-        [message.singular, message.plural] if isinstance(message, Plural) else [message]
+        [message.singular, message.plural] if isinstance(message, Plural) else [str(message)]
     )
     return {name for t in texts for _, name, _, _ in string.Formatter().parse(t) if name}
 
