@@ -69,7 +69,12 @@ class RecordingConversation:
 
 
 def gateway_settings(
-    *, telegram_url: str, whatsapp_url: str, rasa_url: str | None = None, api_url: str | None = None
+    *,
+    telegram_url: str,
+    whatsapp_url: str,
+    rasa_url: str | None = None,
+    api_url: str | None = None,
+    database_url: str | None = None,
 ) -> BotSettings:
     return BotSettings(
         env="test",
@@ -89,7 +94,7 @@ def gateway_settings(
         rasa_url=rasa_url or closed_port_url(),
         api_url=api_url or closed_port_url(),
         redis_url=None,
-        database_url=None,
+        database_url=database_url,
         reply_deadline_seconds=4.0,
     )
 
@@ -130,12 +135,17 @@ def start_gateway(
     *,
     rasa_url: str | None = None,
     api_url: str | None = None,
+    database_url: str | None = None,
     telegram_polling: bool = False,
 ) -> tuple[ServerThread, Gateway]:
     telegram, tg_server = fake_tg
     whatsapp, wa_server = fake_wa
     settings = gateway_settings(
-        telegram_url=tg_server.url, whatsapp_url=wa_server.url, rasa_url=rasa_url, api_url=api_url
+        telegram_url=tg_server.url,
+        whatsapp_url=wa_server.url,
+        rasa_url=rasa_url,
+        api_url=api_url,
+        database_url=database_url,
     )
     conversation = RecordingConversation(
         ConversationService(RasaClient(settings.rasa_url), deadline_seconds=3.0)
