@@ -107,7 +107,7 @@ async def request_officer(context: RequestContext) -> list[EventType]:
         context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
     )
     _say_case(context.say, case, "conv.officer")
-    return [SlotSet("offered_person", False)]
+    return []
 
 
 @request("complaint")

@@ -27,6 +27,7 @@ from actions.loan_api import IdentityLocked, LoanApiClient, LoanApiError
 from actions.requests import HANDLERS, run_request
 from kopa.i18n import SUPPORTED_LOCALES, moment, normalize_locale
 
+OFFER_PERSON_KEY = "conv.offer_person"
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 VERIFICATION_SLOTS = ("verification_factor", "verification_value")
 PENDING_SLOTS = ("pending_request", "pending_text")
@@ -201,15 +202,34 @@ class ActionHandleFallback(Action):
             say(
                 dispatcher,
                 tracker,
-                "conv.offer_person",
+                OFFER_PERSON_KEY,
                 buttons=[
                     button("conv.button.yes", "/request_officer"),
                     button("conv.button.no", "/deny"),
                 ],
             )
-            return [SlotSet("offered_person", True)]
+            return []
         say(dispatcher, tracker, "conv.capabilities")
-        return [SlotSet("offered_person", False)]
+        return []
+
+
+class ActionHandleAffirm(Action):
+    """A "yes" outside any form: to the offer of a person it means "ask my officer"."""
+
+    def name(self) -> str:
+        return "action_handle_affirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        for event in reversed(tracker.events):
+            if event.get("event") == "bot":
+                custom = (event.get("data") or {}).get("custom") or {}
+                if custom.get("key") == OFFER_PERSON_KEY:
+                    return await run_request("officer", dispatcher, tracker)
+                break
+        say(dispatcher, tracker, "conv.ok")
+        return []
 
 
 class ActionCancelForm(Action):

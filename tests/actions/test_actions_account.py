@@ -9,7 +9,12 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.loans import ActionReportPayment, ActionShowBalance, ActionShowSchedule
-from actions.session import ActionHandleFallback, ActionResumeRequest, ActionStartVerification
+from actions.session import (
+    ActionHandleAffirm,
+    ActionHandleFallback,
+    ActionResumeRequest,
+    ActionStartVerification,
+)
 from kopa.i18n import render
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
 
@@ -197,11 +202,26 @@ async def test_second_misunderstanding_in_a_row_offers_a_person(fake_api: FakeLo
     }
     first, events = await run(ActionHandleFallback(), make_tracker(intent="out_of_scope"))
     assert keys(first) == ["conv.capabilities"]
-    assert events_of(events) == {"offered_person": False}
+    assert events == []
     second, events = await run(
         ActionHandleFallback(), make_tracker(intent="out_of_scope", events=[earlier])
     )
     (payload,) = payloads(second)
     assert payload["key"] == "conv.offer_person"
     assert [b["payload"] for b in payload["buttons"]] == ["/request_officer", "/deny"]
-    assert events_of(events) == {"offered_person": True}
+    assert events == []
+
+
+async def test_yes_after_the_offer_of_a_person_asks_the_officer(fake_api: FakeLoanApi) -> None:
+    fake_api.on(
+        "POST",
+        USER + "/cases",
+        (201, {"reference": "OR-5", "kind": "officer_request", "status": "open",
+               "officer_name": "Grace Otieno", "sla_due_at": "2026-12-02T09:00:00+03:00"}),
+    )  # fmt: skip
+    offer = {"event": "bot", "timestamp": 2.0, "data": {"custom": {"key": "conv.offer_person"}}}
+    dispatcher, _ = await run(ActionHandleAffirm(), make_tracker(intent="affirm", events=[offer]))
+    assert keys(dispatcher) == ["conv.officer.opened"]
+    assert fake_api.bodies("POST", USER + "/cases")[0]["kind"] == "officer_request"
+    plain, _ = await run(ActionHandleAffirm(), make_tracker(intent="affirm"))
+    assert keys(plain) == ["conv.ok"]
