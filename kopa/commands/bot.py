@@ -108,7 +108,7 @@ def cases() -> None:
         table.add_column(column)
     now = datetime.now(UTC)
     for row in rows:
-        due = datetime.fromisoformat(str(row["sla_due_at"]))
+        due = datetime.fromisoformat(str(row["sla_due_at"])).astimezone(UTC)
         left = due - now
         hours = left.total_seconds() / 3600
         style = (

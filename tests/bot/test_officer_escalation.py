@@ -12,15 +12,18 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from api.core.db import build_engine
 from api.core.deps import get_now, get_session
 from api.main import create_app as create_api
 from bot.channels.telegram import TelegramGateway
+from bot.config import get_bot_settings
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, callback_update
 from bot.fakes.whatsapp import FakeWhatsApp
 from bot.notifier.delivery import deliver_due
+from kopa.cli import app as cli
 from kopa.i18n import render
 from tests.api.factories import (
     aware,
@@ -165,3 +168,24 @@ def test_a_borrower_pressing_an_officer_button_is_refused(
     ).json()
     assert [c["status"] for c in cases if c["reference"] == reference] == ["open"]
     assert gateway.conversation.seen == []
+
+
+def test_kopa_cases_lists_open_cases_by_sla(
+    escalation: tuple[Gateway, sessionmaker[Session], str],
+    api_server: tuple[str, sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _gateway, _factory, suffix = escalation
+    reference = open_hardship(api_server[0], BORROWER_USER + suffix)["reference"]
+    monkeypatch.setenv("KOPA_API_URL", api_server[0])
+    get_bot_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["cases"], env={"COLUMNS": "200"})
+    finally:
+        get_bot_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if reference in line)
+    assert "hardship" in row
+    assert "Grace Otieno" in row
+    assert "2026-12-03 07:00 UTC" in row  # 48 h SLA from the case's opening
