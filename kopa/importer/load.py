@@ -2,8 +2,10 @@
 
 Rows are matched by their external keys (branch code, officer branch and name, borrower and loan
 external ids, installment loan and number, payment reference), so importing the same files again
-changes nothing. Payments go through :func:`api.payments.service.record_payment`, which allocates
-them and evaluates promises exactly as for a live confirmation.
+changes nothing. Payments of loans that already exist go through
+:func:`api.payments.service.record_payment`, which allocates them and evaluates promises exactly as
+for a live confirmation; payments of loans the import creates are spread in bulk with the same
+rule (see :func:`_fresh_loans`).
 
 Two facts belong to the borrower once they exist and are never overwritten by an import: their
 consent on a channel (an opt-out said in chat must win over an old export) and the language they
@@ -12,11 +14,13 @@ chose in chat.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 from api.borrowers.models import Borrower, Consent
 from api.branches.models import Branch, Officer
 from api.core.security import hash_secret_factor
-from api.loans.models import Installment, InstallmentStatus, Loan
+from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.payments import service as payment_service
 from api.payments.models import Payment
 from kopa.importer.validate import (
@@ -34,6 +38,7 @@ from kopa.importer.validate import (
     InstallmentRow,
     Issue,
     LoanRow,
+    PaymentRow,
 )
 from kopa.portfolio.bulk import BulkWriter
 
@@ -399,11 +404,25 @@ def import_export(
         session, writer, export, known, branch_ids, officer_ids, pepper, report, reporter
     )
     loan_ids = _loans(session, writer, export, known, borrower_ids, report, reporter)
-    _installments(session, writer, export, known, loan_ids, report, reporter)
-    _payments(session, export, known, loan_ids, report, reporter)
+    zones = _loan_zones(export, known)
+    written = _installments(session, writer, export, known, loan_ids, zones, report, reporter)
+    _payments(session, export, known, loan_ids, written, report, reporter)
     writer.finish()
     session.flush()
     return report
+
+
+def _loan_zones(export: ExportSet, known: _Known) -> dict[str, str]:
+    """The branch time zone of every loan in the files (a paid day is a local day)."""
+    zone_of_code = {code: branch.timezone for code, branch in known.branches.items()}
+    zone_of_code.update({b.code: b.timezone for b in export.branches})
+    code_of_id = {branch.id: code for code, branch in known.branches.items()}
+    borrower_code = {ext: code_of_id.get(row[2], "") for ext, row in known.borrowers.items()}
+    borrower_code.update({b.external_id: b.branch_code for b in export.borrowers})
+    return {
+        loan.external_id: zone_of_code[borrower_code[loan.borrower_external_id]]
+        for loan in export.loans
+    }
 
 
 def _branches(
@@ -698,33 +717,25 @@ def _installments(
     export: ExportSet,
     known: _Known,
     loan_ids: dict[str, int],
+    zones: dict[str, str],
     report: ImportReport,
     reporter: Reporter,
-) -> None:
+) -> set[str]:
+    """Write schedules; answer the payment references already written with a new loan."""
     reporter.start("installments", len(export.installments))
     next_id = writer.next_id("loan_installment")
+    new_loans = {loan.external_id for loan in export.loans if loan.external_id not in known.loans}
     inserts: list[tuple[Any, ...]] = []
+    fresh: dict[str, list[_Due]] = defaultdict(list)
     changed: list[tuple[int, InstallmentRow]] = []
-    for row in export.installments:
+    for row in sorted(export.installments, key=lambda i: (i.loan_external_id, i.seq)):
         loan_id = loan_ids[row.loan_external_id]
         existing = known.installments.get((loan_id, row.seq))
-        if existing is None:
-            inserts.append(
-                (
-                    next_id,
-                    loan_id,
-                    row.seq,
-                    row.due_date.isoformat(),
-                    str(row.principal_due),
-                    str(row.interest_due),
-                    str(row.fees_due),
-                    "0.00",
-                    "0.00",
-                    "0.00",
-                    InstallmentStatus.pending.value,
-                    None,
-                )
-            )
+        if existing is None and row.loan_external_id in new_loans:
+            fresh[row.loan_external_id].append(_Due(next_id, loan_id, row))
+            next_id += 1
+        elif existing is None:
+            inserts.append(_installment_insert(_Due(next_id, loan_id, row)))
             next_id += 1
         elif (existing[3], existing[4], existing[5], existing[6]) != (
             row.due_date,
@@ -733,23 +744,13 @@ def _installments(
             row.fees_due,
         ):
             changed.append((existing[2], row))
-    columns = (
-        "id",
-        "loan_id",
-        "seq",
-        "due_date",
-        "principal_due",
-        "interest_due",
-        "fees_due",
-        "principal_paid",
-        "interest_paid",
-        "fees_paid",
-        "status",
-        "paid_on",
-    )
+    written, write_payments = _fresh_loans(writer, export, fresh, loan_ids, zones)
+    for schedule in fresh.values():
+        inserts.extend(_installment_insert(due) for due in schedule)
     for start in range(0, len(inserts), CHUNK):
-        writer.write("loan_installment", columns, inserts[start : start + CHUNK])
+        writer.write("loan_installment", INSTALLMENT_COLUMNS, inserts[start : start + CHUNK])
         reporter.advance(len(inserts[start : start + CHUNK]))
+    write_payments()
     for installment_id, row in changed:
         installment = session.get_one(Installment, installment_id)
         installment.due_date = row.due_date
@@ -769,6 +770,168 @@ def _installments(
         updated=len(changed),
         unchanged=len(export.installments) - len(inserts) - len(changed),
     )
+    return written
+
+
+INSTALLMENT_COLUMNS = (
+    "id",
+    "loan_id",
+    "seq",
+    "due_date",
+    "principal_due",
+    "interest_due",
+    "fees_due",
+    "principal_paid",
+    "interest_paid",
+    "fees_paid",
+    "status",
+    "paid_on",
+)
+
+
+@dataclass
+class _Due:
+    """An installment of a loan this import creates, with what its payments cover."""
+
+    id: int
+    loan_id: int
+    row: InstallmentRow
+    fees_paid: Decimal = ZERO
+    interest_paid: Decimal = ZERO
+    principal_paid: Decimal = ZERO
+    paid_on: date | None = None
+
+    @property
+    def outstanding(self) -> Decimal:
+        row = self.row
+        return (row.fees_due + row.interest_due + row.principal_due) - (
+            self.fees_paid + self.interest_paid + self.principal_paid
+        )
+
+    @property
+    def status(self) -> str:
+        if self.outstanding <= ZERO:
+            return InstallmentStatus.paid.value
+        if self.fees_paid + self.interest_paid + self.principal_paid > ZERO:
+            return InstallmentStatus.partial.value
+        return InstallmentStatus.pending.value
+
+
+def _installment_insert(due: _Due) -> tuple[Any, ...]:
+    row = due.row
+    return (
+        due.id,
+        due.loan_id,
+        row.seq,
+        row.due_date.isoformat(),
+        str(row.principal_due),
+        str(row.interest_due),
+        str(row.fees_due),
+        str(due.principal_paid),
+        str(due.interest_paid),
+        str(due.fees_paid),
+        due.status,
+        due.paid_on.isoformat() if due.paid_on else None,
+    )
+
+
+def _fresh_loans(
+    writer: BulkWriter,
+    export: ExportSet,
+    fresh: dict[str, list[_Due]],
+    loan_ids: dict[str, int],
+    zones: dict[str, str],
+) -> tuple[set[str], Callable[[], None]]:
+    """Payments of loans this import creates, in bulk: their references and their writer.
+
+    Such a loan has no earlier payment, promise or case, so recording its payments reduces to
+    spreading them over its schedule. That is done here with the rule of
+    ``api.payments.service`` (oldest installment first; fees, interest, principal; the paid day
+    in the branch's time zone; money beyond the schedule stays unallocated; a repaid loan is
+    closed), because going through the ORM one payment at a time takes hours for a
+    100000-borrower export. ``tests/data/test_csv_import.py`` checks both ways give the same rows.
+    """
+    payments: dict[str, list[PaymentRow]] = defaultdict(list)
+    for payment in export.payments:
+        if payment.loan_external_id in fresh:
+            payments[payment.loan_external_id].append(payment)
+    payment_id = writer.next_id("payment")
+    allocation_id = writer.next_id("payment_allocation")
+    payment_rows: list[tuple[Any, ...]] = []
+    allocation_rows: list[tuple[Any, ...]] = []
+    closed: list[int] = []
+    written: set[str] = set()
+    for loan_external_id, schedule in fresh.items():
+        zone = ZoneInfo(zones[loan_external_id])
+        for payment in sorted(payments.get(loan_external_id, ()), key=lambda p: p.received_at):
+            paid_on = payment.received_at.astimezone(zone).date()
+            payment_rows.append(
+                (
+                    payment_id,
+                    loan_ids[loan_external_id],
+                    str(payment.amount),
+                    payment.currency,
+                    payment.method,
+                    payment.external_reference,
+                    writer.ts(payment.received_at),
+                    "import",
+                )
+            )
+            left = payment.amount
+            for due in schedule:
+                if left <= ZERO:
+                    break
+                if due.outstanding <= ZERO:
+                    continue
+                row = due.row
+                fees = min(left, row.fees_due - due.fees_paid)
+                left -= fees
+                interest = min(left, row.interest_due - due.interest_paid)
+                left -= interest
+                principal = min(left, row.principal_due - due.principal_paid)
+                left -= principal
+                due.fees_paid += fees
+                due.interest_paid += interest
+                due.principal_paid += principal
+                if due.outstanding <= ZERO and due.paid_on is None:
+                    due.paid_on = paid_on
+                allocation_rows.append(
+                    (allocation_id, payment_id, due.id, str(fees), str(interest), str(principal))
+                )
+                allocation_id += 1
+            written.add(payment.external_reference)
+            payment_id += 1
+        if schedule and all(due.outstanding <= ZERO for due in schedule):
+            closed.append(schedule[0].loan_id)
+
+    def write() -> None:
+        for start in range(0, len(payment_rows), CHUNK):
+            writer.write("payment", PAYMENT_COLUMNS, payment_rows[start : start + CHUNK])
+        for start in range(0, len(allocation_rows), CHUNK):
+            writer.write(
+                "payment_allocation", ALLOCATION_COLUMNS, allocation_rows[start : start + CHUNK]
+            )
+        for start in range(0, len(closed), CHUNK):
+            writer.conn.execute(
+                update(Loan)
+                .where(Loan.id.in_(closed[start : start + CHUNK]))
+                .values(status=LoanStatus.closed)
+            )
+
+    return written, write
+
+
+PAYMENT_COLUMNS = (
+    "id",
+    "loan_id",
+    "amount",
+    "currency",
+    "method",
+    "external_reference",
+    "received_at",
+    "source",
+)
+ALLOCATION_COLUMNS = ("id", "payment_id", "installment_id", "fees", "interest", "principal")
 
 
 def _payments(
@@ -776,13 +939,19 @@ def _payments(
     export: ExportSet,
     known: _Known,
     loan_ids: dict[str, int],
+    written: set[str],
     report: ImportReport,
     reporter: Reporter,
 ) -> None:
     session.flush()
-    new = [p for p in export.payments if p.external_reference not in known.payments]
+    new = [
+        p
+        for p in export.payments
+        if p.external_reference not in known.payments and p.external_reference not in written
+    ]
     reporter.start("payments", len(export.payments))
     reporter.advance(len(export.payments) - len(new))
+    fresh = len(written)
     # Oldest first per loan, so each payment meets the schedule as it stood on its day.
     new.sort(key=lambda p: (loan_ids[p.loan_external_id], p.received_at))
     loans: dict[int, Loan] = {}
@@ -808,4 +977,6 @@ def _payments(
         if done % 500 == 0:
             reporter.advance(500)
     reporter.advance(len(new) % 500)
-    report.add("payments", created=len(new), unchanged=len(export.payments) - len(new))
+    report.add(
+        "payments", created=len(new) + fresh, unchanged=len(export.payments) - len(new) - fresh
+    )

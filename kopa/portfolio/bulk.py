@@ -13,12 +13,25 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 Row = Sequence[Any]
+
+
+class RowFormat(Protocol):
+    """How generated rows write ids and times (the writer's database, or a CSV export)."""
+
+    @property
+    def ts_suffix(self) -> str: ...
+
+    def next_id(self, table: str) -> int: ...
+
+    def ts(self, value: datetime) -> str: ...
+
+    def clock(self, value: time) -> str: ...
 
 
 class BulkWriter:

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 from api.core.security import hash_secret_factor
-from kopa.portfolio.bulk import BulkWriter
+from kopa.portfolio.bulk import BulkWriter, RowFormat
 from kopa.portfolio.history import (
     Installment,
     Payment,
@@ -586,9 +586,18 @@ class PortfolioGenerator:
     """Draws the portfolio; :meth:`chunks` yields rows per table for a slice of borrowers."""
 
     def __init__(
-        self, *, writer: BulkWriter, borrowers: int, seed: int, today: date, pepper: str
+        self,
+        *,
+        writer: RowFormat,
+        borrowers: int,
+        seed: int,
+        today: date,
+        pepper: str,
+        keep_factors: bool = False,
     ) -> None:
         self.w = writer
+        # The knowledge factors in clear, by borrower id: only for writing a synthetic export.
+        self.factors: dict[int, tuple[str, str]] | None = {} if keep_factors else None
         self.total = borrowers
         self.rng = random.Random(seed)
         self.shift = self.rng.randrange(10**6)
@@ -669,8 +678,14 @@ class PortfolioGenerator:
             staff = [("manager", 0)] + [
                 ("officer", i) for i in range(1, max(2, -(-count // BORROWERS_PER_OFFICER)) + 1)
             ]
+            staff_names: set[str] = set()
             for role, _ in staff:
                 officer_id = self._id("branch_officer")
+                # Imports know staff by branch and name, so names are unique within a branch.
+                name = self._name(spec.people)
+                while name in staff_names:
+                    name = self._name(spec.people)
+                staff_names.add(name)
                 self.counters["officer"] += 1
                 n = self.counters["officer"]
                 # Most staff use Telegram; some prefer WhatsApp (chat id = their number).
@@ -682,7 +697,7 @@ class PortfolioGenerator:
                     (
                         officer_id,
                         branch.id,
-                        self._name(spec.people),
+                        name,
                         role,
                         channel,
                         chat_id,
@@ -736,6 +751,8 @@ class PortfolioGenerator:
         language = self._pick(spec.languages)
         dob = today - timedelta(days=rng.randint(20 * 365, 65 * 365))
         last4 = f"{rng.randrange(10000):04d}"
+        if self.factors is not None:
+            self.factors[borrower_id] = (dob.isoformat(), last4)
         group = rng.choice(branch.groups) if branch.groups and rng.random() < GROUP_SHARE else None
         officer = group[2] if group else branch.officers[n % len(branch.officers)][0]
         cycle = 1 + int(rng.random() ** 2 * 6)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -208,3 +209,57 @@ def test_cli_imports_with_a_progress_bar(
     assert result.exit_code == 0, result.output
     assert f"{len(_rows('payments.csv'))}/{len(_rows('payments.csv'))}" in result.output
     assert "Imported" in result.output
+
+
+def test_payments_of_new_loans_land_as_recorded_one_by_one(
+    tmp_path: Path, new_database: Callable[[str], str]
+) -> None:
+    """Loans created with their payments (bulk) equal loans paid later (``record_payment``)."""
+    at_once, in_two_steps = new_database("sqlite"), new_database("sqlite")
+    run_import(EXAMPLE, database_url=at_once, pepper=PEPPER)
+    without_payments = _copy_example(tmp_path)
+    (without_payments / "payments.csv").unlink()
+    run_import(without_payments, database_url=in_two_steps, pepper=PEPPER)
+    second = run_import(EXAMPLE, database_url=in_two_steps, pepper=PEPPER)
+    assert second.created["payments"] == len(_rows("payments.csv"))
+
+    def state(url: str) -> dict[str, Any]:
+        engine = build_engine(url)
+        with Session(engine) as s:
+            seq = {i.id: (i.loan_id, i.seq) for i in s.scalars(select(Installment))}
+            reference = {p.id: p.external_reference for p in s.scalars(select(Payment))}
+            out = {
+                "loans": sorted((x.external_id, str(x.status)) for x in s.scalars(select(Loan))),
+                "installments": sorted(
+                    (
+                        i.loan_id,
+                        i.seq,
+                        i.fees_paid,
+                        i.interest_paid,
+                        i.principal_paid,
+                        str(i.status),
+                        i.paid_on,
+                    )
+                    for i in s.scalars(select(Installment))
+                ),
+                "payments": sorted(
+                    (p.external_reference, p.amount, p.currency, p.received_at, p.method, p.source)
+                    for p in s.scalars(select(Payment))
+                ),
+                "allocations": sorted(
+                    (
+                        reference[a.payment_id],
+                        seq[a.installment_id],
+                        a.fees,
+                        a.interest,
+                        a.principal,
+                    )
+                    for a in s.scalars(select(PaymentAllocation))
+                ),
+            }
+        engine.dispose()
+        return out
+
+    bulk, one_by_one = state(at_once), state(in_two_steps)
+    assert bulk == one_by_one
+    assert any(status == "partial" for *_, status, _ in bulk["installments"])
