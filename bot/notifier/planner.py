@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -204,6 +204,22 @@ def _installment_message(offset: int) -> str:
     return "notify.reminder.overdue_help"
 
 
+_INSTALLMENT_COLUMNS = (
+    Installment.id,
+    Installment.loan_id,
+    Installment.seq,
+    Installment.due_date,
+    Installment.status,
+    Installment.paid_on,
+    Installment.principal_due,
+    Installment.interest_due,
+    Installment.fees_due,
+    Installment.principal_paid,
+    Installment.interest_paid,
+    Installment.fees_paid,
+)
+
+
 class Planner:
     """Plans one instant for every loan (or the given ones), chunk by chunk."""
 
@@ -283,56 +299,68 @@ class Planner:
         )
         lo = utc_day - timedelta(days=max_step + 2)
         hi = utc_day + timedelta(days=-min_step + 2)
-        near = (
-            session.execute(
-                select(Installment).where(
-                    Installment.loan_id.in_(loan_ids),
-                    or_(
-                        and_(
-                            Installment.status != InstallmentStatus.paid,
-                            Installment.due_date.between(lo, hi),
-                        ),
-                        Installment.paid_on.between(
-                            utc_day - timedelta(days=4), utc_day + timedelta(days=1)
-                        ),
+        near = session.execute(
+            select(*_INSTALLMENT_COLUMNS).where(
+                Installment.loan_id.in_(loan_ids),
+                or_(
+                    and_(
+                        Installment.status != InstallmentStatus.paid,
+                        Installment.due_date.between(lo, hi),
                     ),
-                )
+                    Installment.paid_on.between(
+                        utc_day - timedelta(days=4), utc_day + timedelta(days=1)
+                    ),
+                ),
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         paid_recently = {i.loan_id for i in near if i.paid_on is not None}
-        all_inst: dict[int, list[Installment]] = defaultdict(list)
+        all_inst: dict[int, list[Any]] = defaultdict(list)
         if paid_recently:
             for inst in session.execute(
-                select(Installment).where(Installment.loan_id.in_(paid_recently))
-            ).scalars():
+                select(*_INSTALLMENT_COLUMNS).where(Installment.loan_id.in_(paid_recently))
+            ):
                 all_inst[inst.loan_id].append(inst)
-        near_by_loan: dict[int, list[Installment]] = defaultdict(list)
+        near_by_loan: dict[int, list[Any]] = defaultdict(list)
         for inst in near:
             near_by_loan[inst.loan_id].append(inst)
 
-        promises: dict[int, list[PromiseToPay]] = defaultdict(list)
+        promises: dict[int, list[Any]] = defaultdict(list)
         for p in session.execute(
-            select(PromiseToPay).where(
+            select(
+                PromiseToPay.id,
+                PromiseToPay.loan_id,
+                PromiseToPay.amount,
+                PromiseToPay.amount_paid,
+                PromiseToPay.currency,
+                PromiseToPay.promised_date,
+                PromiseToPay.status,
+                PromiseToPay.evaluated_at,
+            ).where(
                 PromiseToPay.loan_id.in_(loan_ids),
                 PromiseToPay.status.in_([PromiseStatus.pending, PromiseStatus.broken]),
                 PromiseToPay.promised_date >= utc_day - timedelta(days=45),
             )
-        ).scalars():
+        ):
             promises[p.loan_id].append(p)
 
         borrower_ids = {row.borrower_id for row in loans}
-        identities: dict[int, list[ChannelIdentity]] = defaultdict(list)
+        identities: dict[int, list[Any]] = defaultdict(list)
         for ident in session.execute(
-            select(ChannelIdentity).where(ChannelIdentity.borrower_id.in_(borrower_ids))
-        ).scalars():
-            assert ident.borrower_id is not None
+            select(
+                ChannelIdentity.borrower_id,
+                ChannelIdentity.channel,
+                ChannelIdentity.external_user_id,
+                ChannelIdentity.verified_at,
+                ChannelIdentity.opted_in,
+            ).where(ChannelIdentity.borrower_id.in_(borrower_ids))
+        ):
             identities[ident.borrower_id].append(ident)
-        consents: dict[int, dict[str, Consent]] = defaultdict(dict)
+        consents: dict[int, dict[str, Any]] = defaultdict(dict)
         for consent in session.execute(
-            select(Consent).where(Consent.borrower_id.in_(borrower_ids))
-        ).scalars():
+            select(
+                Consent.borrower_id, Consent.channel, Consent.opted_in, Consent.opted_out_at
+            ).where(Consent.borrower_id.in_(borrower_ids))
+        ):
             consents[consent.borrower_id][str(consent.channel)] = consent
 
         group_ids = {row.group_id for row in loans if row.group_id is not None}
@@ -668,16 +696,14 @@ class Planner:
         ]
         dialect = session.get_bind().dialect.name
         upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        new_keys: set[str] = set()
-        # Small batches keep SQLite under its limit of bound parameters per statement.
-        for start in range(0, len(rows), 500):
-            stmt = (
-                upsert(OutboxMessage)
-                .values(rows[start : start + 500])
-                .on_conflict_do_nothing(index_elements=["business_key"])
-                .returning(OutboxMessage.business_key)
-            )
-            new_keys.update(session.scalars(stmt).all())
+        outbox = cast(Table, OutboxMessage.__table__)
+        # Core executemany ("insertmanyvalues"): the ORM would build one object per row.
+        stmt = (
+            upsert(outbox)
+            .on_conflict_do_nothing(index_elements=["business_key"])
+            .returning(outbox.c.business_key)
+        )
+        new_keys: set[str] = set(session.execute(stmt, rows).scalars().all())
         if not new_keys:
             return 0
         version = self.config.version
@@ -711,5 +737,7 @@ class Planner:
             if c.business_key in new_keys
         ]
         for start in range(0, len(events), 1000):
-            session.execute(insert(ContactEvent), events[start : start + 1000])
+            session.execute(
+                cast(Table, ContactEvent.__table__).insert(), events[start : start + 1000]
+            )
         return len(new_keys)

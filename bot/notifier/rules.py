@@ -134,6 +134,8 @@ def _count_between(days: Sequence[date], first: date, last: date) -> int:
 def cap_violation(day: date, attempts: Iterable[date], caps: Caps) -> Rule | None:
     """Which cap one more message on ``day`` would break, checking every rolling window."""
     days = list(attempts)
+    if not days:
+        return None
     if _count_between(days, day, day) >= caps.per_day:
         return Rule.cap_day
     for span, limit, rule in (
