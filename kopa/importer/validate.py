@@ -314,6 +314,14 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+ROLE = one_of("officer", "manager")
+CHANNEL = one_of("telegram", "whatsapp")
+LANGUAGE = one_of(*SUPPORTED_LOCALES)
+FREQUENCY = one_of("weekly", "monthly")
+LOAN_STATUS = one_of(*LOAN_STATUSES)
+METHOD = one_of(*PAYMENT_METHODS)
+
+
 def yes_no(value: str) -> bool:
     lowered = value.lower()
     if lowered in YES:
@@ -451,10 +459,10 @@ def read_export(folder: Path) -> ExportSet:
             row.line,
             row.get("branch_code", code),
             row.get("name", text),
-            row.get("role", one_of("officer", "manager")),
-            row.optional("channel", one_of("telegram", "whatsapp"), None),
+            row.get("role", ROLE),
+            row.optional("channel", CHANNEL, None),
             row.optional("chat_id", text, None),
-            row.optional("locale", one_of(*SUPPORTED_LOCALES), "en"),
+            row.optional("locale", LANGUAGE, "en"),
         )
         if officer.channel and not officer.chat_id:
             row._fail("chat_id is required when channel is set")
@@ -467,7 +475,7 @@ def read_export(folder: Path) -> ExportSet:
             row.get("branch_code", code),
             row.get("full_name", text),
             row.get("phone", phone),
-            row.optional("preferred_language", one_of(*SUPPORTED_LOCALES), "en"),
+            row.optional("preferred_language", LANGUAGE, "en"),
             row.get("date_of_birth", past_day),
             row.get("national_id_last4", factor),
             row.optional("officer_name", text, None),
@@ -488,9 +496,9 @@ def read_export(folder: Path) -> ExportSet:
             row.get("principal", positive),
             row.get("currency", currency),
             row.get("annual_interest_rate", not_negative),
-            row.get("frequency", one_of("weekly", "monthly")),
+            row.get("frequency", FREQUENCY),
             row.get("disbursed_on", day),
-            row.optional("status", one_of(*LOAN_STATUSES), "active"),
+            row.optional("status", LOAN_STATUS, "active"),
             row.optional("cycle", integer, 1),
         )
         if row.ok and len(loan.account_reference) > 32:
@@ -525,7 +533,7 @@ def read_export(folder: Path) -> ExportSet:
             row.get("amount", positive),
             row.get("currency", currency),
             row.get("received_at", moment),
-            row.get("method", one_of(*PAYMENT_METHODS)),
+            row.get("method", METHOD),
         )
         if row.ok:
             export.payments.append(payment)

@@ -6,6 +6,7 @@ import csv
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from api.core.security import hash_secret_factor
 from api.models import Borrower, Consent, Installment, Loan, Payment, PaymentAllocation
 from kopa.cli import app
 from kopa.importer import ImportFailed, run_import
+from kopa.importer.export import write_synthetic_export
 from kopa.paths import ROOT
+from kopa.portfolio.synthetic import seed_portfolio
 from tests.data.helpers_data import PEPPER, dump
 
 EXAMPLE = ROOT / "examples" / "import"
@@ -263,3 +266,68 @@ def test_payments_of_new_loans_land_as_recorded_one_by_one(
     bulk, one_by_one = state(at_once), state(in_two_steps)
     assert bulk == one_by_one
     assert any(status == "partial" for *_, status, _ in bulk["installments"])
+
+
+def test_a_synthetic_export_imports_as_the_seed_writes_it(
+    tmp_path: Path, new_database: Callable[[str], str]
+) -> None:
+    today = datetime.now(UTC).date()
+    seeded, imported = new_database("sqlite"), new_database("sqlite")
+    seed_portfolio(seeded, borrowers=150, seed=9, today=today, pepper=PEPPER)
+    counts = write_synthetic_export(tmp_path / "export", borrowers=150, seed=9, today=today)
+    report = run_import(tmp_path / "export", database_url=imported, pepper=PEPPER)
+    assert report.created["borrowers"] == counts["borrowers.csv"] == 150
+
+    def portfolio(url: str) -> dict[str, Any]:
+        engine = build_engine(url)
+        with Session(engine) as s:
+            loan_ext = {x.id: x.external_id for x in s.scalars(select(Loan))}
+            out = {
+                "borrowers": sorted(
+                    (
+                        b.external_id,
+                        b.full_name,
+                        b.phone_e164,
+                        b.preferred_language,
+                        b.dob_hash,
+                        b.national_id_last4_hash,
+                    )
+                    for b in s.scalars(select(Borrower))
+                ),
+                "loans": sorted(
+                    (
+                        x.external_id,
+                        x.account_reference,
+                        x.principal,
+                        x.currency,
+                        x.annual_interest_rate,
+                        str(x.frequency),
+                        x.disbursed_on,
+                        str(x.status),
+                        x.cycle,
+                    )
+                    for x in s.scalars(select(Loan))
+                ),
+                "installments": sorted(
+                    (
+                        loan_ext[i.loan_id],
+                        i.seq,
+                        i.due_date,
+                        i.total_due,
+                        i.fees_paid,
+                        i.interest_paid,
+                        i.principal_paid,
+                        str(i.status),
+                        i.paid_on,
+                    )
+                    for i in s.scalars(select(Installment))
+                ),
+                "payments": sorted(
+                    (p.external_reference, loan_ext[p.loan_id], p.amount, p.received_at, p.method)
+                    for p in s.scalars(select(Payment))
+                ),
+            }
+        engine.dispose()
+        return out
+
+    assert portfolio(imported) == portfolio(seeded)
