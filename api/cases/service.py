@@ -154,8 +154,11 @@ def open_case(
         created_at=now,
     )
     session.add(case)
-    if kind is CaseKind.hardship and loan is not None:
-        loan.collection_paused = True
+    if kind is CaseKind.hardship:
+        # Hardship is the person's, not one loan's: no reminder about any of their loans.
+        for open_loan in loan_service.loans_of(session, borrower.id):
+            if open_loan.status in loan_service.OPEN_STATUSES:
+                open_loan.collection_paused = True
     session.flush()
     ledger.record(
         session=session,
@@ -412,18 +415,19 @@ def act(
 
 
 def _unpause_if_last(session: Session, case: Case) -> None:
-    """Collection resumes only when no hardship case is still open on the loan."""
-    if case.kind is not CaseKind.hardship or case.loan_id is None:
+    """Collection resumes only when none of the borrower's hardship cases is still open."""
+    if case.kind is not CaseKind.hardship:
         return
     still_open = session.scalar(
         select(Case.id).where(
-            Case.loan_id == case.loan_id,
+            Case.borrower_id == case.borrower_id,
             Case.kind == CaseKind.hardship,
             Case.status.in_(UNRESOLVED),
         )
     )
     if still_open is None:
-        session.get_one(Loan, case.loan_id).collection_paused = False
+        for loan in loan_service.loans_of(session, case.borrower_id):
+            loan.collection_paused = False
 
 
 def escalate_overdue(*, session: Session, now: datetime) -> list[Case]:

@@ -146,6 +146,9 @@ def test_resolving_the_last_open_hardship_case_resumes_collection(
     api: Api, session: Session
 ) -> None:
     world = _world(api, session, language="sw")
+    other_loan = make_loan(
+        session, world.borrower, schedule=[(date(2027, 1, 5), "90.00", "9", "1")]
+    )
     first = api.post(f"{world.base}/cases", {"kind": "hardship"}).json()["reference"]
     second = api.post(f"{world.base}/cases", {"kind": "hardship"}).json()["reference"]
 
@@ -160,12 +163,13 @@ def test_resolving_the_last_open_hardship_case_resumes_collection(
     assert _act(api, first, "called", world.officer)["status"] == "called"
     resolved = _act(api, first, "resolve", world.officer, outcome="payment_holiday")
     assert (resolved["status"], resolved["outcome"]) == ("resolved", "payment_holiday")
-    session.refresh(world.loan)
-    assert world.loan.collection_paused is True  # the second case is still open
+    session.expire_all()
+    # The second case is still open: no reminders about any of the borrower's loans.
+    assert (world.loan.collection_paused, other_loan.collection_paused) == (True, True)
 
     _act(api, second, "resolve", world.manager, outcome="plan_agreed")
-    session.refresh(world.loan)
-    assert world.loan.collection_paused is False
+    session.expire_all()
+    assert (world.loan.collection_paused, other_loan.collection_paused) == (False, False)
     keys = [m.message_key for m in _outbox(session, purpose="case_update")]
     assert keys == [
         "cases.update.acknowledged",
