@@ -100,6 +100,10 @@ def score(rows: Sequence[dict[str, Any]]) -> Scores:
     )
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _run(command: list[str], console: Console, what: str) -> None:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -110,7 +114,7 @@ def _run(command: list[str], console: Console, what: str) -> None:
 def train(name: str, config: Path, workdir: Path, console: Console) -> tuple[Path, float]:
     """Train one NLU-only model; return its path and the wall-clock training time."""
     started = time.perf_counter()
-    with console.status(f"training {LABELS[name]} ({config.relative_to(ROOT)})"):
+    with console.status(f"training {LABELS[name]} ({_shown(config)})"):
         _run(
             [
                 str(RASA_BIN),
@@ -285,22 +289,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--no-write", action="store_true", help="print only (for tuning): keep results files"
     )
     parser.add_argument("--keep-predictions", type=Path, help="copy the raw predictions here")
+    parser.add_argument(
+        "--kopa-config", type=Path, help="try another config in place of nlu/config.yml (tuning)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     if not RASA_BIN.exists():
         raise SystemExit("Rasa is not installed: run `make setup` first")
 
+    pipelines = dict(PIPELINES)
+    if args.kopa_config:
+        pipelines["kopa"] = args.kopa_config.resolve()
     results: dict[str, Any] = {"machine": machine(), "pipelines": {}}
     with tempfile.TemporaryDirectory(prefix="kopa-bench-nlu-") as tmp:
         workdir = Path(tmp)
         for name in args.pipelines:
-            model, train_seconds = train(name, PIPELINES[name], workdir, console)
+            model, train_seconds = train(name, pipelines[name], workdir, console)
             parsed = predict(model, workdir, console)
             rows = parsed["predictions"]
             scores = {lang: score([r for r in rows if r["lang"] == lang]) for lang in LANGUAGES}
             scores["all"] = score(rows)
             results["pipelines"][name] = {
-                "config": str(PIPELINES[name].relative_to(ROOT)),
+                "config": _shown(pipelines[name]),
                 "train_seconds": round(train_seconds, 1),
                 "parse_seconds": parsed["parse_seconds"],
                 "scores": {scope: asdict(s) for scope, s in scores.items()},
