@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.borrowers import service as borrower_service
@@ -153,7 +154,21 @@ def open_case(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    session.add(case)
+    try:
+        # Two deliveries of the same retry can race to the unique key: the loser answers the
+        # winner's case (and alerts nobody twice).
+        with session.begin_nested():
+            session.add(case)
+            session.flush()
+    except IntegrityError:
+        winner = (
+            session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+            if idempotency_key is not None
+            else None
+        )
+        if winner is None:
+            raise
+        return OpenedCase(winner, session.get_one(Officer, winner.assigned_officer_id), False)
     if kind is CaseKind.hardship:
         # Hardship is the person's, not one loan's: no reminder about any of their loans.
         for open_loan in loan_service.loans_of(session, borrower.id):

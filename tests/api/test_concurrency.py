@@ -20,14 +20,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Borrower
+from api.cases.models import CaseKind
+from api.cases.service import open_case
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 from api.loans.models import Loan
+from api.outbox.models import OutboxMessage
 from api.payments.models import Payment, PaymentAllocation
 from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
 from api.promises.service import create_promise
-from tests.api.factories import aware, make_borrower, make_branch, make_loan
+from tests.api.factories import aware, make_borrower, make_branch, make_loan, make_officer
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -153,3 +156,33 @@ def test_a_promise_retried_twice_at_once_is_created_once(
             select(func.count()).select_from(PromiseToPay).where(PromiseToPay.loan_id == loan_id)
         )
     assert count == 1
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_case_retried_twice_at_once_is_opened_and_alerted_once(
+    factory: sessionmaker[Session], attempt: int
+) -> None:
+    with factory() as session:
+        branch = make_branch(session)
+        borrower_id = make_borrower(session, branch, officer=make_officer(session, branch)).id
+        session.commit()
+    key = f"case-race-{attempt}-{uuid.uuid4().hex}"
+
+    def open_it(session: Session) -> str:
+        return open_case(
+            session=session,
+            borrower=session.get_one(Borrower, borrower_id),
+            kind=CaseKind.officer_request,
+            now=aware(2026, 12, 1),
+            idempotency_key=key,
+        ).case.reference
+
+    first, second = _race(factory, open_it)
+    assert first == second
+    with factory() as session:
+        alerts = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.business_key == f"case:{first}:officer_alert")
+        )
+    assert alerts == 1
