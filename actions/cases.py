@@ -10,7 +10,14 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import caller, idempotency_key, latest_user_timestamp, say, try_again
+from actions.common import (
+    caller,
+    idempotency_key,
+    latest_user_timestamp,
+    local_timezone,
+    say,
+    try_again,
+)
 from actions.loan_api import Case, LoanApiClient, LoanApiError, VerificationRequired
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import moment, nested
@@ -23,7 +30,7 @@ REASON_MIN_WORDS = 4
 
 def _say_case(say_fn: Callable[..., None], case: Case, key: str, **args: Any) -> None:
     """Name the officer when one is assigned, else the branch."""
-    by = moment(case.sla_due_at)
+    by = moment(case.sla_due_at, local_timezone())
     if case.officer_name:
         say_fn(f"{key}.opened", reference=case.reference, officer=case.officer_name, by=by, **args)
     else:

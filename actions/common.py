@@ -111,6 +111,10 @@ def idempotency_key(tracker: Tracker, purpose: str, *parts: object) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
+def local_timezone() -> str:
+    """Where the borrowers are (the deployment's time zone, Nairobi by default)."""
+    return os.environ.get("KOPA_TIMEZONE", "Africa/Nairobi")
+
+
 def today() -> date:
-    """Today where the borrowers are (the deployment's time zone, Nairobi by default)."""
-    return datetime.now(ZoneInfo(os.environ.get("KOPA_TIMEZONE", "Africa/Nairobi"))).date()
+    return datetime.now(ZoneInfo(local_timezone())).date()

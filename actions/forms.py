@@ -117,6 +117,8 @@ class ValidateVerificationForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"verification_value": None}  # cleared when the check started
         if slot_value in ("verified", "locked", "unavailable"):
             return {"verification_value": slot_value}
         factor = tracker.get_slot("verification_factor") or "dob"
@@ -178,6 +180,8 @@ class ValidatePromiseForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"promise_amount": None}  # cleared when the promise started
         amount = slot_decimal(tracker, "promise_amount")
         if slot_value == UNPARSED or amount is None:
             say(dispatcher, tracker, "conv.promise.amount_unclear")
@@ -204,6 +208,8 @@ class ValidatePromiseForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"promise_date": None}  # cleared when the promise started
         try:
             when = date.fromisoformat(str(slot_value))
         except ValueError:

@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     button,
     caller,
+    local_timezone,
     proven_phone,
     say,
     try_again,
@@ -35,7 +36,12 @@ PENDING_SLOTS = ("pending_request", "pending_text")
 
 def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: IdentityLocked) -> None:
     if exc.locked_until is not None:
-        say(dispatcher, tracker, "conv.verify.locked", until=moment(exc.locked_until))
+        say(
+            dispatcher,
+            tracker,
+            "conv.verify.locked",
+            until=moment(exc.locked_until, local_timezone()),
+        )
     else:
         say(dispatcher, tracker, "conv.verify.no_phone")
 

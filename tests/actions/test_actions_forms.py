@@ -383,3 +383,18 @@ async def test_opt_out_is_recorded_before_confirming(fake_api: FakeLoanApi) -> N
     await ActionOptOut().run(dispatcher, make_tracker(intent="opt_out", text="STOP"), DOMAIN)
     assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
     assert keys(dispatcher) == ["conv.opted_out"]
+
+
+async def test_opening_the_form_with_cleared_answers_says_nothing(fake_api: FakeLoanApi) -> None:
+    tracker = make_tracker(
+        text="I want to promise a payment", intent="promise_to_pay", slots=PROMISE_SLOTS
+    )
+    # action_start_promise cleared both answers before the form opened.
+    tracker.events += [
+        {"event": "slot", "name": "promise_amount", "value": None},
+        {"event": "slot", "name": "promise_date", "value": None},
+    ]
+    dispatcher, result = await validate(ValidatePromiseForm(), tracker)
+    assert dispatcher.messages == []
+    assert result == {"promise_amount": None, "promise_date": None}
+    assert fake_api.requests == []
