@@ -180,7 +180,8 @@ def running_stack(
         database_url: the loan API's database (migrated and seeded by the caller).
         api_url: use this running loan API instead of starting one.
         token: the service token shared by the API and the actions (else KOPA_SERVICE_TOKEN).
-        model: the Rasa model (else :func:`kopa.train.ensure_model`, training if needed).
+        model: the Rasa model (else ``KOPA_RASA_MODEL``, else :func:`kopa.train.ensure_model`,
+            which trains when the training inputs changed).
         log_dir: where each service writes ``<name>.log`` (else ``var/stack``).
         extra_env: more environment for the API and the action server (e.g. policy settings).
         rasa_timeout: how long Rasa may take to load its model.
@@ -195,7 +196,8 @@ def running_stack(
     extra = extra_env or {}
     stack = Stack()
     try:
-        model = model or ensure_model()
+        pinned = os.environ.get("KOPA_RASA_MODEL")
+        model = model or (Path(pinned) if pinned else ensure_model())
         if api_url is None:
             if database_url is None:
                 raise StackError("give a database URL or the URL of a running loan API")

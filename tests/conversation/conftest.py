@@ -21,6 +21,7 @@ from bot.channels.base import InboundMessage, OutboundMessage
 from bot.conversation import ConversationService
 from bot.rasa_client import RasaClient
 from kopa.i18n import SUPPORTED_LOCALES, render
+from kopa.paths import RASA_BIN
 from kopa.stack import Stack, running_stack
 from tests.api.factories import (
     DEFAULT_DOB,
@@ -88,6 +89,8 @@ def _seed(session: Session) -> dict[str, Borrower]:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    if not RASA_BIN.exists():
+        pytest.skip("Rasa is not installed (make setup)")
     root = tmp_path_factory.mktemp("stack")
     database_url = f"sqlite:///{root / 'kopa.db'}"
     upgrade(database_url)
