@@ -15,6 +15,7 @@ the shared limiter and the row waits); outside the WhatsApp window (retried as a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -33,7 +34,7 @@ from api.ledger.models import ContactEvent
 from api.loans.models import Installment, InstallmentStatus, Loan
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from bot.channels.base import ChannelGateway, SendOutcome, SendResult
+from bot.channels.base import ChannelGateway, OutboundMessage, SendOutcome, SendResult
 from bot.notifier.config import (
     CampaignConfig,
     Policy,
@@ -124,8 +125,12 @@ def recover_expired(session: Session, now: datetime) -> tuple[int, int]:
 
 def claim(
     session: Session, *, now: datetime, worker_id: str, limit: int, lease_seconds: float
-) -> list[int]:
-    """Claim up to ``limit`` due rows for ``worker_id``, oldest first."""
+) -> list[tuple[int, str, str]]:
+    """Claim up to ``limit`` due rows for ``worker_id``, oldest first.
+
+    Returns:
+        (id, channel, recipient) of each claimed row, in id order.
+    """
     lease = now + timedelta(seconds=lease_seconds)
     due = (
         select(OutboxMessage.id)
@@ -138,13 +143,13 @@ def claim(
     )
     if _is_postgres(session):
         due = due.with_for_update(skip_locked=True)
-    ids = session.scalars(
+    rows = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(status=OutboxStatus.claimed, claimed_by=worker_id, lease_until=lease)
-        .returning(OutboxMessage.id)
+        .returning(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient)
     ).all()
-    return sorted(ids)
+    return sorted((int(r[0]), str(r[1]), str(r[2])) for r in rows)
 
 
 class Deliverer:
@@ -174,17 +179,21 @@ class Deliverer:
         stats = DeliveryStats()
         start = now or self.clock()
         lease = self.config.delivery.lease_seconds
-        with self.session_factory() as session, session.begin():
-            stats.reclaimed, stats.unknown = recover_expired(session, start)
-            ids = claim(
-                session, now=start, worker_id=self.worker_id, limit=limit, lease_seconds=lease
-            )
-        stats.claimed = len(ids)
-        for outbox_id in ids:
+
+        def claim_batch() -> list[tuple[int, str, str]]:
+            with self.session_factory() as session, session.begin():
+                stats.reclaimed, stats.unknown = recover_expired(session, start)
+                return claim(
+                    session, now=start, worker_id=self.worker_id, limit=limit, lease_seconds=lease
+                )
+
+        rows = await asyncio.to_thread(claim_batch)
+        stats.claimed = len(rows)
+        for claimed in rows:
             try:
-                await self._deliver_one(outbox_id, now, stats)
+                await self._deliver_one(claimed, now, stats)
             except Exception:  # one bad row must not stop the batch; its lease will expire
-                logger.exception("delivery of outbox row %s failed", outbox_id)
+                logger.exception("delivery of outbox row %s failed", claimed[0])
         return stats
 
     # -- one row ---------------------------------------------------------------------------
@@ -199,23 +208,61 @@ class Deliverer:
         return cached
 
     async def _deliver_one(
-        self, outbox_id: int, now: datetime | None, stats: DeliveryStats
+        self, claimed: tuple[int, str, str], now: datetime | None, stats: DeliveryStats
     ) -> None:
-        # 1. Decide with fresh facts, and render, before taking a rate slot.
+        outbox_id, channel, recipient = claimed
+        gateway = self.gateways.get(channel)
+        if gateway is None:
+            with self.session_factory() as session, session.begin():
+                later = (now or self.clock()) + timedelta(minutes=5)
+                self._release(session, outbox_id, later, "no gateway")
+            stats.deferred += 1
+            return
+        # 1. A rate slot; a long wait (a 429 pause) gives the row back instead of holding it.
+        # The slot is taken before the rules are asked, so a message they stop costs one slot:
+        # cheaper than a second transaction for every message that goes.
+        max_wait = self.config.delivery.lease_seconds / 3
+        wait = await acquire(self.limiter, channel, recipient, max_wait)
+        if wait > 0:
+            with self.session_factory() as session, session.begin():
+                later = (now or self.clock()) + timedelta(seconds=wait)
+                self._release(session, outbox_id, later, None)
+            stats.deferred += 1
+            return
+        # 2. Ask the rules with fresh facts and mark the row as possibly leaving (in a thread:
+        # psycopg releases the GIL while it waits, so the lanes overlap their round trips).
+        prepared = await asyncio.to_thread(self._prepare, outbox_id, now, stats)
+        if prepared is None:
+            return
+        outbound, decision = prepared
+        # 3. Send, then record what happened.
+        result = await gateway.send(outbound)
+        await asyncio.to_thread(self._finish, outbox_id, result, decision, now, stats)
+        if result.outcome == SendOutcome.rate_limited:
+            # Shared with every worker: nothing to this channel before retry_after (R-6).
+            slack = self.config.delivery.retry_after_slack_seconds
+            await self.limiter.pause(channel, (result.retry_after or 1.0) + slack)
+
+    def _prepare(
+        self, outbox_id: int, now: datetime | None, stats: DeliveryStats
+    ) -> tuple[OutboundMessage, Decision] | None:
+        """Judge and render the row, and commit it as ``sending`` before the request leaves.
+
+        Campaign rows lock their loan first, so that two workers cannot both pass the caps;
+        after the commit a crash can only ever leave an unknown outcome, never a resend.
+        """
         with self.session_factory() as session, session.begin():
-            row = session.get(OutboxMessage, outbox_id)
-            if (
-                row is None
-                or row.status != OutboxStatus.claimed
-                or row.claimed_by != self.worker_id
-            ):
+            row = self._lock(session, outbox_id)
+            if row is None:
                 stats.lost_lease += 1
-                return
+                return None
             at = now or self.clock()
+            if row.loan_id is not None and row.purpose in CAMPAIGN_PURPOSES:
+                session.get(Loan, row.loan_id, with_for_update=_is_postgres(session))
             decision, window = self._decide(session, row, at)
             if decision.action != "send":
                 self._not_now(session, row, decision, at, window, stats)
-                return
+                return None
             try:
                 outbound = build_outbound(
                     channel=row.channel,
@@ -231,52 +278,26 @@ class Deliverer:
                 )
             except TemplateMissing:
                 self._suppress(session, row, "whatsapp_no_template", at, stats)
-                return
-            channel, recipient = row.channel, row.recipient
-        gateway = self.gateways.get(channel)
-        if gateway is None:
-            with self.session_factory() as session, session.begin():
-                self._release(session, outbox_id, at + timedelta(minutes=5), "no gateway")
-            stats.deferred += 1
-            return
-        # 2. A rate slot; a long wait (a 429 pause) gives the row back instead of holding it.
-        max_wait = self.config.delivery.lease_seconds / 3
-        wait = await acquire(self.limiter, channel, recipient, max_wait)
-        if wait > 0:
-            with self.session_factory() as session, session.begin():
-                later = (now or self.clock()) + timedelta(seconds=wait)
-                self._release(session, outbox_id, later, None)
-            stats.deferred += 1
-            return
-        # 3. Mark it as possibly leaving, checking the caps again under the loan's lock.
-        with self.session_factory() as session, session.begin():
-            row = self._lock(session, outbox_id)
-            if row is None:
-                stats.lost_lease += 1
-                return
-            at = now or self.clock()
-            if row.loan_id is not None and row.purpose in CAMPAIGN_PURPOSES:
-                if _is_postgres(session):
-                    session.execute(select(Loan.id).where(Loan.id == row.loan_id).with_for_update())
-                decision, window = self._decide(session, row, at)
-                if decision.action != "send":
-                    self._not_now(session, row, decision, at, window, stats)
-                    return
+                return None
             row.status = OutboxStatus.sending
             row.attempts += 1
             row.lease_until = at + timedelta(seconds=self.config.delivery.lease_seconds)
-        # 4. Send, then record what happened.
-        result = await gateway.send(outbound)
+        return outbound, decision
+
+    def _finish(
+        self,
+        outbox_id: int,
+        result: SendResult,
+        decision: Decision,
+        now: datetime | None,
+        stats: DeliveryStats,
+    ) -> None:
         with self.session_factory() as session, session.begin():
             row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))
             if row is None or row.claimed_by != self.worker_id:
                 stats.lost_lease += 1
                 return
             self._record(session, row, result, decision, now or self.clock(), stats)
-        if result.outcome == SendOutcome.rate_limited:
-            # Shared with every worker: nothing to this channel before retry_after (R-6).
-            slack = self.config.delivery.retry_after_slack_seconds
-            await self.limiter.pause(channel, (result.retry_after or 1.0) + slack)
 
     def _lock(self, session: Session, outbox_id: int) -> OutboxMessage | None:
         row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))

@@ -133,7 +133,15 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     settings = NotifierSettings()
     bot_settings = get_bot_settings()
     config = load_campaigns()
-    engine = build_engine(get_settings().database_url, pool_size=settings.concurrency + 2)
+    url = get_settings().database_url
+    # One ping per checkout would add a round trip to every transaction of every message;
+    # recycling connections covers a restarted database instead.
+    pool = (
+        {"pool_size": settings.concurrency + 2, "pool_pre_ping": False, "pool_recycle": 300}
+        if url.startswith("postgresql")
+        else {}
+    )
+    engine = build_engine(url, **pool)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     limiter, redis_client = build_limiter(config, bot_settings.redis_url, settings.redis_prefix)
     channels = build_channels(bot_settings)

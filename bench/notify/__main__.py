@@ -1,0 +1,557 @@
+"""``python -m bench.notify``: how fast the notifier plans, delivers and claims.
+
+1. Plan: ``kopa seed``'s synthetic portfolio (``kopa.portfolio``) of about 100 000 loans, planned
+   at one instant on SQLite and on PostgreSQL (outbox rows and ledger events written).
+2. Deliver: a campaign of ``rate x seconds`` reminders, several ``kopa notify worker`` processes
+   sharing the Redis limiter set to the fake Telegram server's own limit; throughput is measured
+   at the fake server, as a fraction of its limit, with the most it saw in any one second.
+3. Claim: ``claim()`` latency (p50/p95) over a backlog of one million outbox rows (PostgreSQL),
+   and the query plan of the claim.
+
+Results go to a rich table and to the "Notifier" section of ``bench/README.md``.
+Services: ``KOPA_BENCH_DATABASE_URL`` (default the local PostgreSQL ``test`` database, used only
+to create and drop databases of its own) and ``KOPA_BENCH_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "bench" / "README.md"
+PG_BASE = os.environ.get(
+    "KOPA_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = os.environ.get("KOPA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+TOKEN = "4242:bench-token"  # noqa: S105 - the fake server accepts any token
+console = Console()
+
+
+# -- machine and databases -------------------------------------------------------------------
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        ram = f"{mem_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        ram = "RAM unknown"
+    return f"{cpu}, {os.cpu_count()} cores, {ram}, Python {platform.python_version()}"
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    from api.core.db import build_engine
+    from api.core.migrate import upgrade
+
+    name = f"kopa_bench_{uuid.uuid4().hex[:8]}"
+    admin = build_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_BASE).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- 1. planning -----------------------------------------------------------------------------
+PLAN_AT = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+def bench_plan(url: str, borrowers: int) -> dict[str, Any]:
+    from api.core.db import build_engine
+    from bot.notifier.planner import Planner
+    from kopa.portfolio.synthetic import seed_portfolio
+
+    seeded = seed_portfolio(
+        url, borrowers=borrowers, seed=11, today=PLAN_AT.date(), pepper="bench-pepper"
+    )
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        loans = conn.execute(text("SELECT count(*) FROM loan")).scalar_one()
+    started = time.perf_counter()
+    with Session(engine) as session:
+        result = Planner().plan(session, PLAN_AT, write=True)
+        session.commit()
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with Session(engine) as session:
+        again = Planner().plan(session, PLAN_AT, write=True)
+        session.commit()
+    replan = time.perf_counter() - started
+    engine.dispose()
+    planned = sum(1 for c in result.candidates if c.status == "planned")
+    return {
+        "loans": int(loans),
+        "seed_seconds": round(seeded.seconds, 1),
+        "candidates": len(result.candidates),
+        "planned": planned,
+        "suppressed": len(result.candidates) - planned,
+        "inserted": result.inserted,
+        "seconds": round(seconds, 2),
+        "loans_per_second": round(loans / seconds),
+        "replan_inserted": again.inserted,
+        "replan_seconds": round(replan, 2),
+    }
+
+
+# -- 2. delivery -----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _noon_zone() -> str:
+    offset = (12 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def _campaign_rows(url: str, count: int, config: Any) -> int:
+    """``count`` borrowers, each with a verified Telegram chat and an installment due in 3 days."""
+    from zoneinfo import ZoneInfo
+
+    from api.core.db import build_engine
+    from bot.notifier.planner import Planner
+
+    engine = build_engine(url)
+    zone = _noon_zone()
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO branch (id, code, name, country, timezone, currency, "
+                "payment_instructions, extra_holidays, created_at) VALUES "
+                "(1, 'BENCH', 'Bench', 'ZZ', :tz, 'KES', '{}', '[]', :now)"
+            ),
+            {"tz": zone, "now": now},
+        )
+        borrowers, identities, loans, installments = [], [], [], []
+        for n in range(1, count + 1):
+            borrowers.append({"id": n, "ext": f"BB{n}", "phone": f"+2547{n:08d}", "now": now})
+            identities.append({"id": n, "user": str(800000000 + n), "b": n, "now": now})
+            loans.append({"id": n, "ext": f"BL{n}", "ref": f"BR{n:07d}", "b": n, "today": today})
+            installments.append({"id": n, "loan": n, "due": today + timedelta(days=3)})
+        conn.execute(
+            text(
+                "INSERT INTO borrower (id, external_id, branch_id, full_name, phone_e164, "
+                "preferred_language, dob_hash, national_id_last4_hash, created_at) VALUES "
+                "(:id, :ext, 1, 'Bench Borrower', :phone, 'en', 'x', 'y', :now)"
+            ),
+            borrowers,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO borrower_channel_identity (id, channel, external_user_id, "
+                "borrower_id, verified_at, failed_attempts, created_at) VALUES "
+                "(:id, 'telegram', :user, :b, :now, 0, :now)"
+            ),
+            identities,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO loan (id, external_id, account_reference, borrower_id, product, "
+                "principal, currency, annual_interest_rate, frequency, disbursed_on, status, "
+                "cycle, collection_paused, created_at) VALUES (:id, :ext, :ref, :b, 'bench', "
+                "1000, 'KES', 18, 'monthly', :today, 'active', 1, false, CURRENT_TIMESTAMP)"
+            ),
+            loans,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO loan_installment (id, loan_id, seq, due_date, principal_due, "
+                "interest_due, fees_due, principal_paid, interest_paid, fees_paid, status) "
+                "VALUES (:id, :loan, 1, :due, 1000, 0, 0, 0, 0, 0, 'pending')"
+            ),
+            installments,
+        )
+    with Session(engine) as session:
+        result = Planner(config).plan(session, datetime.now(UTC), write=True)
+        session.commit()
+    engine.dispose()
+    return result.inserted
+
+
+def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float) -> dict[str, Any]:
+    from bot.notifier.config import CampaignConfig
+
+    count = int(rate * seconds)
+    config_data = {
+        "version": 1,
+        "defaults": {"closed_weekdays": [], "installment_steps": [-3]},
+        "channels": {"telegram": {"per_second": rate, "per_chat_per_second": 1}},
+        "delivery": {"lease_seconds": 30},
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="kopa-bench-"))
+    config_path = tmp / "campaigns.yml"
+    config_path.write_text(yaml.safe_dump(config_data))
+    config = CampaignConfig.model_validate(config_data)
+    port = _free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "kopa.cli", "fake", "telegram", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    fake_url = f"http://127.0.0.1:{port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(100):
+            try:
+                httpx.put(f"{fake_url}/_fake/rate_limit", json={"per_second": rate}, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with fresh_postgres() as url:
+            planned = _campaign_rows(url, count, config)
+            env = {
+                **os.environ,
+                "KOPA_ENV": "test",
+                "KOPA_DATABASE_URL": url,
+                "KOPA_TELEGRAM__TOKEN": TOKEN,
+                "KOPA_TELEGRAM__API_BASE_URL": f"{fake_url}/bot",
+                "KOPA_WHATSAPP__ENABLED": "false",
+                "KOPA_REDIS_URL": REDIS,
+                "KOPA_NOTIFY_CAMPAIGNS": str(config_path),
+                "KOPA_NOTIFY_PLAN_EVERY_SECONDS": "0",
+                "KOPA_NOTIFY_POLL_SECONDS": "0.1",
+                "KOPA_NOTIFY_BATCH_SIZE": "400",
+                "KOPA_NOTIFY_CONCURRENCY": "8",
+                "KOPA_NOTIFY_REDIS_PREFIX": f"kopa-bench:{uuid.uuid4().hex}",
+            }
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "kopa.cli", "notify", "worker", "--worker-id", f"b{n}"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for n in range(workers)
+            ]
+            from api.core.db import build_engine
+
+            engine = build_engine(url)
+            deadline = time.monotonic() + max_seconds
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    left = conn.execute(
+                        text(
+                            "SELECT count(*) FROM outbox_message WHERE status IN "
+                            "('pending', 'retry', 'claimed', 'sending')"
+                        )
+                    ).scalar_one()
+                if left == 0:
+                    break
+                time.sleep(0.5)
+            with engine.connect() as conn:
+                statuses: dict[str, int] = dict(
+                    conn.execute(
+                        text("SELECT status, count(*) FROM outbox_message GROUP BY status")
+                    ).tuples()
+                )
+            engine.dispose()
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=20)
+        log = httpx.get(f"{fake_url}/_fake/sent", params={"method": "sendMessage"}, timeout=60)
+        entries = log.json()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        fake.send_signal(signal.SIGTERM)
+        fake.wait(timeout=10)
+    ok = sorted(float(e["at"]) for e in entries if e["outcome"] == "ok")
+    chats = {str(e["payload"]["chat_id"]) for e in entries if e["outcome"] == "ok"}
+    refused = sum(1 for e in entries if e["outcome"] == "rate_limited")
+    span = (ok[-1] - ok[0]) if len(ok) > 1 else float("nan")
+    # Steady state: leave out the first and last second (start-up and the tail of the queue).
+    steady = [t for t in ok if ok[0] + 1.0 <= t <= ok[-1] - 1.0]
+    steady_rate = len(steady) / (steady[-1] - steady[0]) if len(steady) > 1 else float("nan")
+    best, start = 0, 0
+    for end, at in enumerate(ok):
+        while at - ok[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return {
+        "rate_limit": rate,
+        "workers": workers,
+        "planned": planned,
+        "delivered": len(ok),
+        "duplicates": len(ok) - len(chats),
+        "refused_429": refused,
+        "seconds": round(span, 2),
+        "throughput": round(len(ok) / span, 1) if span == span else None,
+        "fraction": round(len(ok) / span / rate, 3) if span == span else None,
+        "steady_fraction": round(steady_rate / rate, 3) if steady_rate == steady_rate else None,
+        "max_in_any_second": best,
+        "statuses": statuses,
+    }
+
+
+# -- 3. claim latency ------------------------------------------------------------------------
+def bench_claim(backlog: int, runnable: int, rounds: int) -> dict[str, Any]:
+    import psycopg
+
+    from api.core.db import build_engine
+    from bot.notifier.delivery import claim
+
+    with fresh_postgres() as url:
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+            columns = (
+                "business_key, purpose, step, is_collection, channel, recipient, locale, "
+                "message_key, args, buttons, status, send_at, attempts, sent_at"
+            )
+            with cur.copy(f"COPY outbox_message ({columns}) FROM STDIN") as copy:
+                for n in range(backlog):
+                    if n < runnable:
+                        status, send_at, sent_at = (
+                            "pending",
+                            now - timedelta(seconds=n % 3600),
+                            None,
+                        )
+                    elif n % 3 == 0:
+                        status, send_at, sent_at = "pending", now + timedelta(days=1 + n % 30), None
+                    else:
+                        status = "sent"
+                        send_at = now - timedelta(days=n % 60)
+                        sent_at = send_at
+                    copy.write_row(
+                        (
+                            f"bench:{n}",
+                            "reminder",
+                            "installment-3",
+                            True,
+                            "telegram",
+                            str(900000000 + n),
+                            "en",
+                            "notify.reminder.upcoming",
+                            "{}",
+                            "[]",
+                            status,
+                            send_at,
+                            0,
+                            sent_at,
+                        )
+                    )
+            conn.commit()
+            cur.execute("ANALYZE outbox_message")
+            conn.commit()
+        load_seconds = time.perf_counter() - started
+        engine = build_engine(url)
+        factory = sessionmaker(bind=engine)
+        latencies = []
+        for n in range(rounds):
+            with factory() as session, session.begin():
+                t0 = time.perf_counter()
+                ids = claim(
+                    session, now=datetime.now(UTC), worker_id=f"c{n}", limit=100, lease_seconds=30
+                )
+                session.flush()
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert len(ids) == 100
+        with engine.connect() as sa_conn:
+            plan = "\n".join(
+                row[0]
+                for row in sa_conn.execute(
+                    text(
+                        "EXPLAIN SELECT id FROM outbox_message WHERE status IN ('pending', "
+                        "'retry') AND send_at <= now() ORDER BY send_at LIMIT 100 "
+                        "FOR UPDATE SKIP LOCKED"
+                    )
+                )
+            )
+        engine.dispose()
+    latencies.sort()
+    return {
+        "backlog": backlog,
+        "runnable": runnable,
+        "load_seconds": round(load_seconds, 1),
+        "rounds": rounds,
+        "batch": 100,
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2),
+        "uses_partial_index": "ix_outbox_message_due" in plan,
+    }
+
+
+# -- report ----------------------------------------------------------------------------------
+def write_readme(section: str) -> None:
+    existing = README.read_text() if README.exists() else "# Benchmarks\n"
+    lines = existing.splitlines()
+    out: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.startswith("## "):
+            skipping = line.strip() == "## Notifier"
+            if skipping:
+                continue
+        if not skipping:
+            out.append(line)
+    text_ = "\n".join(out).rstrip() + "\n\n" + section.rstrip() + "\n"
+    README.write_text(text_)
+
+
+def render(results: dict[str, Any]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "## Notifier",
+        "",
+        f"`python -m bench.notify` on {results['machine']}, {when}. "
+        "PostgreSQL 15 and Redis on the same machine; other work was running on it.",
+        "",
+    ]
+    plans = results.get("plan", {})
+    if plans:
+        lines += [
+            "Planning one instant for the synthetic portfolio (`kopa.portfolio`), writing outbox "
+            "rows and ledger events; a second run at the same instant must insert nothing:",
+            "",
+            "| database | loans | candidates | planned | suppressed | seconds | loans/s | "
+            "second run inserts |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for db, r in plans.items():
+            lines.append(
+                f"| {db} | {r['loans']} | {r['candidates']} | {r['planned']} | "
+                f"{r['suppressed']} | {r['seconds']} | {r['loans_per_second']} | "
+                f"{r['replan_inserted']} ({r['replan_seconds']} s) |"
+            )
+        lines.append("")
+    runs = results.get("deliver") or []
+    if runs:
+        lines += [
+            f"Delivery: {runs[0]['workers']} `kopa notify worker` processes (PostgreSQL, the Redis "
+            "limiter set to the fake Telegram server's own limit), measured at the fake server:",
+            "",
+            "| limit/s | delivered | duplicates | seconds | messages/s | fraction of limit | "
+            "steady-state fraction | most in any 1 s | refused (429) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for d in runs:
+            lines.append(
+                f"| {d['rate_limit']:.0f} | {d['delivered']} of {d['planned']} | "
+                f"{d['duplicates']} | {d['seconds']} | {d['throughput']} | {d['fraction']} | "
+                f"{d['steady_fraction']} | {d['max_in_any_second']} | {d['refused_429']} |"
+            )
+        lines.append("")
+    c = results.get("claim")
+    if c:
+        lines += [
+            f"Claiming batches of {c['batch']} (`FOR UPDATE SKIP LOCKED`) from an outbox of "
+            f"{c['backlog']} rows, {c['runnable']} of them due, {c['rounds']} rounds: "
+            f"p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms; the claim uses the partial index "
+            f"`ix_outbox_message_due`: {'yes' if c['uses_partial_index'] else 'no'}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--borrowers", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--backlog", type=int, default=1_000_000)
+    parser.add_argument("--runnable", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument(
+        "--skip", action="append", default=[], help="plan-sqlite|plan-pg|deliver|claim"
+    )
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine(), "plan": {}}
+    if "plan-sqlite" not in args.skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            console.print("planning on SQLite ...")
+            results["plan"]["SQLite"] = bench_plan(f"sqlite:///{tmp}/bench.db", args.borrowers)
+    if "plan-pg" not in args.skip:
+        console.print("planning on PostgreSQL ...")
+        with fresh_postgres() as url:
+            results["plan"]["PostgreSQL"] = bench_plan(url, args.borrowers)
+    if "deliver" not in args.skip:
+        console.print("delivering ...")
+        results["deliver"] = [
+            bench_deliver(args.rate, args.seconds, args.workers, args.max_seconds)
+        ]
+        if args.sustainable_rate:
+            results["deliver"].append(
+                bench_deliver(
+                    args.sustainable_rate, args.max_seconds / 3, args.workers, args.max_seconds
+                )
+            )
+    if "claim" not in args.skip:
+        console.print("claiming from the backlog ...")
+        results["claim"] = bench_claim(args.backlog, args.runnable, args.rounds)
+    table = Table(title="Notifier benchmark")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for db, r in results["plan"].items():
+        table.add_row(f"plan {db}: loans", str(r["loans"]))
+        table.add_row(f"plan {db}: seconds", str(r["seconds"]))
+        table.add_row(f"plan {db}: planned / suppressed", f"{r['planned']} / {r['suppressed']}")
+        table.add_row(f"plan {db}: second run inserts", str(r["replan_inserted"]))
+    for d in results.get("deliver", []):
+        name = f"deliver at {d['rate_limit']:.0f}/s"
+        table.add_row(f"{name}: delivered", f"{d['delivered']} of {d['planned']}")
+        table.add_row(f"{name}: messages/s", str(d["throughput"]))
+        table.add_row(f"{name}: fraction of limit", str(d["fraction"]))
+        table.add_row(f"{name}: steady-state fraction", str(d["steady_fraction"]))
+        table.add_row(f"{name}: most in any 1 s", str(d["max_in_any_second"]))
+        table.add_row(f"{name}: duplicates / 429s", f"{d['duplicates']} / {d['refused_429']}")
+    if "claim" in results:
+        c = results["claim"]
+        table.add_row("claim p50 / p95 (ms)", f"{c['p50_ms']} / {c['p95_ms']}")
+        table.add_row("claim uses partial index", str(c["uses_partial_index"]))
+    console.print(table)
+    console.print_json(json.dumps(results, default=str))
+    if not args.no_readme:
+        write_readme(render(results))
+        console.print(f"wrote the Notifier section of {README}")
+
+
+if __name__ == "__main__":
+    main()
