@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Index, text
 from sqlalchemy.engine import Connection
 
 Row = Sequence[Any]
@@ -43,6 +43,7 @@ class BulkWriter:
         if self.dialect not in {"sqlite", "postgresql"}:
             raise ValueError(f"bulk writes support SQLite and PostgreSQL, not {self.dialect}")
         self._written: set[str] = set()
+        self._deferred: list[Index] = []
         self._extras: dict[
             tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[Any, ...]]
         ] = {}
@@ -132,8 +133,29 @@ class BulkWriter:
                 cursor.close()
         return len(batch)
 
+    def defer_indexes(self, tables: Sequence[str]) -> None:
+        """Drop the plain (non-unique) indexes of ``tables`` until :meth:`finish` rebuilds them.
+
+        Building an index once over millions of rows is several times faster than updating it
+        row by row. Unique indexes stay: they guard the data while it is written. Both
+        databases roll the drop back with the transaction if the load fails.
+        """
+        from sqlalchemy import inspect
+
+        from api.models import Base
+
+        inspector = inspect(self.conn)
+        for table in tables:
+            present = {index["name"] for index in inspector.get_indexes(table)}
+            for index in Base.metadata.tables[table].indexes:
+                if not index.unique and index.name in present:
+                    index.drop(self.conn)
+                    self._deferred.append(index)
+
     def finish(self) -> None:
-        """Move PostgreSQL id sequences past the ids written here."""
+        """Rebuild deferred indexes; move PostgreSQL id sequences past the ids written here."""
+        while self._deferred:
+            self._deferred.pop().create(self.conn)
         if not self.is_postgres:
             return
         for table in sorted(self._written):

@@ -38,6 +38,8 @@ EXTERNAL_PREFIX = "SYN-"
 GROUP_SHARE = 0.4
 GROUP_SIZE = 20
 BORROWERS_PER_OFFICER = 400
+# An empty database and a large portfolio: index after loading (see BulkWriter.defer_indexes).
+DEFER_INDEXES_FROM = 10_000
 
 
 class AlreadySeeded(RuntimeError):
@@ -440,6 +442,18 @@ def _scramble(index: int, modulus: int, multiplier: int, shift: int = 12345) -> 
     return (index * multiplier + shift) % modulus
 
 
+_TOTALS: dict[tuple[tuple[Any, int], ...], int] = {}
+
+
+def _randint(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint`` without its argument checks: it runs millions of times per seed."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _below(rng: random.Random, n: int) -> int:
+    return int(rng.random() * n)
+
+
 def money(units: int) -> str:
     return f"{units}.00"
 
@@ -600,7 +614,7 @@ class PortfolioGenerator:
         self.factors: dict[int, tuple[str, str]] | None = {} if keep_factors else None
         self.total = borrowers
         self.rng = random.Random(seed)
-        self.shift = self.rng.randrange(10**6)
+        self.shift = _below(self.rng, 10**6)
         self.today = today
         self.pepper = pepper
         self.ids = {table: writer.next_id(table) for table in TABLE_ORDER}
@@ -629,7 +643,9 @@ class PortfolioGenerator:
         )
 
     def _pick(self, weighted: tuple[tuple[Any, int], ...]) -> Any:
-        total = sum(w for _, w in weighted)
+        total = _TOTALS.get(weighted)
+        if total is None:
+            total = _TOTALS[weighted] = sum(w for _, w in weighted)
         mark = self.rng.random() * total
         for value, weight in weighted:
             mark -= weight
@@ -709,7 +725,7 @@ class PortfolioGenerator:
             groups = max(1, round(count * GROUP_SHARE / GROUP_SIZE)) if count else 0
             for g in range(groups):
                 group_id = self._id("branch_group")
-                weekday = self.rng.randrange(5)
+                weekday = _below(self.rng, 5)
                 meeting = time(self.rng.choice((8, 9, 10, 14, 15)), self.rng.choice((0, 30)))
                 officer = branch.officers[g % len(branch.officers)][0]
                 self.rows["branch_group"].append(
@@ -749,8 +765,8 @@ class PortfolioGenerator:
         n = self.counters["borrower"]
         borrower_id = self._id("borrower")
         language = self._pick(spec.languages)
-        dob = today - timedelta(days=rng.randint(20 * 365, 65 * 365))
-        last4 = f"{rng.randrange(10000):04d}"
+        dob = today - timedelta(days=_randint(rng, 20 * 365, 65 * 365))
+        last4 = f"{_below(rng, 10000):04d}"
         if self.factors is not None:
             self.factors[borrower_id] = (dob.isoformat(), last4)
         group = rng.choice(branch.groups) if branch.groups and rng.random() < GROUP_SHARE else None
@@ -759,7 +775,7 @@ class PortfolioGenerator:
         profile = self._pick(PROFILES)
         loans = self._loan_plan(group, profile, cycle)
         first_disbursed = loans[0][1]
-        joined = self._local(branch, first_disbursed - timedelta(days=rng.randint(3, 20)), 10, 0)
+        joined = self._local(branch, first_disbursed - timedelta(days=_randint(rng, 3, 20)), 10, 0)
         self.rows["borrower"].append(
             (
                 borrower_id,
@@ -795,7 +811,7 @@ class PortfolioGenerator:
         """Consent rows; answers the channels the borrower accepts messages on."""
         r = self.rng.random()
         at = self._local(branch, since, 11, 0)
-        out = self._local(branch, since + timedelta(days=self.rng.randint(10, 60)), 17, 0)
+        out = self._local(branch, since + timedelta(days=_randint(self.rng, 10, 60)), 17, 0)
         decisions: list[tuple[str, bool]]
         if r < 0.5:
             decisions = [("telegram", True), ("whatsapp", True)]
@@ -827,20 +843,22 @@ class PortfolioGenerator:
         """(profile, disbursed on, cycle, monthly, installments) for each loan, oldest first."""
         rng, today = self.rng, self.today
         monthly = group is None and rng.random() < 0.5
-        count = rng.randint(6, 12) if monthly else (16 if group else 12)
+        count = _randint(rng, 6, 12) if monthly else (16 if group else 12)
         period = 30 if monthly else 7
         if profile == "closed":
-            back = count * period + rng.randint(1, 300)
+            back = count * period + _randint(rng, 1, 300)
         elif profile == "defaulted":
-            back = (rng.randint(1, count // 2) + 1) * period + rng.randint(91, 300)
+            back = (_randint(rng, 1, count // 2) + 1) * period + _randint(rng, 91, 300)
         else:
             low = 0 if profile == "on_time" else (3 if profile == "cured" else 2)
-            back = rng.randint(min(low, count - 1), count - 1) * period + rng.randint(1, period - 1)
+            back = _randint(rng, min(low, count - 1), count - 1) * period + _randint(
+                rng, 1, period - 1
+            )
         disbursed = self._weekday(today - timedelta(days=back))
         plan = [(profile, disbursed, cycle, monthly, count)]
         if cycle > 1 and profile != "closed" and rng.random() < 0.3:
             previous = 16 if group else 12
-            start = self._weekday(disbursed - timedelta(days=previous * 7 + rng.randint(7, 60)))
+            start = self._weekday(disbursed - timedelta(days=previous * 7 + _randint(rng, 7, 60)))
             plan.insert(0, ("closed", start, cycle - 1, False, previous))
         return plan
 
@@ -926,12 +944,12 @@ class PortfolioGenerator:
                     loan_id,
                     seq,
                     inst.due_date.isoformat(),
-                    money(inst.principal),
-                    money(inst.interest),
-                    money(inst.fees),
-                    money(inst.principal_paid),
-                    money(inst.interest_paid),
-                    money(inst.fees_paid),
+                    f"{inst.principal}.00",
+                    f"{inst.interest}.00",
+                    f"{inst.fees}.00",
+                    f"{inst.principal_paid}.00",
+                    f"{inst.interest_paid}.00",
+                    f"{inst.fees_paid}.00",
                     inst.status,
                     inst.paid_on.isoformat() if inst.paid_on else None,
                 )
@@ -951,7 +969,7 @@ class PortfolioGenerator:
                     channel,
                     status_,
                     money(paid),
-                    self._local(branch, created, rng.randint(8, 18), rng.randrange(60)),
+                    self._local(branch, created, _randint(rng, 8, 18), _below(rng, 60)),
                     self._local(branch, evaluated, 6, 0) if evaluated else None,
                 )
             )
@@ -970,11 +988,11 @@ class PortfolioGenerator:
         def on_time(i: int) -> date:
             return max(
                 disbursed + timedelta(days=1),
-                schedule[i].due_date - timedelta(days=rng.randint(0, 2)),
+                schedule[i].due_date - timedelta(days=_randint(rng, 0, 2)),
             )
 
         def late(i: int, most: int) -> date:
-            return min(schedule[i].due_date + timedelta(days=rng.randint(1, most)), yesterday)
+            return min(schedule[i].due_date + timedelta(days=_randint(rng, 1, most)), yesterday)
 
         if profile in {"on_time", "closed"}:
             paid = len(schedule) if profile == "closed" else due_now
@@ -982,14 +1000,14 @@ class PortfolioGenerator:
                 day = late(i, 4) if rng.random() < 0.08 else on_time(i)
                 payments.append(Payment(min(day, yesterday), schedule[i].total))
         elif profile == "late":
-            missed = rng.randint(1, min(3, due_now - 1))
+            missed = _randint(rng, 1, min(3, due_now - 1))
             for i in range(due_now - missed):
                 day = late(i, 6) if rng.random() < 0.3 else on_time(i)
                 payments.append(Payment(day, schedule[i].total))
             first = due_now - missed
             partial = rng.random() < 0.4
             if partial:
-                part = schedule[first].total * rng.randint(30, 70) // 100
+                part = schedule[first].total * _randint(rng, 30, 70) // 100
                 paid_on = late(first, 3)
                 payments.append(Payment(paid_on, part))
                 promised = paid_on
@@ -1017,7 +1035,7 @@ class PortfolioGenerator:
                         )
                     )
             elif rng.random() < 0.5:
-                promised = today + timedelta(days=rng.randint(1, 10))
+                promised = today + timedelta(days=_randint(rng, 1, 10))
                 arrears = sum(inst.total for inst in schedule[first:due_now])
                 promises.append(
                     (
@@ -1025,13 +1043,13 @@ class PortfolioGenerator:
                         promised,
                         "pending",
                         0,
-                        today - timedelta(days=rng.randint(0, 3)),
+                        today - timedelta(days=_randint(rng, 0, 3)),
                         None,
                     )
                 )
             else:
                 promised = min(
-                    schedule[first].due_date + timedelta(days=rng.randint(1, 3)), yesterday
+                    schedule[first].due_date + timedelta(days=_randint(rng, 1, 3)), yesterday
                 )
                 evaluated = promised + timedelta(days=3)
                 status = "broken" if evaluated <= today else "pending"
@@ -1046,7 +1064,7 @@ class PortfolioGenerator:
                     )
                 )
         elif profile == "cured":
-            gap = rng.randint(0, due_now - 3)
+            gap = _randint(rng, 0, due_now - 3)
             for i in range(due_now):
                 if i in (gap, gap + 1):
                     continue
@@ -1057,7 +1075,7 @@ class PortfolioGenerator:
             promises.append(
                 (
                     amount,
-                    catch_up + timedelta(days=rng.randint(0, 2)),
+                    catch_up + timedelta(days=_randint(rng, 0, 2)),
                     "kept",
                     amount,
                     schedule[gap].due_date + timedelta(days=2),
@@ -1070,10 +1088,10 @@ class PortfolioGenerator:
                 if (today - inst.due_date).days <= 90:
                     break
                 first_missed = i
-            paid = rng.randint(0, first_missed) if first_missed else 0
+            paid = _randint(rng, 0, first_missed) if first_missed else 0
             for i in range(paid):
                 payments.append(Payment(on_time(i), schedule[i].total))
-            for k in range(rng.randint(1, 2)):
+            for k in range(_randint(rng, 1, 2)):
                 promised = schedule[paid].due_date + timedelta(days=5 + 14 * k)
                 promises.append(
                     (
@@ -1098,7 +1116,7 @@ class PortfolioGenerator:
         reference = (
             f"{prefix}{_scramble(self.counters['payment'], 16**10, 1_000_003, self.shift):010X}"
         )
-        received = self._local(branch, payment.day, rng.randint(7, 18), rng.randrange(60))
+        received = self._local(branch, payment.day, _randint(rng, 7, 18), _below(rng, 60))
         self.rows["payment"].append(
             (
                 payment_id,
@@ -1118,9 +1136,9 @@ class PortfolioGenerator:
                     self._id("payment_allocation"),
                     payment_id,
                     installments[a.installment],
-                    money(a.fees),
-                    money(a.interest),
-                    money(a.principal),
+                    f"{a.fees}.00",
+                    f"{a.interest}.00",
+                    f"{a.principal}.00",
                 )
             )
 
@@ -1140,7 +1158,7 @@ class PortfolioGenerator:
         )
         opened = (
             datetime.combine(
-                self.today - timedelta(days=rng.randint(0, 3)), time(rng.randint(8, 17)), UTC
+                self.today - timedelta(days=_randint(rng, 0, 3)), time(_randint(rng, 8, 17)), UTC
             )
             - branch.offset
         )
@@ -1173,8 +1191,12 @@ def seed_portfolio(
     chunk: int = 2000,
     progress: Callable[[int], None] | None = None,
     migrate: bool = True,
+    defer_indexes: bool | None = None,
 ) -> SeedReport:
     """Migrate ``database_url`` and write a synthetic portfolio of ``borrowers`` in one transaction.
+
+    ``defer_indexes`` (default: for large portfolios) builds plain indexes after the load when
+    the database holds no borrower yet.
 
     Raises:
         AlreadySeeded: the database already holds synthetic borrowers.
@@ -1201,6 +1223,11 @@ def seed_portfolio(
             if existing:
                 raise AlreadySeeded("this database already holds a synthetic portfolio")
             writer = BulkWriter(conn)
+            if (
+                borrowers >= DEFER_INDEXES_FROM
+                and not conn.execute(text("SELECT 1 FROM borrower LIMIT 1")).first()
+            ):
+                writer.defer_indexes(TABLE_ORDER)
             generator = PortfolioGenerator(
                 writer=writer, borrowers=borrowers, seed=seed, today=today, pepper=pepper
             )

@@ -6,10 +6,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -173,3 +174,28 @@ def test_seeded_portfolio_is_consistent(fresh_db_url: str) -> None:
     opted_out = [c for c in consents if not c.opted_in]
     assert len(opted_in) > 0.8 * len(borrowers)
     assert opted_out and all(c.opted_out_at is not None for c in opted_out)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_indexing_after_the_load_gives_the_same_database(
+    kind: str, new_database: Callable[[str], str]
+) -> None:
+    """Large seeds drop plain indexes and rebuild them at the end: same rows, same indexes."""
+    plain, deferred = new_database(kind), new_database(kind)
+    seed_portfolio(plain, borrowers=120, seed=8, today=TODAY, pepper=PEPPER, defer_indexes=False)
+    seed_portfolio(deferred, borrowers=120, seed=8, today=TODAY, pepper=PEPPER, defer_indexes=True)
+
+    def indexes(url: str) -> dict[str, list[Any]]:
+        engine = build_engine(url)
+        found = {
+            table: sorted(inspect(engine).get_indexes(table), key=lambda i: str(i["name"]))
+            for table in ("loan_installment", "payment", "payment_allocation", "borrower")
+        }
+        engine.dispose()
+        return found
+
+    assert indexes(deferred) == indexes(plain)
+    assert any(
+        i["name"] == "ix_loan_installment_due_date" for i in indexes(plain)["loan_installment"]
+    )
+    assert dump(deferred) == dump(plain)
