@@ -46,9 +46,14 @@ def _phase(kind: str, url: str, borrowers: int, folder: str, today: str) -> dict
     day = date.fromisoformat(today)
     started = time.perf_counter()
     if kind == "seed":
+        from api.core.migrate import upgrade
         from kopa.portfolio.synthetic import seed_portfolio
 
-        report = seed_portfolio(url, borrowers=borrowers, seed=SEED, today=day, pepper=PEPPER)
+        upgrade(url)
+        started = time.perf_counter()  # the schema is not part of the seed
+        report = seed_portfolio(
+            url, borrowers=borrowers, seed=SEED, today=day, pepper=PEPPER, migrate=False
+        )
         rows, detail = report.rows, report.counts
     elif kind == "export":
         from kopa.importer.export import write_synthetic_export

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
@@ -204,25 +204,29 @@ class FieldError(ValueError):
     """A value that does not parse; its message is the reason shown to the operator."""
 
 
-# Field parsers: each answers the typed value or raises FieldError with a reason.
+# Field parsers: each answers the typed value or raises FieldError with a reason. Exports repeat
+# the same dates, amounts and ids on many rows, so the pure ones remember recent answers.
 def text(value: str) -> str:
     if not value:
         raise FieldError("is empty")
     return value
 
 
+@lru_cache(maxsize=1 << 16)
 def code(value: str) -> str:
     if not _CODE.match(value) or len(value) > 64:
         raise FieldError(f"{value!r} is not an identifier (letters, digits, - _ . : /; 64 at most)")
     return value
 
 
+@lru_cache(maxsize=1 << 16)
 def decimal(value: str) -> Decimal:
     if not _AMOUNT.match(value):
         raise FieldError(f"{value!r} is not an amount like 1500 or 1500.50")
     return Decimal(value).quantize(Decimal("0.01"))
 
 
+@lru_cache(maxsize=1 << 16)
 def positive(value: str) -> Decimal:
     amount = decimal(value)
     if amount <= 0:
@@ -230,6 +234,7 @@ def positive(value: str) -> Decimal:
     return amount
 
 
+@lru_cache(maxsize=1 << 16)
 def not_negative(value: str) -> Decimal:
     amount = decimal(value)
     if amount < 0:
@@ -237,6 +242,7 @@ def not_negative(value: str) -> Decimal:
     return amount
 
 
+@lru_cache(maxsize=1 << 16)
 def day(value: str) -> date:
     try:
         return date.fromisoformat(value) if len(value) == 10 else _bad_day(value)
@@ -258,6 +264,7 @@ def moment(value: str) -> datetime:
     return parsed
 
 
+@lru_cache(maxsize=1 << 16)
 def integer(value: str) -> int:
     if not re.fullmatch(r"\d{1,9}", value):
         raise FieldError(f"{value!r} is not a whole number")
@@ -274,6 +281,7 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+@lru_cache(maxsize=1 << 16)
 def currency(value: str) -> str:
     if value not in _currencies():
         raise FieldError(f"{value!r} is not an ISO 4217 currency code")
@@ -306,6 +314,7 @@ def phone(value: str) -> str:
 
 
 def one_of(*choices: str) -> Callable[[str], str]:
+    @lru_cache(maxsize=64)
     def parse(value: str) -> str:
         if value not in choices:
             raise FieldError(f"{value!r} is not one of {', '.join(choices)}")
@@ -322,6 +331,7 @@ LOAN_STATUS = one_of(*LOAN_STATUSES)
 METHOD = one_of(*PAYMENT_METHODS)
 
 
+@lru_cache(maxsize=1 << 16)
 def yes_no(value: str) -> bool:
     lowered = value.lower()
     if lowered in YES:
@@ -331,6 +341,7 @@ def yes_no(value: str) -> bool:
     raise FieldError(f"{value!r} is not yes or no")
 
 
+@lru_cache(maxsize=1 << 16)
 def factor(value: str) -> str:
     if not _FACTOR.match(value):
         raise FieldError("must be exactly 4 letters or digits")
@@ -369,22 +380,33 @@ def agents(value: str) -> list[dict[str, str]]:
 class _Row:
     """One CSV record being parsed; collects a reason per bad field."""
 
-    def __init__(self, file: str, line: int, values: dict[str, str], issues: list[Issue]) -> None:
-        self.file, self.line, self.values, self.issues = file, line, values, issues
+    __slots__ = ("columns", "file", "issues", "line", "ok", "values")
+
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        columns: dict[str, int],
+        values: list[str],
+        issues: list[Issue],
+    ) -> None:
+        self.file, self.line, self.columns, self.values = file, line, columns, values
+        self.issues = issues
         self.ok = True
 
+    def raw(self, column: str) -> str:
+        index = self.columns.get(column)
+        return self.values[index].strip() if index is not None else ""
+
     def get(self, column: str, parse: Callable[[str], T]) -> T:
-        raw = (self.values.get(column) or "").strip()
+        raw = self.raw(column)
         if not raw:
             self._fail(f"{column} is required")
             return None  # type: ignore[return-value]
         return self._parse(column, raw, parse)
 
-    def raw(self, column: str) -> str:
-        return (self.values.get(column) or "").strip()
-
     def optional(self, column: str, parse: Callable[[str], T], default: T) -> T:
-        raw = (self.values.get(column) or "").strip()
+        raw = self.raw(column)
         return self._parse(column, raw, parse) if raw else default
 
     def _parse(self, column: str, raw: str, parse: Callable[[str], T]) -> T:
@@ -407,21 +429,22 @@ def _records(folder: Path, name: str, issues: list[Issue]) -> Iterator[_Row]:
         return
     required, _optional = COLUMNS[name]
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        reader.fieldnames = header
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
         missing = [c for c in required if c not in header]
         if missing:
             issues.append(Issue(name, 1, f"missing column(s): {', '.join(missing)}"))
             return
-        line = 1
+        columns = {column: index for index, column in enumerate(header)}
+        width = len(header)
+        line = reader.line_num
         for values in reader:
-            row = _Row(name, line + 1, values, issues)
-            line = reader.line_num
-            if None in values:
-                row._fail("has more fields than the header")
+            start, line = line + 1, reader.line_num
+            if not any(v.strip() for v in values):
                 continue
-            if not any((v or "").strip() for v in values.values()):
+            row = _Row(name, start, columns, values, issues)
+            if len(values) != width:
+                row._fail(f"has {len(values)} fields, the header has {width}")
                 continue
             yield row
 
