@@ -282,11 +282,10 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                     break
                 time.sleep(0.5)
             with engine.connect() as conn:
-                statuses: dict[str, int] = dict(
-                    conn.execute(
-                        text("SELECT status, count(*) FROM outbox_message GROUP BY status")
-                    ).tuples()
-                )
+                rows = conn.execute(
+                    text("SELECT status, count(*) FROM outbox_message GROUP BY status")
+                ).all()
+                statuses = {str(status): int(count) for status, count in rows}
             engine.dispose()
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
@@ -500,6 +499,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument(
         "--skip", action="append", default=[], help="plan-sqlite|plan-pg|deliver|claim"
+    )
+    parser.add_argument("--max-seconds", type=float, default=90.0, help="delivery time budget")
+    parser.add_argument(
+        "--sustainable-rate", type=float, default=40.0, help="a second delivery run (0: none)"
     )
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()

@@ -174,6 +174,8 @@ class Deliverer:
         self.limiter = limiter or LocalRateLimiter(limits_from_config(self.config.channels))
         self.clock = clock
         self._policies: dict[int, tuple[Policy, Window]] = {}
+        # Set on SIGTERM: the current sends finish, the rest of the batch is released.
+        self.stopping = False
 
     async def run_once(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryStats:
         stats = DeliveryStats()
@@ -189,7 +191,13 @@ class Deliverer:
 
         rows = await asyncio.to_thread(claim_batch)
         stats.claimed = len(rows)
-        for claimed in rows:
+        for index, claimed in enumerate(rows):
+            if self.stopping:
+                # Shutting down: give the rest back now rather than after the lease.
+                rest = [outbox_id for outbox_id, _, _ in rows[index:]]
+                await asyncio.to_thread(self._release_all, rest, start)
+                stats.deferred += len(rest)
+                break
             try:
                 await self._deliver_one(claimed, now, stats)
             except Exception:  # one bad row must not stop the batch; its lease will expire
@@ -304,6 +312,11 @@ class Deliverer:
         if row is None or row.status != OutboxStatus.claimed or row.claimed_by != self.worker_id:
             return None
         return row
+
+    def _release_all(self, ids: list[int], send_at: datetime) -> None:
+        with self.session_factory() as session, session.begin():
+            for outbox_id in ids:
+                self._release(session, outbox_id, send_at, None)
 
     def _release(
         self, session: Session, outbox_id: int, send_at: datetime, error: str | None

@@ -156,8 +156,13 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def shut_down() -> None:
+        worker.deliverer.stopping = True
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, shut_down)
     try:
         if once:
             worker.plan_if_due(loop.time())
