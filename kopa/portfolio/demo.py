@@ -428,38 +428,30 @@ def demo_views(session: Session, *, today: date) -> list[DemoLoanView]:
 
 
 def demo_table(views: list[DemoLoanView]) -> Table:
-    """The demo borrowers as a rich table (operator-facing, English)."""
-    table = Table(title="Demo borrowers", show_lines=False)
-    for column in (
-        "phone",
-        "name",
-        "lang",
-        "date of birth",
-        "ID last 4",
-        "loan",
-        "next due",
-        "arrears",
-        "officer (Telegram chat id)",
-    ):
-        table.add_column(column)
+    """The demo borrowers as a rich table (operator-facing, English).
+
+    What a tester types (phone, date of birth, ID digits) never shrinks; the rest wraps, so the
+    table stays usable in an 80-column terminal.
+    """
+    table = Table(title="Demo borrowers", show_lines=True)
+    table.add_column("phone, name", min_width=13, max_width=18)
+    table.add_column("born", no_wrap=True, min_width=10)
+    table.add_column("ID", no_wrap=True, min_width=4)
+    table.add_column("loan, next due, arrears", min_width=20)
+    table.add_column("officer, Telegram chat")
     for view in views:
         spec = view.borrower
-        next_due = (
-            f"{view.next_due.isoformat()}  {view.next_amount:,.2f} {view.currency}"
-            if view.next_due and view.next_amount is not None
-            else "-"
-        )
-        arrears = f"{view.arrears:,.2f} {view.currency}" if view.arrears else "-"
+        lines = [view.account_reference]
+        if view.next_due and view.next_amount is not None:
+            lines.append(f"{view.next_due.isoformat()}: {view.next_amount:,.2f} {view.currency}")
+        if view.arrears:
+            lines.append(f"arrears {view.arrears:,.2f} {view.currency}")
         table.add_row(
-            spec.phone,
-            spec.name,
-            spec.language,
+            f"{spec.phone}\n{spec.name} ({spec.language})",
             spec.dob.isoformat(),
             spec.national_id_last4,
-            view.account_reference,
-            next_due,
-            arrears,
-            f"{view.officer} ({view.officer_chat_id})",
+            "\n".join(lines),
+            f"{view.officer}\n{view.officer_chat_id}",
         )
     return table
 
