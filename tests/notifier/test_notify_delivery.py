@@ -324,3 +324,85 @@ async def test_whatsapp_outside_the_window_sends_the_approved_template(
     assert template["template"]["name"] == "kopa_reminder_upcoming_v1"
     assert template["template"]["language"]["code"] == "sw"
     assert payloads[warm.phone_e164.lstrip("+")]["type"] == "text"
+
+
+async def test_officer_alerts_and_case_updates_go_out_with_buttons_and_respect_opt_out(
+    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    from api.outbox import service as outbox
+
+    fake, _ = fake_tg
+    br = f.branch(bound.session)
+    person = f.borrower(bound.session, br, locale="sw")
+    silenced = f.borrower(bound.session, br)
+    bound.session.add(
+        Consent(
+            borrower_id=silenced.id,
+            channel=Channel.telegram,
+            opted_in=False,
+            opted_out_at=AT - timedelta(days=1),
+        )
+    )
+    officer = Officer(
+        branch_id=br.id,
+        name="Officer Amina",
+        role=StaffRole.officer,
+        channel="telegram",
+        chat_id="555000222",
+        locale="fr",
+    )
+    bound.session.add(officer)
+    bound.session.flush()
+    buttons = [{"key": "cases.button.acknowledge", "payload": "case:ack:K-1"}]
+    outbox.enqueue(
+        session=bound.session,
+        business_key="test:alert",
+        purpose="officer_alert",
+        channel="telegram",
+        recipient="555000222",
+        locale="fr",
+        message_key="cases.button.called",
+        buttons=buttons,
+        borrower_id=silenced.id,  # the alert is about a borrower who opted out: still goes
+        officer_id=officer.id,
+        send_at=AT,
+    )
+    update_args = {"reference": "K-1", "officer_name": "Amina"}
+    for who, key in ((person, "test:update"), (silenced, "test:update-silenced")):
+        outbox.enqueue(
+            session=bound.session,
+            business_key=key,
+            purpose="case_update",
+            channel="telegram",
+            recipient=str(700000000 + who.id),  # not necessarily the factory's chat id
+            locale=who.preferred_language,
+            message_key="cases.update.acknowledged",
+            args=update_args,
+            borrower_id=who.id,
+            send_at=AT,
+        )
+    bound.session.commit()
+
+    stats = await deliver_due(
+        session_factory=bound.factory, gateways={"telegram": telegram}, now=AT, worker_id="w"
+    )
+
+    assert (stats.sent, stats.suppressed) == (2, 1)
+    [alert] = [e for e in fake.state.query("sendMessage", "555000222") if e["outcome"] == "ok"]
+    assert alert["payload"]["text"] == render("cases.button.called", "fr")
+    markup = alert["payload"]["reply_markup"]
+    assert markup["inline_keyboard"][0][0] == {
+        "text": render("cases.button.acknowledge", "fr"),
+        "callback_data": "case:ack:K-1",
+    }
+    texts = [
+        e["payload"]["text"]
+        for e in fake.state.query("sendMessage", None)
+        if e["outcome"] == "ok" and e["recipient"] != "555000222"
+    ]
+    # Service messages are not campaigns: no opt-out line appended, no caps.
+    assert texts == [render("cases.update.acknowledged", "sw", **update_args)]
+    silenced_row = bound.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.business_key == "test:update-silenced")
+    )
+    assert silenced_row is not None and silenced_row.last_error == "opted_out"
