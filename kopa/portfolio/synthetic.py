@@ -64,171 +64,47 @@ class BranchSpec:
     payment_instructions: dict[str, Any]
 
 
+# Given names and family names per market, space-separated (none contains a space).
 NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ke": (
-        (
-            "Amina",
-            "Wanjiru",
-            "Achieng",
-            "Njeri",
-            "Akinyi",
-            "Fatuma",
-            "Mercy",
-            "Grace",
-            "Zawadi",
-            "Halima",
-            "Brian",
-            "Otieno",
-            "Kamau",
-            "Mwangi",
-            "Omondi",
-            "Juma",
-            "Kipchoge",
-            "Baraka",
-            "Wekesa",
-            "Mutua",
-            "Esther",
-            "Nekesa",
-            "Chebet",
-            "Wairimu",
+        tuple(
+            "Amina Wanjiru Achieng Njeri Akinyi Fatuma Mercy Grace Zawadi Halima Brian Otieno "
+            "Kamau Mwangi Omondi Juma Kipchoge Baraka Wekesa Mutua Esther Nekesa Chebet "
+            "Wairimu".split()
         ),
-        (
-            "Wanjiku",
-            "Otieno",
-            "Kamau",
-            "Mwangi",
-            "Odhiambo",
-            "Njoroge",
-            "Kariuki",
-            "Ochieng",
-            "Mutua",
-            "Kiprotich",
-            "Wambui",
-            "Atieno",
-            "Hassan",
-            "Omar",
-            "Chege",
-            "Nyambura",
-            "Were",
-            "Barasa",
-            "Kilonzo",
-            "Muthoni",
+        tuple(
+            "Wanjiku Otieno Kamau Mwangi Odhiambo Njoroge Kariuki Ochieng Mutua Kiprotich "
+            "Wambui Atieno Hassan Omar Chege Nyambura Were Barasa Kilonzo Muthoni".split()
         ),
     ),
     "sn": (
-        (
-            "Awa",
-            "Fatou",
-            "Aminata",
-            "Mariama",
-            "Khady",
-            "Ndeye",
-            "Aïssatou",
-            "Coumba",
-            "Moussa",
-            "Mamadou",
-            "Ibrahima",
-            "Cheikh",
-            "Ousmane",
-            "Abdoulaye",
-            "Astou",
-            "Binta",
-            "Seynabou",
-            "Modou",
+        tuple(
+            "Awa Fatou Aminata Mariama Khady Ndeye Aïssatou Coumba Moussa Mamadou Ibrahima "
+            "Cheikh Ousmane Abdoulaye Astou Binta Seynabou Modou".split()
         ),
-        (
-            "Diop",
-            "Ndiaye",
-            "Fall",
-            "Sow",
-            "Sarr",
-            "Faye",
-            "Gueye",
-            "Ba",
-            "Diallo",
-            "Mbaye",
-            "Cissé",
-            "Thiam",
-            "Niang",
-            "Seck",
-            "Kane",
-            "Diouf",
+        tuple(
+            "Diop Ndiaye Fall Sow Sarr Faye Gueye Ba Diallo Mbaye Cissé Thiam Niang Seck Kane "
+            "Diouf".split()
         ),
     ),
     "ci": (
-        (
-            "Adjoua",
-            "Affoué",
-            "Akissi",
-            "Aya",
-            "Mariam",
-            "Awa",
-            "Koffi",
-            "Kouassi",
-            "Yao",
-            "Konan",
-            "Seydou",
-            "Drissa",
-            "Salimata",
-            "Rokia",
-            "Brou",
-            "N'Guessan",
+        tuple(
+            "Adjoua Affoué Akissi Aya Mariam Awa Koffi Kouassi Yao Konan Seydou Drissa "
+            "Salimata Rokia Brou N'Guessan".split()
         ),
-        (
-            "Kouamé",
-            "Koné",
-            "Ouattara",
-            "Traoré",
-            "Yao",
-            "Kouadio",
-            "Bamba",
-            "Coulibaly",
-            "Touré",
-            "Diabaté",
-            "N'Dri",
-            "Aka",
-            "Gnagne",
-            "Soro",
+        tuple(
+            "Kouamé Koné Ouattara Traoré Yao Kouadio Bamba Coulibaly Touré Diabaté N'Dri Aka "
+            "Gnagne Soro".split()
         ),
     ),
     "mx": (
-        (
-            "María",
-            "Guadalupe",
-            "Juana",
-            "Verónica",
-            "Rosa",
-            "Leticia",
-            "Patricia",
-            "Alejandra",
-            "José",
-            "Juan",
-            "Miguel",
-            "Francisco",
-            "Luis",
-            "Carmen",
-            "Elena",
-            "Araceli",
-            "Jesús",
-            "Marisol",
+        tuple(
+            "María Guadalupe Juana Verónica Rosa Leticia Patricia Alejandra José Juan Miguel "
+            "Francisco Luis Carmen Elena Araceli Jesús Marisol".split()
         ),
-        (
-            "Hernández",
-            "García",
-            "Martínez",
-            "López",
-            "González",
-            "Pérez",
-            "Rodríguez",
-            "Sánchez",
-            "Ramírez",
-            "Cruz",
-            "Flores",
-            "Gómez",
-            "Morales",
-            "Vázquez",
-            "Reyes",
-            "Jiménez",
+        tuple(
+            "Hernández García Martínez López González Pérez Rodríguez Sánchez Ramírez Cruz "
+            "Flores Gómez Morales Vázquez Reyes Jiménez".split()
         ),
     ),
 }
