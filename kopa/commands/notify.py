@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
 
 app = typer.Typer(help="Reminder and incentive campaigns.", no_args_is_help=True)
 
@@ -21,6 +23,23 @@ def _parse_at(value: str | None) -> datetime:
     return at
 
 
+def plan_table(session: Session, at: datetime) -> Table:
+    """The dry-run plan at ``at`` as a table of counts (``kopa notify plan``, ``kopa demo``)."""
+    from bot.notifier.planner import Planner
+
+    result = Planner().plan(session, at, write=False)
+    counts = Counter(
+        (c.step, c.channel or "-", c.status, c.reason if c.status == "suppressed" else "")
+        for c in result.candidates
+    )
+    table = Table(title=f"Plan at {at.isoformat()} ({len(result.candidates)} candidates)")
+    for column in ("step", "channel", "status", "suppressed by", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for (step, channel, status, reason), count in sorted(counts.items()):
+        table.add_row(step, channel, status, reason, str(count))
+    return table
+
+
 @app.command()
 def plan(
     at: str = typer.Option(None, "--at", help="ISO 8601 instant with offset (default: now)"),
@@ -28,29 +47,18 @@ def plan(
 ) -> None:
     """Dry run: which messages would be planned or suppressed at AT, and why."""
     from rich.console import Console
-    from rich.table import Table
 
     from api.core.db import session_scope
     from bot.notifier.planner import Planner
 
     instant = _parse_at(at)
     with session_scope() as session:
-        result = Planner().plan(session, instant, write=False)
+        if as_json:
+            for candidate in Planner().plan(session, instant, write=False).candidates:
+                typer.echo(json.dumps(candidate.as_json(), ensure_ascii=False))
+        else:
+            Console().print(plan_table(session, instant))
         session.rollback()
-    if as_json:
-        for candidate in result.candidates:
-            typer.echo(json.dumps(candidate.as_json(), ensure_ascii=False))
-        return
-    counts = Counter(
-        (c.step, c.channel or "-", c.status, c.reason if c.status == "suppressed" else "")
-        for c in result.candidates
-    )
-    table = Table(title=f"Plan at {instant.isoformat()} ({len(result.candidates)} candidates)")
-    for column in ("step", "channel", "status", "suppressed by", "count"):
-        table.add_column(column, justify="right" if column == "count" else "left")
-    for (step, channel, status, reason), count in sorted(counts.items()):
-        table.add_row(step, channel, status, reason, str(count))
-    Console().print(table)
 
 
 @app.command()
