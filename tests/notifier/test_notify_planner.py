@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import notify_factory as f
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -206,3 +208,63 @@ def test_on_time_streak_and_completion_are_recognised(session: Session) -> None:
     assert (cycle.step, cycle.status) == ("next_cycle", "planned")
     assert [c.step for c in _for(result.candidates, late.id)] == []
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # dry run
+
+
+ZONES = ["Africa/Nairobi", "America/New_York", "Europe/Paris", "Asia/Manila", "Pacific/Chatham"]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    zone=st.sampled_from(ZONES),
+    country=st.sampled_from(["KE", "US", "FR", "PH", "NZ"]),
+    at=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    offsets=st.lists(st.integers(min_value=-35, max_value=5), min_size=1, max_size=6),
+    closed=st.lists(st.integers(min_value=-2, max_value=3), max_size=3),
+)
+def test_planned_campaigns_fall_inside_the_local_window_and_never_on_a_closed_day(
+    session: Session,
+    zone: str,
+    country: str,
+    at: datetime,
+    offsets: list[int],
+    closed: list[int],
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.notifier.rules import Calendar, Window, is_allowed
+
+    today = at.astimezone(ZoneInfo(zone)).date()
+    extra = sorted({(today + timedelta(days=d)).isoformat() for d in closed})
+    savepoint = session.begin_nested()
+    try:
+        br = f.branch(session, country=country, timezone=zone, extra_holidays=extra)
+        person = f.borrower(session, br)
+        loans = [
+            f.loan(session, person, first_due=today + timedelta(days=-o), count=2).id
+            for o in offsets
+        ]
+        result = Planner().plan(session, at, write=True, loan_ids=loans)
+    finally:
+        savepoint.rollback()
+    window = Window(
+        zone,
+        time(8),
+        time(19),
+        Calendar(country, frozenset({6}), frozenset(date.fromisoformat(d) for d in extra)),
+    )
+    planned = [c for c in result.candidates if c.status == "planned"]
+    for cand in planned:
+        assert is_allowed(cand.send_at, window), cand.as_json()
+        assert cand.send_at >= at
+    # Caps per loan: each loan has two installments, whose steps may both fall today.
+    per_loan: dict[int, list[date]] = {}
+    for cand in planned:
+        per_loan.setdefault(cand.loan_id, []).append(cand.send_at.astimezone(ZoneInfo(zone)).date())
+    for days in per_loan.values():
+        assert all(days.count(d) <= 1 for d in days)
