@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
@@ -256,8 +256,9 @@ class Deliverer:
     ) -> tuple[OutboundMessage, Decision] | None:
         """Judge and render the row, and commit it as ``sending`` before the request leaves.
 
-        Campaign rows lock their loan first, so that two workers cannot both pass the caps;
-        after the commit a crash can only ever leave an unknown outcome, never a resend.
+        Campaign rows lock their loan while its facts are read, so that two workers cannot
+        both pass the caps; after the commit a crash can only leave an unknown outcome, never
+        a resend.
         """
         with self.session_factory() as session, session.begin():
             row = self._lock(session, outbox_id)
@@ -265,8 +266,6 @@ class Deliverer:
                 stats.lost_lease += 1
                 return None
             at = now or self.clock()
-            if row.loan_id is not None and row.purpose in CAMPAIGN_PURPOSES:
-                session.get(Loan, row.loan_id, with_for_update=_is_postgres(session))
             decision, window = self._decide(session, row, at)
             if decision.action != "send":
                 self._not_now(session, row, decision, at, window, stats)
@@ -355,18 +354,29 @@ class Deliverer:
     def _decide(
         self, session: Session, row: OutboxMessage, at: datetime
     ) -> tuple[Decision, Window]:
-        """Build the send-time snapshot of ``row`` and ask the rules."""
-        borrower = session.get(Borrower, row.borrower_id) if row.borrower_id is not None else None
-        to_borrower = row.officer_id is None and borrower is not None
-        if borrower is not None:
-            policy, window = self._policy(session, borrower.branch_id)
+        """Build the send-time snapshot of ``row`` and ask the rules.
+
+        The facts come in two queries (borrower and channel; installment, promises and loan),
+        plus the loan's recent attempts: each round trip is paid by every message.
+        """
+        facts = self._channel_facts(session, row) if row.borrower_id is not None else None
+        to_borrower = row.officer_id is None and facts is not None
+        if facts is not None:
+            policy, window = self._policy(session, facts.branch_id)
         else:
             policy = Policy()
             window = Window("UTC", policy.quiet_hours.start, policy.quiet_hours.end, _NO_DAYS_OFF)
         opted_out = opted_in = False
         verified = True
-        if to_borrower and borrower is not None:
-            opted_out, opted_in, verified = self._consent(session, borrower, row)
+        if to_borrower and facts is not None:
+            opted_out = bool(
+                (facts.consent_in is False and facts.opted_out_at is not None)
+                or facts.identity_in is False
+            )
+            opted_in = bool(facts.consent_in or facts.identity_in)
+            verified = bool(
+                facts.identity_borrower == row.borrower_id and facts.verified_at is not None
+            )
         snapshot = Snapshot(
             at=at,
             purpose=row.purpose,
@@ -383,34 +393,31 @@ class Deliverer:
             snapshot = self._campaign_facts(session, row, snapshot, policy, window, at)
         return decide(snapshot), window
 
-    def _consent(
-        self, session: Session, borrower: Borrower, row: OutboxMessage
-    ) -> tuple[bool, bool, bool]:
-        consent = session.scalar(
-            select(Consent).where(
-                Consent.borrower_id == borrower.id, Consent.channel == Channel(row.channel)
+    def _channel_facts(self, session: Session, row: OutboxMessage) -> Any:
+        """Branch, consent and chat identity of the row's borrower on the row's channel."""
+        channel = Channel(row.channel) if row.channel in Channel.__members__ else None
+        return session.execute(
+            select(
+                Borrower.branch_id,
+                Consent.opted_in.label("consent_in"),
+                Consent.opted_out_at,
+                ChannelIdentity.opted_in.label("identity_in"),
+                ChannelIdentity.borrower_id.label("identity_borrower"),
+                ChannelIdentity.verified_at,
             )
-        )
-        identity = session.scalar(
-            select(ChannelIdentity).where(
-                ChannelIdentity.channel == Channel(row.channel),
-                ChannelIdentity.external_user_id == row.recipient,
+            .select_from(Borrower)
+            .outerjoin(
+                Consent, and_(Consent.borrower_id == Borrower.id, Consent.channel == channel)
             )
-        )
-        opted_out = bool(
-            (consent is not None and not consent.opted_in and consent.opted_out_at is not None)
-            or (identity is not None and identity.opted_in is False)
-        )
-        opted_in = bool(
-            (consent is not None and consent.opted_in)
-            or (identity is not None and identity.opted_in is True)
-        )
-        verified = bool(
-            identity is not None
-            and identity.borrower_id == borrower.id
-            and identity.verified_at is not None
-        )
-        return opted_out, opted_in, verified
+            .outerjoin(
+                ChannelIdentity,
+                and_(
+                    ChannelIdentity.channel == channel,
+                    ChannelIdentity.external_user_id == row.recipient,
+                ),
+            )
+            .where(Borrower.id == row.borrower_id)
+        ).first()
 
     def _campaign_facts(
         self,
@@ -421,24 +428,44 @@ class Deliverer:
         window: Window,
         at: datetime,
     ) -> Snapshot:
-        loan = session.get(Loan, row.loan_id)
-        assert loan is not None
-        paid = False
-        if row.installment_id is not None and row.purpose == "reminder":
-            inst = session.get(Installment, row.installment_id)
-            paid = inst is not None and inst.status == InstallmentStatus.paid
-        settled = False
         promise_step = row.step == "promise_due"
-        if row.promise_id is not None and promise_step:
-            promise = session.get(PromiseToPay, row.promise_id)
-            settled = promise is None or promise.status != PromiseStatus.pending
-        pending = session.scalars(
-            select(PromiseToPay.promised_date).where(
+        installment_status = (
+            select(Installment.status).where(Installment.id == row.installment_id)
+        ).scalar_subquery()
+        promise_status = (
+            select(PromiseToPay.status).where(PromiseToPay.id == row.promise_id)
+        ).scalar_subquery()
+        pending_until = (
+            select(func.max(PromiseToPay.promised_date)).where(
                 PromiseToPay.loan_id == row.loan_id,
                 PromiseToPay.status == PromiseStatus.pending,
             )
-        ).all()
-        hold = max(pending) + timedelta(days=policy.promise_grace_days) if pending else None
+        ).scalar_subquery()
+        query = select(
+            Loan.collection_paused,
+            installment_status.label("installment_status"),
+            promise_status.label("promise_status"),
+            pending_until.label("pending_until"),
+        ).where(Loan.id == row.loan_id)
+        if _is_postgres(session):
+            # The loan's lock serialises its messages across workers, so two cannot both pass
+            # the caps (SQLite has a single worker).
+            query = query.with_for_update(of=Loan)
+        facts = session.execute(query).one()
+        paid = (
+            row.installment_id is not None
+            and row.purpose == "reminder"
+            and facts.installment_status == InstallmentStatus.paid
+        )
+        settled = (
+            row.promise_id is not None
+            and promise_step
+            and facts.promise_status != PromiseStatus.pending
+        )
+        pending = facts.pending_until
+        if isinstance(pending, str):  # SQLite hands MAX() of a date back as text
+            pending = date.fromisoformat(pending)
+        hold = pending + timedelta(days=policy.promise_grace_days) if pending else None
         others = session.execute(
             select(OutboxMessage.sent_at, OutboxMessage.send_at).where(
                 OutboxMessage.loan_id == row.loan_id,
@@ -454,7 +481,7 @@ class Deliverer:
         return Snapshot(
             **{
                 **snapshot.__dict__,
-                "loan_paused": loan.collection_paused,
+                "loan_paused": bool(facts.collection_paused),
                 "installment_paid": paid,
                 "promise_settled": settled,
                 "promise_step": promise_step,
