@@ -37,11 +37,14 @@ class Limits:
     headroom: float = 0.03
 
     def bucket(self, rate: float) -> tuple[float, float]:
-        """(emission interval, tolerance) in seconds for ``rate`` sends per second."""
-        burst = int(rate * self.headroom) - 1
-        if burst < 1:
-            return 1.0 / rate, 0.0
+        """(emission interval, tolerance) in seconds for ``rate`` sends per second.
+
+        The tolerance lets ``rate * headroom - 1`` sends run early; with the slower pace that
+        keeps any one second at or under ``rate`` (and below it by the headroom when the rate
+        is too low for a burst, which leaves room for network jitter).
+        """
         interval = 1.0 / (rate * (1.0 - self.headroom))
+        burst = max(0, int(rate * self.headroom) - 1)
         return interval, burst * interval
 
 
