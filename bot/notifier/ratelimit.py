@@ -43,8 +43,12 @@ class Limits:
         keeps any one second at or under ``rate`` (and below it by the headroom when the rate
         is too low for a burst, which leaves room for network jitter).
         """
-        interval = 1.0 / (rate * (1.0 - self.headroom))
-        burst = max(0, int(rate * self.headroom) - 1)
+        headroom = self.headroom
+        if rate >= 10:
+            # Room for at least one early send, so that one late wake-up is made good.
+            headroom = min(0.5, max(headroom, 2.0 / rate))
+        interval = 1.0 / (rate * (1.0 - headroom))
+        burst = max(0, int(round(rate * headroom, 6)) - 1)
         return interval, burst * interval
 
 
