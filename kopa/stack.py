@@ -172,7 +172,7 @@ def running_stack(
     model: Path | None = None,
     log_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
-    rasa_timeout: float = 180.0,
+    rasa_timeout: float = 420.0,
 ) -> Iterator[Stack]:
     """Run the loan API (unless ``api_url`` names one), the action server and Rasa.
 

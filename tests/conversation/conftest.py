@@ -70,13 +70,16 @@ def _seed(session: Session) -> dict[str, Borrower]:
     ]
     names = {"en": "Amina Kamau", "fr": "Awa Diop", "es": "Lucía Pérez", "sw": "Zawadi Mwangi"}
     seeded = {}
-    for locale in SUPPORTED_LOCALES:
+    # One borrower per language, and another per language for the tests that change the
+    # borrower's own settings (language), so that no test sees another's changes.
+    for key in [*SUPPORTED_LOCALES, *(f"switch-{locale}" for locale in SUPPORTED_LOCALES)]:
+        locale = key.removeprefix("switch-")
         borrower = make_borrower(
             session, branch, officer=officer, full_name=names[locale], phone=unique_phone(),
             language=locale,
         )  # fmt: skip
         loan = make_loan(session, borrower, schedule=schedule)
-        seeded[locale] = Borrower(
+        seeded[key] = Borrower(
             phone=borrower.phone_e164,
             locale=locale,
             first_name=names[locale].split()[0],
@@ -141,8 +144,15 @@ class ChatFactory:
         self.world = world
         self.services: list[ConversationService] = []
 
-    def __call__(self, locale: str, *, channel: str = "terminal", with_phone: bool = True) -> Chat:
-        borrower = self.world.borrowers[locale]
+    def __call__(
+        self,
+        locale: str,
+        *,
+        channel: str = "terminal",
+        with_phone: bool = True,
+        borrower_key: str | None = None,
+    ) -> Chat:
+        borrower = self.world.borrowers[borrower_key or locale]
         service = ConversationService(RasaClient(str(self.world.stack.rasa_url)))
         self.services.append(service)
         # A fresh chat per test: identities, lockouts and dialogue state never leak across tests.
