@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower, Consent
@@ -148,11 +149,16 @@ def _load_known(session: Session, export: ExportSet) -> _Known:
     wanted = {p.external_reference for p in export.payments}
     payments: dict[str, tuple[int, Decimal]] = {}
     references = sorted(wanted)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(references), CHUNK):
         part = references[start : start + CHUNK]
-        query = select(Payment.external_reference, Payment.loan_id, Payment.amount).where(
-            Payment.external_reference.in_(part)
+        # One array parameter on PostgreSQL: thousands of IN parameters cost more to send.
+        match = (
+            Payment.external_reference == any_(bindparam("refs", part, type_=ARRAY(String)))
+            if postgres
+            else Payment.external_reference.in_(part)
         )
+        query = select(Payment.external_reference, Payment.loan_id, Payment.amount).where(match)
         payments.update({ref: (loan_id, amount) for ref, loan_id, amount in session.execute(query)})
     installments: dict[tuple[int, int], tuple[Any, ...]] = {}
     if loan_ids and export.installments:
@@ -789,7 +795,7 @@ INSTALLMENT_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Due:
     """An installment of a loan this import creates, with what its payments cover."""
 
@@ -800,13 +806,11 @@ class _Due:
     interest_paid: Decimal = ZERO
     principal_paid: Decimal = ZERO
     paid_on: date | None = None
+    outstanding: Decimal = ZERO
 
-    @property
-    def outstanding(self) -> Decimal:
+    def __post_init__(self) -> None:
         row = self.row
-        return (row.fees_due + row.interest_due + row.principal_due) - (
-            self.fees_paid + self.interest_paid + self.principal_paid
-        )
+        self.outstanding = row.fees_due + row.interest_due + row.principal_due
 
     @property
     def status(self) -> str:
@@ -863,6 +867,7 @@ def _fresh_loans(
     written: set[str] = set()
     for loan_external_id, schedule in fresh.items():
         zone = ZoneInfo(zones[loan_external_id])
+        cursor = 0
         for payment in sorted(payments.get(loan_external_id, ()), key=lambda p: p.received_at):
             paid_on = payment.received_at.astimezone(zone).date()
             payment_rows.append(
@@ -878,11 +883,9 @@ def _fresh_loans(
                 )
             )
             left = payment.amount
-            for due in schedule:
-                if left <= ZERO:
-                    break
-                if due.outstanding <= ZERO:
-                    continue
+            # Installments before the cursor are paid (validation refuses ones owing nothing).
+            while left > ZERO and cursor < len(schedule):
+                due = schedule[cursor]
                 row = due.row
                 fees = min(left, row.fees_due - due.fees_paid)
                 left -= fees
@@ -893,15 +896,17 @@ def _fresh_loans(
                 due.fees_paid += fees
                 due.interest_paid += interest
                 due.principal_paid += principal
-                if due.outstanding <= ZERO and due.paid_on is None:
+                due.outstanding -= fees + interest + principal
+                if due.outstanding <= ZERO:
                     due.paid_on = paid_on
+                    cursor += 1
                 allocation_rows.append(
                     (allocation_id, payment_id, due.id, str(fees), str(interest), str(principal))
                 )
                 allocation_id += 1
             written.add(payment.external_reference)
             payment_id += 1
-        if schedule and all(due.outstanding <= ZERO for due in schedule):
+        if schedule and cursor == len(schedule):
             closed.append(schedule[0].loan_id)
 
     def write() -> None:

@@ -97,7 +97,7 @@ class ImportFailed(Exception):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BranchRow:
     line: int
     code: str
@@ -108,7 +108,7 @@ class BranchRow:
     payment_instructions: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OfficerRow:
     line: int
     branch_code: str
@@ -119,7 +119,7 @@ class OfficerRow:
     locale: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BorrowerRow:
     line: int
     external_id: str
@@ -134,7 +134,7 @@ class BorrowerRow:
     whatsapp_opt_in: bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoanRow:
     line: int
     external_id: str
@@ -150,7 +150,7 @@ class LoanRow:
     cycle: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstallmentRow:
     line: int
     loan_external_id: str
@@ -161,7 +161,7 @@ class InstallmentRow:
     fees_due: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaymentRow:
     line: int
     external_reference: str
@@ -440,7 +440,7 @@ def _records(folder: Path, name: str, issues: list[Issue]) -> Iterator[_Row]:
         line = reader.line_num
         for values in reader:
             start, line = line + 1, reader.line_num
-            if not any(v.strip() for v in values):
+            if not any(values) or not "".join(values).strip():
                 continue
             row = _Row(name, start, columns, values, issues)
             if len(values) != width:

@@ -66,10 +66,11 @@ class BulkWriter:
 
     def ts(self, value: datetime) -> str:
         """A timezone-aware moment in the storage format of ``UTCDateTime``."""
-        utc = value.astimezone(UTC)
-        if self.is_postgres:
-            return utc.strftime("%Y-%m-%d %H:%M:%S.%f+00")
-        return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+        u = value.astimezone(UTC)
+        return (
+            f"{u.year:04d}-{u.month:02d}-{u.day:02d} "
+            f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}{self.ts_suffix}"
+        )
 
     def clock(self, value: time) -> str:
         return value.strftime("%H:%M:%S.%f") if not self.is_postgres else value.isoformat()
