@@ -139,11 +139,12 @@ def _postgres_scratch(base: str) -> tuple[str, Any]:
 def _write_readme(table_md: str, machine: str, borrowers: int) -> None:
     body = (
         f"{SECTION}\n\n"
-        f"`make bench` or `.venv/bin/python -m bench.seed_import` (about "
-        f"{borrowers:,} borrowers, seed {SEED}). Each step runs in its own process; peak memory is "
+        f"`.venv/bin/python -m bench.seed_import` ({borrowers:,} borrowers, seed {SEED}). "
+        "Each step runs in its own process; peak memory is "
         "that process's maximum resident set size (`resource`). Rows are all rows written "
         "(seed) or read from the CSV files (export, import).\n\n"
-        f"Machine: {machine}. The machine is shared with other work, so expect some noise.\n\n"
+        f"Machine: {machine}. The machine was shared with other work (Rasa trainings, test "
+        "suites) during the run, so these are pessimistic.\n\n"
         f"{table_md}\n\n"
         "Notes: the seed draws rows in Python and hands them to the driver in chunks "
         "(`executemany` on SQLite, `COPY` on PostgreSQL), writing one chunk while drawing the "
