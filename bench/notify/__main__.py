@@ -252,7 +252,7 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                 "KOPA_NOTIFY_CAMPAIGNS": str(config_path),
                 "KOPA_NOTIFY_PLAN_EVERY_SECONDS": "0",
                 "KOPA_NOTIFY_POLL_SECONDS": "0.1",
-                "KOPA_NOTIFY_BATCH_SIZE": "400",
+                "KOPA_NOTIFY_BATCH_SIZE": "80",
                 "KOPA_NOTIFY_CONCURRENCY": "8",
                 "KOPA_NOTIFY_REDIS_PREFIX": f"kopa-bench:{uuid.uuid4().hex}",
             }

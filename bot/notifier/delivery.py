@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -191,7 +192,14 @@ class Deliverer:
 
         rows = await asyncio.to_thread(claim_batch)
         stats.claimed = len(rows)
+        renewed = time.monotonic()
         for index, claimed in enumerate(rows):
+            if time.monotonic() - renewed > lease / 3:
+                # Heartbeat (R-2): the rows still waiting in this batch keep their lease.
+                rest = [outbox_id for outbox_id, _, _ in rows[index:]]
+                until = (now or self.clock()) + timedelta(seconds=lease)
+                await asyncio.to_thread(self._renew, rest, until)
+                renewed = time.monotonic()
             if self.stopping:
                 # Shutting down: give the rest back now rather than after the lease.
                 rest = [outbox_id for outbox_id, _, _ in rows[index:]]
@@ -243,6 +251,14 @@ class Deliverer:
         if prepared is None:
             return
         outbound, decision = prepared
+        # A 429 seen by any worker while this row was being prepared: the slot taken before
+        # no longer holds. Nothing has left, so the row simply waits for the pause to pass.
+        paused = await self.limiter.paused_for(channel)
+        if paused > 0:
+            later = (now or self.clock()) + timedelta(seconds=paused)
+            await asyncio.to_thread(self._unsend, outbox_id, later)
+            stats.deferred += 1
+            return
         # 3. Send, then record what happened.
         result = await gateway.send(outbound)
         await asyncio.to_thread(self._finish, outbox_id, result, decision, now, stats)
@@ -311,6 +327,37 @@ class Deliverer:
         if row is None or row.status != OutboxStatus.claimed or row.claimed_by != self.worker_id:
             return None
         return row
+
+    def _unsend(self, outbox_id: int, send_at: datetime) -> None:
+        """Take back a ``sending`` mark whose request never left."""
+        with self.session_factory() as session, session.begin():
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.status == OutboxStatus.sending,
+                )
+                .values(
+                    status=OutboxStatus.pending,
+                    attempts=OutboxMessage.attempts - 1,
+                    send_at=send_at,
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+
+    def _renew(self, ids: list[int], until: datetime) -> None:
+        with self.session_factory() as session, session.begin():
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.status == OutboxStatus.claimed,
+                )
+                .values(lease_until=until)
+            )
 
     def _release_all(self, ids: list[int], send_at: datetime) -> None:
         with self.session_factory() as session, session.begin():

@@ -39,16 +39,16 @@ class Limits:
     def bucket(self, rate: float) -> tuple[float, float]:
         """(emission interval, tolerance) in seconds for ``rate`` sends per second.
 
-        The tolerance lets ``rate * headroom - 1`` sends run early; with the slower pace that
-        keeps any one second at or under ``rate`` (and below it by the headroom when the rate
-        is too low for a burst, which leaves room for network jitter).
+        The tolerance lets ``rate * headroom - 2`` sends run early; with the slower pace that
+        keeps any one second of grants at or under ``rate - 1``, leaving one send of room for
+        jitter between the grant and the provider's clock.
         """
         headroom = self.headroom
         if rate >= 10:
-            # Room for at least one early send, so that one late wake-up is made good.
-            headroom = min(0.5, max(headroom, 2.0 / rate))
+            # Room for one early send (a late wake-up made good) and one for network jitter.
+            headroom = min(0.5, max(headroom, 3.0 / rate))
         interval = 1.0 / (rate * (1.0 - headroom))
-        burst = max(0, int(round(rate * headroom, 6)) - 1)
+        burst = max(0, int(round(rate * headroom, 6)) - 2)
         return interval, burst * interval
 
 
@@ -68,6 +68,10 @@ class RateLimiter(Protocol):
 
     async def pause(self, channel: str, seconds: float) -> None:
         """Nothing goes to ``channel`` for ``seconds`` (a provider's ``retry_after``)."""
+        ...
+
+    async def paused_for(self, channel: str) -> float:
+        """Seconds left of a pause on ``channel`` (0.0 when none)."""
         ...
 
 
@@ -123,6 +127,9 @@ class LocalRateLimiter:
     async def pause(self, channel: str, seconds: float) -> None:
         until = time.monotonic() + seconds
         self._paused_until[channel] = max(self._paused_until.get(channel, 0.0), until)
+
+    async def paused_for(self, channel: str) -> float:
+        return max(0.0, self._paused_until.get(channel, 0.0) - time.monotonic())
 
 
 # KEYS: channel bucket, chat bucket, pause key. ARGV: interval and tolerance for each bucket.
@@ -187,3 +194,7 @@ class RedisRateLimiter:
 
     async def pause(self, channel: str, seconds: float) -> None:
         await self._pause(keys=[f"{self._prefix}:pause:{channel}"], args=[int(seconds * 1000) + 1])
+
+    async def paused_for(self, channel: str) -> float:
+        left = await self._redis.pttl(f"{self._prefix}:pause:{channel}")
+        return max(0.0, int(left) / 1000)

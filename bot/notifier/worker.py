@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOPA_NOTIFY_", env_file=".env", extra="ignore")
 
-    batch_size: int = 100
+    # Per pass, split over the lanes; a lane's share should be sent well within one lease.
+    batch_size: int = 40
     poll_seconds: float = 1.0
     # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.
     plan_every_seconds: float = 900.0
