@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.borrowers.models import Channel, Consent
 from api.core.db import build_engine
 from api.core.deps import get_now, get_session
 from api.core.migrate import upgrade
@@ -92,6 +93,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         amina = make_borrower(db, branch, officer=grace, phone="+254712000111", language="en")
         awa = make_borrower(
             db, branch, officer=amani, full_name="Awa Diop", phone=f"+{WA_BORROWER}", language="fr"
+        )
+        # WhatsApp messages the business starts (case updates) need the borrower's opt-in.
+        db.add(
+            Consent(
+                borrower_id=awa.id,
+                channel=Channel.whatsapp,
+                opted_in=True,
+                opted_in_at=NOW,
+                source="branch_form",
+            )
         )
         refs["telegram"] = make_loan(db, amina, schedule=_schedule()).account_reference
         refs["whatsapp"] = make_loan(db, awa, schedule=_schedule()).account_reference
