@@ -438,10 +438,12 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "## Notifier",
         "",
-        f"`python -m bench.notify` on {results['machine']}, {when}. "
-        "PostgreSQL 15 and Redis on the same machine; other work was running on it.",
+        f"`python -m bench.notify` on {results['machine']}, {when}. PostgreSQL 15, Redis, the "
+        "fake provider and the workers all on this machine.",
         "",
     ]
+    if results.get("note"):
+        lines += [str(results["note"]), ""]
     plans = results.get("plan", {})
     if plans:
         lines += [
