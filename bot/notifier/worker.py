@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.db import build_engine
@@ -38,6 +39,8 @@ from bot.notifier.ratelimit import (
 )
 
 logger = logging.getLogger(__name__)
+# Planning is idempotent, but a 100 000-loan plan is work best done by one worker at a time.
+PLAN_LOCK = 0x6B6F7061  # "kopa"
 
 
 class NotifierSettings(BaseSettings):
@@ -97,6 +100,10 @@ class Worker:
             return 0
         self._last_plan = loop_time
         with self.session_factory() as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PLAN_LOCK}
+            ):
+                return 0  # another worker is planning; its rows serve everyone
             return Planner(self.config).plan(session, datetime.now(UTC), write=True).inserted
 
     async def run(self, stop: asyncio.Event) -> DeliveryStats:

@@ -259,3 +259,37 @@ def test_a_429_storm_pauses_every_worker_until_retry_after(
     delivered = Counter(str(e["recipient"]) for e in log if e["outcome"] == "ok")
     assert len(delivered) == 24 and set(delivered.values()) == {1}
     assert {r.status for r in _rows(fresh_pg)} == {OutboxStatus.sent}
+
+
+def test_only_one_worker_plans_at_a_time(fresh_pg: str, tmp_path: Path) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.notifier.ratelimit import LocalRateLimiter
+    from bot.notifier.worker import PLAN_LOCK, NotifierSettings, Worker
+
+    config_path = _config(tmp_path, per_second=20)
+    config = CampaignConfig.model_validate(yaml.safe_load(config_path.read_text()))
+    engine = build_engine(fresh_pg)
+    with Session(engine) as session:
+        br = f.branch(session, country="ZZ", timezone=_noon_zone())
+        today = datetime.now(UTC).astimezone(_zone(br.timezone)).date()
+        f.loan(session, f.borrower(session, br), first_due=today + timedelta(days=3))
+        session.commit()
+    worker = Worker(
+        session_factory=sessionmaker(bind=engine),
+        gateways={},
+        limiter=LocalRateLimiter({}),
+        settings=NotifierSettings(plan_every_seconds=1),
+        worker_id="planner",
+        config=config,
+    )
+    with engine.connect() as other:  # another worker, in the middle of its plan
+        other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PLAN_LOCK})
+        blocked = worker.plan_if_due(loop_time=0.0)
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PLAN_LOCK})
+        other.commit()
+    planned = worker.plan_if_due(loop_time=10.0)
+    again = worker.plan_if_due(loop_time=20.0)
+    engine.dispose()
+
+    assert (blocked, planned, again) == (0, 1, 0)
