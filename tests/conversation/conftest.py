@@ -72,8 +72,13 @@ def _seed(session: Session) -> dict[str, Borrower]:
     seeded = {}
     # One borrower per language, and another per language for the tests that change the
     # borrower's own settings (language), so that no test sees another's changes.
-    for key in [*SUPPORTED_LOCALES, *(f"switch-{locale}" for locale in SUPPORTED_LOCALES)]:
-        locale = key.removeprefix("switch-")
+    keys = [
+        *SUPPORTED_LOCALES,
+        *(f"switch-{locale}" for locale in SUPPORTED_LOCALES),
+        "payer-en",  # receives a payment: balances of the others stay as seeded
+    ]
+    for key in keys:
+        locale = key.split("-")[-1]
         borrower = make_borrower(
             session, branch, officer=officer, full_name=names[locale], phone=unique_phone(),
             language=locale,

@@ -3,10 +3,13 @@ action server → loan API on SQLite), in English, French, Spanish and Swahili."
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,6 +17,8 @@ from sqlalchemy.orm import Session
 from actions.common import today
 from api.borrowers.models import ChannelIdentity
 from api.cases.models import Case
+from api.core.config import get_settings
+from api.core.security import hmac_sha256_hex
 from api.promises.models import PromiseToPay
 from bot.channels.base import InboundMessage
 from bot.conversation import ConversationService
@@ -72,7 +77,13 @@ async def test_telegram_asks_for_the_shared_contact_first(
     assert ask.request_contact
     assert ask.contact_button_title == render("conv.share_contact_button", lang)
     # The gateway sends "/inform" with the proven phone once the user shares their own contact.
-    assert await c.say("/inform", phone=world.borrowers[lang].phone) in factor_questions(lang)
+    asked = await c.say("/inform", phone=world.borrowers[lang].phone)
+    assert asked in factor_questions(lang)
+    answer = DEFAULT_DOB.strftime("%d/%m/%Y") if asked == factor_questions(lang)[0] else "4821"
+    # The question asked before verification is answered once it succeeds.
+    done, next_due = await c.say(answer)
+    assert done == render("conv.verify.done", lang)
+    assert money("3000", lang) in next_due
 
 
 @LANGS
@@ -299,3 +310,49 @@ async def test_loan_api_down_answers_try_again_in_the_chats_language(
         wait_healthy(restarted, 60)
     (back,) = await c.say(PHRASES["sw"]["next_due"])
     assert money("3000", "sw") in back
+
+
+@LANGS
+async def test_a_payment_not_yet_arrived_is_recorded_for_the_officer(
+    chat: ChatFactory, world: World, lang: str
+) -> None:
+    c = await verified(chat, lang)
+    (reply,) = await c.say(PHRASES[lang]["paid"])
+    with Session(world.engine) as session:
+        claims = session.scalars(select(Case.reference).where(Case.kind == "payment_claim")).all()
+    assert any(reference in reply for reference in claims)
+    assert reply.startswith(render("conv.payment_not_found", lang, count=24, reference="")[:12])
+
+
+async def test_a_payment_that_arrived_is_confirmed(chat: ChatFactory, world: World) -> None:
+    borrower = world.borrowers["payer-en"]
+    body = json.dumps(
+        {
+            "external_reference": f"MP{uuid.uuid4().hex[:8].upper()}",
+            "account_reference": borrower.reference,
+            "amount": "1500.00",
+            "currency": "KES",
+            "method": "mpesa",
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
+    secret = get_settings().payment_webhook_secret.get_secret_value()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{world.stack.api_url}/v1/webhooks/payments",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {world.token}",
+                "Content-Type": "application/json",
+                "X-Kopa-Signature": f"sha256={hmac_sha256_hex(secret, body)}",
+            },
+        )
+    assert response.status_code == 200, response.text
+    c = await verified(chat, "en", borrower_key="payer-en")
+    (reply,) = await c.say("i just paid 1500")
+    assert reply == render(
+        "conv.payment_found",
+        "en",
+        amount={"$money": ["1500.00", "KES"]},
+        date={"$date": today().isoformat()},
+    )
