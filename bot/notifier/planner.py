@@ -697,13 +697,19 @@ class Planner:
         dialect = session.get_bind().dialect.name
         upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         outbox = cast(Table, OutboxMessage.__table__)
-        # Core executemany ("insertmanyvalues"): the ORM would build one object per row.
-        stmt = (
-            upsert(outbox)
-            .on_conflict_do_nothing(index_elements=["business_key"])
-            .returning(outbox.c.business_key)
+        # Keys planned before are skipped up front: with RETURNING, an ON CONFLICT executemany
+        # runs row by row on PostgreSQL, while without it the rows go in batches. A concurrent
+        # planner (workers take an advisory lock; a CLI run might not) is still stopped by
+        # ON CONFLICT, at worst writing a second ledger event for the same message.
+        keys = [r["business_key"] for r in rows]
+        existing = set(
+            session.scalars(select(outbox.c.business_key).where(outbox.c.business_key.in_(keys)))
         )
-        new_keys: set[str] = set(session.execute(stmt, rows).scalars().all())
+        fresh = [r for r in rows if r["business_key"] not in existing]
+        if fresh:
+            stmt = upsert(outbox).on_conflict_do_nothing(index_elements=["business_key"])
+            session.execute(stmt, fresh)
+        new_keys = {r["business_key"] for r in fresh}
         if not new_keys:
             return 0
         version = self.config.version
