@@ -7,6 +7,7 @@ training data, the pinned Rasa environment), so an unchanged project reuses the 
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -55,7 +56,11 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
         "--fixed-model-name", target.name.removesuffix(".tar.gz"),
     ]
     with console.status(f"training the Rasa model ({target.name}); this takes a few minutes"):
-        result = subprocess.run(command, cwd=NLU_DIR, capture_output=True, text=True, check=False)
+        # Rasa reports usage telemetry unless told not to; nothing leaves this machine.
+        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+        result = subprocess.run(
+            command, cwd=NLU_DIR, capture_output=True, text=True, check=False, env=env
+        )
     if result.returncode != 0 or not target.exists():
         console.print(result.stdout[-4000:], result.stderr[-4000:], markup=False)
         raise SystemExit("rasa train failed")
