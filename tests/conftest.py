@@ -60,6 +60,17 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture
+def committed_sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite database of this test's own, for tests whose servers commit rows.
+
+    Committed rows in the shared ``sqlite_url`` database would leak into other tests.
+    """
+    url = f"sqlite:///{tmp_path / 'committed.db'}"
+    upgrade(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Parametrize a test over both databases."""

@@ -41,8 +41,8 @@ BORROWER_USER = "660001"
 
 
 @pytest.fixture
-def api_server(sqlite_url: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
-    engine = build_engine(sqlite_url)
+def api_server(committed_sqlite_url: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    engine = build_engine(committed_sqlite_url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     app = create_api()
 

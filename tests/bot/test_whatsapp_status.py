@@ -21,14 +21,14 @@ from tests.bot.conftest import start_gateway, wait_until
 
 
 @pytest.fixture
-def factory(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = build_engine(sqlite_url)
+def factory(committed_sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = build_engine(committed_sqlite_url)
     yield sessionmaker(bind=engine, expire_on_commit=False)
     engine.dispose()
 
 
 def test_statuses_are_appended_to_the_ledger_once(
-    sqlite_url: str,
+    committed_sqlite_url: str,
     factory: sessionmaker[Session],
     fake_telegram: tuple[FakeTelegram, ServerThread],
     fake_whatsapp: tuple[FakeWhatsApp, ServerThread],
@@ -55,7 +55,7 @@ def test_statuses_are_appended_to_the_ledger_once(
             )
         )
     fake, _server = fake_whatsapp
-    server, gateway = start_gateway(fake_telegram, fake_whatsapp, database_url=sqlite_url)
+    server, gateway = start_gateway(fake_telegram, fake_whatsapp, database_url=committed_sqlite_url)
     try:
         for status in ("sent", "delivered", "delivered", "read"):
             asyncio.run(fake.deliver(status_payload(wamid, status, "254700000001")))
