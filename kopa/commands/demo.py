@@ -72,25 +72,69 @@ def serve_api(database_url: str, host: str, port: int) -> None:
     uvicorn.run("api.main:app", host=host, port=port, log_level="warning", access_log=False)
 
 
+def print_todays_plan(database_url: str, console: Console) -> None:
+    """Show what the notifier would send today to the demo portfolio (a dry run)."""
+    from sqlalchemy.orm import Session
+
+    from api.core.db import build_engine
+    from kopa.commands.notify import plan_table
+
+    engine = build_engine(database_url)
+    try:
+        with Session(engine) as session:
+            console.print(plan_table(session, datetime.now(UTC)))
+    finally:
+        engine.dispose()
+
+
+def chat_as(database_url: str, phone: str, lang: str | None, console: Console) -> None:
+    """Start the API, action server and Rasa on the demo database, then chat as ``phone``."""
+    from kopa.commands.chat import chat
+
+    os.environ["KOPA_DATABASE_URL"] = database_url
+    from api.core import config
+
+    config.get_settings.cache_clear()
+    console.print(
+        f"\nChatting as {phone}. Try: hello · what is my balance · when is my next payment · "
+        "how do I pay · I will pay 500 next friday · I lost my job · talk to a person · "
+        "parle français · STOP. Ctrl-D ends.\n",
+        markup=False,
+        highlight=False,
+    )
+    chat(phone=phone, lang=lang, start=True, rasa_url="")
+
+
 def demo(
-    host: str = typer.Option("127.0.0.1", help="address the API listens on"),
-    port: int = typer.Option(8000, help="port the API listens on"),
+    host: str = typer.Option("127.0.0.1", help="address the API listens on (with --api-only)"),
+    port: int = typer.Option(8000, help="port the API listens on (with --api-only)"),
     database_url: str | None = typer.Option(
         None, "--database-url", help="defaults to var/demo.db (SQLite)"
     ),
-    serve: bool = typer.Option(True, help="start the API after seeding"),
+    phone: str | None = typer.Option(
+        None, help="chat as this seeded borrower (default: the first demo borrower)"
+    ),
+    lang: str | None = typer.Option(None, help="the chat's language hint"),
+    api_only: bool = typer.Option(False, "--api-only", help="serve the loan API, no chat"),
+    serve: bool = typer.Option(True, help="start the chat (or the API) after seeding"),
 ) -> None:
-    """Seed the demo portfolio, start the loan API and print what to try."""
+    """Seed the demo portfolio, show today's reminder plan, then chat as a seeded borrower."""
     from kopa.portfolio.demo import print_demo_portfolio
 
     url = database_url or demo_database_url()
     console = Console()
     views = prepare_demo(url)
     print_demo_portfolio(views, console)
-    base_url = f"http://{host}:{port}"
-    console.print(f"\nLoan API on {base_url} (OpenAPI at {base_url}/docs). Try:\n")
-    for line in try_it_lines(views, base_url):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    if serve:
-        console.print("\nCtrl-C stops the API.")
-        serve_api(url, host, port)
+    console.print("\nToday's reminder and incentive plan for this portfolio (dry run):")
+    print_todays_plan(url, console)
+    if api_only:
+        base_url = f"http://{host}:{port}"
+        console.print(f"\nLoan API on {base_url} (OpenAPI at {base_url}/docs). Try:\n")
+        for line in try_it_lines(views, base_url):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if serve:
+            console.print("\nCtrl-C stops the API.")
+            serve_api(url, host, port)
+        return
+    if serve and views:
+        chat_as(url, phone or views[0].borrower.phone, lang, console)
