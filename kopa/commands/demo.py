@@ -137,4 +137,6 @@ def demo(
             serve_api(url, host, port)
         return
     if serve and views:
-        chat_as(url, phone or views[0].borrower.phone, lang, console)
+        chosen = next((v.borrower for v in views if v.borrower.phone == phone), views[0].borrower)
+        # The channel's language hint: a phone's own app language, here the borrower's.
+        chat_as(url, phone or chosen.phone, lang or chosen.language, console)
