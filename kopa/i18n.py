@@ -127,7 +127,9 @@ def _format_arg(value: Any, locale: str) -> Any:
         if "$date" in value:
             return format_day(date.fromisoformat(value["$date"]), locale)
         if "$datetime" in value:
-            return format_moment(datetime.fromisoformat(value["$datetime"]), locale, value.get("tz"))
+            return format_moment(
+                datetime.fromisoformat(value["$datetime"]), locale, value.get("tz")
+            )
         if "$number" in value:
             return format_decimal(Decimal(value["$number"]), locale=babel_locale(locale))
         if "$key" in value:

@@ -48,17 +48,23 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
         raise SystemExit("Rasa is not installed: run `make setup` first")
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     command = [
-        str(RASA_BIN), "train",
-        "--config", str(NLU_DIR / "config.yml"),
-        "--domain", str(NLU_DIR / "domain"),
-        "--data", str(NLU_DIR / "data"),
-        "--out", str(MODELS_DIR),
-        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+        str(RASA_BIN),
+        "train",
+        "--config",
+        str(NLU_DIR / "config.yml"),
+        "--domain",
+        str(NLU_DIR / "domain"),
+        "--data",
+        str(NLU_DIR / "data"),
+        "--out",
+        str(MODELS_DIR),
+        "--fixed-model-name",
+        target.name.removesuffix(".tar.gz"),
     ]
     with console.status(f"training the Rasa model ({target.name}); this takes a few minutes"):
         # Rasa reports usage telemetry unless told not to; nothing leaves this machine.
         env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - our own Rasa binary and paths
             command, cwd=NLU_DIR, capture_output=True, text=True, check=False, env=env
         )
     if result.returncode != 0 or not target.exists():

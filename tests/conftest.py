@@ -42,7 +42,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - reported as skip/fail with the reason
+    except Exception as exc:
         _unavailable(f"PostgreSQL at KOPA_TEST_DATABASE_URL is unreachable: {type(exc).__name__}")
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade(url)

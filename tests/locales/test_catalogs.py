@@ -34,11 +34,24 @@ def test_pot_is_up_to_date(tmp_path: Path) -> None:
     fresh = tmp_path / "messages.pot"
     subprocess.run(
         [
-            str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg",
-            "-k", "N_", "-k", "NP_:1,2", "--no-location", "--omit-header", "--sort-output",
-            "-o", str(fresh), "kopa/messages",
+            str(Path(sys.executable).parent / "pybabel"),
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "N_",
+            "-k",
+            "NP_:1,2",
+            "--no-location",
+            "--omit-header",
+            "--sort-output",
+            "-o",
+            str(fresh),
+            "kopa/messages",
         ],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     with fresh.open("rb") as handle:
         expected = _message_ids(read_po(handle))
@@ -62,8 +75,10 @@ def test_every_message_is_translated(locale: str) -> None:
         if not message.id:
             continue
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        if message.fuzzy or not all(strings) or len(strings) < (
-            catalog.num_plurals if message.pluralizable else 1
+        if (
+            message.fuzzy
+            or not all(strings)
+            or len(strings) < (catalog.num_plurals if message.pluralizable else 1)
         ):
             missing.append(message.id)
     assert not missing, f"{locale} lacks translations for: {missing}"
