@@ -19,7 +19,7 @@ def main() -> int:
     failed = []
     for module in BENCHMARKS:
         console.rule(f"[bold]{module}")
-        result = subprocess.run([sys.executable, "-m", module], check=False)  # noqa: S603
+        result = subprocess.run([sys.executable, "-m", module], check=False)
         if result.returncode != 0:
             failed.append(module)
     if failed:
