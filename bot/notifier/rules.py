@@ -8,6 +8,7 @@ the clock, so the property tests can try thousands of schedules, time zones and 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -45,6 +46,11 @@ def country_holidays(country: str, year: int) -> frozenset[date]:
     try:
         return frozenset(holidays.country_holidays(country, years=year).keys())
     except NotImplementedError:
+        # The calendar does not know this country: only the branch's own closed days protect its
+        # borrowers, so say so loudly (once per country and year, thanks to the cache).
+        logging.getLogger(__name__).warning(
+            "no public-holiday calendar for country %s; configure the branch's closed days", country
+        )
         return frozenset()
 
 

@@ -3,6 +3,7 @@ server and Rasa with the trained model, all on free localhost ports, stopped at 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,7 +99,9 @@ def _seed(session: Session) -> dict[str, Borrower]:
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if not RASA_BIN.exists():
-        pytest.skip("Rasa is not installed (make setup)")
+        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
+            pytest.fail("Rasa is not installed: run `make setup` (KOPA_REQUIRE_SERVICES=1)")
+        pytest.skip("Rasa is not installed: run `make setup` to run the conversation tests")
     root = tmp_path_factory.mktemp("stack")
     database_url = f"sqlite:///{root / 'kopa.db'}"
     upgrade(database_url)
