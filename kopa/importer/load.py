@@ -42,6 +42,7 @@ from kopa.importer.validate import (
     PaymentRow,
 )
 from kopa.portfolio.bulk import BulkWriter
+from kopa.portfolio.synthetic import COLUMNS as SEED_COLUMNS
 
 K = TypeVar("K")
 Rowish = TypeVar("Rowish")
@@ -779,20 +780,8 @@ def _installments(
     return written
 
 
-INSTALLMENT_COLUMNS = (
-    "id",
-    "loan_id",
-    "seq",
-    "due_date",
-    "principal_due",
-    "interest_due",
-    "fees_due",
-    "principal_paid",
-    "interest_paid",
-    "fees_paid",
-    "status",
-    "paid_on",
-)
+# The same column order the seed writes installments in (one list for both bulk loaders).
+INSTALLMENT_COLUMNS = SEED_COLUMNS["loan_installment"]
 
 
 @dataclass(slots=True)
