@@ -13,7 +13,7 @@ import gettext
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,7 +70,9 @@ def message_keys() -> list[str]:
     return sorted(_registry())
 
 
+@lru_cache(maxsize=64)
 def babel_locale(locale: str) -> Locale:
+    # Cached: parsing a locale costs more than formatting with it, and campaigns format a lot.
     language = normalize_locale(locale)
     try:
         return Locale.parse(_FORMAT_LOCALES.get(language, language))
@@ -119,7 +121,8 @@ def nested(key: str, **args: Any) -> dict[str, Any]:
     return {"$key": key, "args": args}
 
 
-def _format_arg(value: Any, locale: str) -> Any:
+def format_arg(value: Any, locale: str) -> Any:
+    """One argument as the reader of ``locale`` should see it (tagged money, dates, numbers)."""
     if isinstance(value, Mapping):
         if "$money" in value:
             amount, currency = value["$money"]
@@ -155,5 +158,5 @@ def render(key: str, locale: str | None, **args: Any) -> str:
         template = translations.ngettext(message.singular, message.plural, count)
     else:
         template = translations.gettext(message)
-    formatted = {name: _format_arg(value, language) for name, value in args.items()}
+    formatted = {name: format_arg(value, language) for name, value in args.items()}
     return template.format(**formatted)

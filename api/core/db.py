@@ -7,13 +7,14 @@ PostgreSQL (psycopg 3) the production database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import ColumnElement, Integer, MetaData, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -92,3 +93,11 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def in_ids(column: Any, ids: Sequence[int], session: Session) -> ColumnElement[bool]:
+    """``column IN ids`` as one statement whatever the number of ids: ``= ANY(array)`` on
+    PostgreSQL, so that the driver and the server reuse its prepared plan; ``IN`` elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(bindparam(None, list(ids), ARRAY(Integer))))
+    return cast(ColumnElement[bool], column.in_(ids))

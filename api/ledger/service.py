@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from api.ledger.models import ContactEvent
@@ -13,9 +15,8 @@ from api.ledger.models import ContactEvent
 _FORBIDDEN_DETAIL_KEYS = frozenset({"text", "message", "body", "borrower_words"})
 
 
-def record(
+def event_values(
     *,
-    session: Session,
     at: datetime,
     direction: str,
     kind: str,
@@ -28,8 +29,8 @@ def record(
     message_key: str | None = None,
     external_message_id: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> ContactEvent:
-    """Append one event (``direction``: inbound | outbound | internal).
+) -> dict[str, Any]:
+    """The column values of one event (``direction``: inbound | outbound | internal).
 
     Raises:
         ValueError: ``detail`` carries message text, which the ledger must never store.
@@ -38,19 +39,30 @@ def record(
     leaked = _FORBIDDEN_DETAIL_KEYS & detail.keys()
     if leaked:
         raise ValueError(f"the ledger never stores message text ({sorted(leaked)})")
-    event = ContactEvent(
-        at=at,
-        direction=direction,
-        kind=kind,
-        decision=decision,
-        rule=rule,
-        borrower_id=borrower_id,
-        loan_id=loan_id,
-        case_id=case_id,
-        channel=channel,
-        message_key=message_key,
-        external_message_id=external_message_id,
-        detail=detail,
-    )
-    session.add(event)
-    return event
+    return {
+        "at": at,
+        "direction": direction,
+        "kind": kind,
+        "decision": decision,
+        "rule": rule,
+        "borrower_id": borrower_id,
+        "loan_id": loan_id,
+        "case_id": case_id,
+        "channel": channel,
+        "message_key": message_key,
+        "external_message_id": external_message_id,
+        "detail": detail,
+    }
+
+
+def record(*, session: Session, **event: Any) -> ContactEvent:
+    """Append one event; ``event`` takes the arguments of :func:`event_values`."""
+    row = ContactEvent(**event_values(**event))
+    session.add(row)
+    return row
+
+
+def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """Append many events (each made by :func:`event_values`) in one statement."""
+    if events:
+        session.execute(insert(ContactEvent), list(events))

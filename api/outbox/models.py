@@ -14,6 +14,9 @@ from api.core.types import UTCDateTime
 class OutboxStatus(enum.StrEnum):
     pending = "pending"  # waiting for send_at
     claimed = "claimed"  # a worker holds the lease; nothing has left yet
+    # The rules said yes and the text is rendered; waiting for a send slot. Counts against the
+    # caps, so a second worker judging the same loan sees it; nothing has left yet.
+    ready = "ready"
     # The request to the provider may have left: a worker that dies now leaves an unknown outcome,
     # which is never resent automatically (rule R-4).
     sending = "sending"

@@ -252,8 +252,6 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                 "KOPA_NOTIFY_CAMPAIGNS": str(config_path),
                 "KOPA_NOTIFY_PLAN_EVERY_SECONDS": "0",
                 "KOPA_NOTIFY_POLL_SECONDS": "0.1",
-                "KOPA_NOTIFY_BATCH_SIZE": "80",
-                "KOPA_NOTIFY_CONCURRENCY": "8",
                 "KOPA_NOTIFY_REDIS_PREFIX": f"kopa-bench:{uuid.uuid4().hex}",
             }
             procs = [
@@ -261,7 +259,7 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                     [sys.executable, "-m", "kopa.cli", "notify", "worker", "--worker-id", f"b{n}"],
                     cwd=ROOT,
                     env=env,
-                    stdout=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                 )
                 for n in range(workers)
@@ -275,7 +273,7 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                     left = conn.execute(
                         text(
                             "SELECT count(*) FROM outbox_message WHERE status IN "
-                            "('pending', 'retry', 'claimed', 'sending')"
+                            "('pending', 'retry', 'claimed', 'ready', 'sending')"
                         )
                     ).scalar_one()
                 if left == 0:
@@ -289,8 +287,13 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
             engine.dispose()
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
+            totals: dict[str, int] = {}
             for proc in procs:
-                proc.wait(timeout=20)
+                out, _ = proc.communicate(timeout=20)
+                # Each worker prints its totals as one JSON line when it stops.
+                for name, value in json.loads(out.decode().strip().splitlines()[-1]).items():
+                    if isinstance(value, int):
+                        totals[name] = totals.get(name, 0) + value
         log = httpx.get(f"{fake_url}/_fake/sent", params={"method": "sendMessage"}, timeout=60)
         entries = log.json()
     finally:
@@ -324,6 +327,7 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
         "steady_fraction": round(steady_rate / rate, 3) if steady_rate == steady_rate else None,
         "max_in_any_second": best,
         "statuses": statuses,
+        "worker_totals": totals,
     }
 
 

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import phonenumbers
 from telegram import (
     InlineKeyboardButton,
@@ -41,7 +40,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
 
 from bot.channels.base import (
     InboundMessage,
@@ -49,6 +47,7 @@ from bot.channels.base import (
     SendOutcome,
     SendResult,
 )
+from bot.channels.ptb_aiohttp import NOT_SENT_ERRORS, AiohttpRequest
 from bot.config import TelegramSettings
 from kopa.i18n import render
 
@@ -119,13 +118,13 @@ def classify(error: TelegramError) -> SendResult:
         return SendResult(SendOutcome.final, error=f"{name}: {error.message}")
     if isinstance(error, TimedOut):
         cause = error.__cause__
-        if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or cause is None:
-            # PTB raises a bare TimedOut for its own pool timeout: the request never left.
+        if cause is None or isinstance(cause, NOT_SENT_ERRORS):
+            # A connect or pool timeout (or PTB's own bare TimedOut): the request never left.
             return SendResult(SendOutcome.retryable, error=name)
         return SendResult(SendOutcome.unknown, error=name)
     if isinstance(error, NetworkError):
         cause = error.__cause__
-        if cause is None or isinstance(cause, httpx.ConnectError):
+        if cause is None or isinstance(cause, NOT_SENT_ERRORS):
             # 5xx answers carry no cause; a refused connection never reached Telegram.
             return SendResult(SendOutcome.retryable, error=f"{name}: {error.message}")
         return SendResult(SendOutcome.unknown, error=name)
@@ -144,11 +143,10 @@ class TelegramGateway:
     def __init__(self, settings: TelegramSettings, *, polling: bool = False) -> None:
         self._settings = settings
         self._polling = polling
-        request = HTTPXRequest(
+        request = AiohttpRequest(
             connection_pool_size=max(8, settings.concurrent_updates),
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
-            write_timeout=settings.read_timeout,
             pool_timeout=settings.connect_timeout,
         )
         builder = (
@@ -163,7 +161,7 @@ class TelegramGateway:
             builder = builder.updater(None)
         else:
             builder = builder.get_updates_request(
-                HTTPXRequest(connect_timeout=settings.connect_timeout, read_timeout=30.0)
+                AiohttpRequest(connect_timeout=settings.connect_timeout, read_timeout=30.0)
             )
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -145,6 +146,10 @@ async def request_params(request: Request) -> dict[str, Any]:
         body = await request.json()
         if isinstance(body, dict):
             params.update(body)
+    elif "application/x-www-form-urlencoded" in content_type:
+        # The standard library decodes a plain form several times faster than the multipart
+        # parser; the benchmarks run this fake at 1000 requests/s beside the workers.
+        params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
     elif "form" in content_type:
         form = await request.form()
         params.update({key: value for key, value in form.items() if isinstance(value, str)})

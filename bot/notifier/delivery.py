@@ -1,16 +1,29 @@
-"""Deliver due outbox rows: claim, check the rules again, render, send, record the outcome.
+"""Deliver due outbox rows: claim, judge again, book send slots, send, record the outcome.
 
-Claiming (rule R-2): on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` marks a batch
-``claimed`` with a lease, so several worker processes share the work; on SQLite a single
-in-process worker claims with a plain update. Before its request may leave, a row becomes
-``sending`` in its own committed transaction. A worker that dies therefore leaves either
-``claimed`` rows (nothing left: reclaimed after the lease) or ``sending`` rows (maybe delivered:
-marked ``unknown`` after the lease, never resent, counted against the caps, rule R-4).
+A worker pass works on a claimed batch in chunks, each costing a handful of statements whatever
+its size (rule R-2 and the throughput target of ``bench/notify``):
+
+1. **Claim.** On PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` marks a batch ``claimed`` with
+   a lease, so several worker processes share the work; on SQLite a single in-process worker
+   claims with a plain update.
+2. **Judge.** One transaction per chunk reads the send-time facts of all its rows
+   (:mod:`bot.notifier.facts`), asks the rules, renders the messages and marks the rows that may
+   go ``ready`` (they count against the caps from then on). Suppressions and reschedules go to
+   the ledger in the same transaction.
+3. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows.
+4. **Send.** Just before each group of slots (``MARK_TICK`` wide) one statement marks the group
+   ``sending``; only then do its requests leave, each at its own slot.
+5. **Record.** One transaction writes every outcome of the booking with its ledger event.
+
+A worker that dies therefore leaves ``claimed`` or ``ready`` rows (nothing left: back to pending
+after the lease) or ``sending`` rows (maybe delivered: marked ``unknown`` after the lease, never
+resent, counted against the caps, rule R-4), and at most one group of the latter never left.
 
 Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
 ``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
 never retried); unknown (never resent); rate limited (the channel pauses for ``retry_after`` in
-the shared limiter and the row waits); outside the WhatsApp window (retried as a template).
+the shared limiter, and every booked send still waiting in any worker is held back); outside the
+WhatsApp window (retried as a template).
 """
 
 from __future__ import annotations
@@ -20,21 +33,21 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
-from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
-from api.branches.models import Branch, Officer
+from api.borrowers.models import Borrower, Channel, Consent
+from api.branches.models import Officer
+from api.core.db import in_ids
 from api.ledger import service as ledger
-from api.ledger.models import ContactEvent
-from api.loans.models import Installment, InstallmentStatus, Loan
+from api.loans.models import Loan
 from api.outbox.models import OutboxMessage, OutboxStatus
-from api.promises.models import PromiseStatus, PromiseToPay
 from bot.channels.base import ChannelGateway, OutboundMessage, SendOutcome, SendResult
 from bot.notifier.config import (
     CampaignConfig,
@@ -43,15 +56,33 @@ from bot.notifier.config import (
     load_campaigns,
     load_templates,
 )
-from bot.notifier.planner import _window
-from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, acquire, limits_from_config
-from bot.notifier.render import CAMPAIGN_PURPOSES, TemplateMissing, build_outbound
-from bot.notifier.rules import Calendar, Caps, Decision, Snapshot, Window, decide, local_day
+from bot.notifier.facts import SendTimeFacts
+from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, limits_from_config
+from bot.notifier.render import TemplateMissing, build_outbound
+from bot.notifier.rules import Decision, Window, decide
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-ATTEMPTED = (OutboxStatus.sending, OutboxStatus.sent, OutboxStatus.unknown)
 FORCE_TEMPLATE = "outside_window"
+# A chunk holds about CHUNK_SECONDS of the fastest channel's sends: big enough to make its
+# statements cheap per message, small enough to be judged just before it goes.
+CHUNK_SECONDS = 0.1
+MAX_CHUNK = 100
+# Slots are booked from BOOKING_LEAD to BOOKING_HORIZON seconds ahead: the lanes of every worker
+# queue their chunks one after the other, and a verdict is never more than a moment old.
+BOOKING_LEAD = 0.03
+BOOKING_HORIZON = 0.4
+# Sends whose slots fall within one tick are marked ``sending`` by one statement, MARK_MARGIN
+# before the first of them: a crash can strand at most that much of sends that never left.
+MARK_TICK = 0.02
+MARK_MARGIN = 0.02
+# A send more than this late gives its slot up and waits for the next booking: booked sends then
+# leave at most this late, which the limiter's headroom absorbs (never above the limit).
+LATE_LIMIT = 0.025
+# How long the pause of a channel, as last read from the shared limiter, is trusted.
+PAUSE_RECHECK = 0.02
+_HELD_BY_THIS_PASS = (OutboxStatus.claimed, OutboxStatus.ready)
 
 
 @dataclass
@@ -68,10 +99,28 @@ class DeliveryStats:
     deferred: int = 0
     reclaimed: int = 0
     lost_lease: int = 0
+    # Sends that woke too late for their slot and waited for another one.
+    late: int = 0
 
     def add(self, other: DeliveryStats) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class Job:
+    """One row of a pass, from its verdict to its outcome."""
+
+    id: int
+    channel: str
+    recipient: str
+    outbound: OutboundMessage
+    decision: Decision
+    slot: float = 0.0  # loop time of its booked slot
+    result: SendResult | None = None
+    marked: bool = False  # committed ``sending``: its request may leave
+    held: bool = False  # held back (a pause, a missed slot): it never left
+    lost: bool = False  # another worker took the row over (lease expired)
 
 
 def _utcnow() -> datetime:
@@ -83,14 +132,15 @@ def _is_postgres(session: Session) -> bool:
 
 
 def recover_expired(session: Session, now: datetime) -> tuple[int, int]:
-    """Release claims whose worker vanished: ``claimed`` back to pending, ``sending`` to unknown.
+    """Release claims whose worker vanished: ``claimed`` and ``ready`` back to pending, ``sending``
+    to unknown.
 
     Returns:
         (reclaimed, unknown) counts.
     """
     reclaimed = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.claimed, OutboxMessage.lease_until < now)
+        .where(OutboxMessage.status.in_(_HELD_BY_THIS_PASS), OutboxMessage.lease_until < now)
         .values(status=OutboxStatus.pending, claimed_by=None, lease_until=None)
         .returning(OutboxMessage.id)
     ).all()
@@ -154,7 +204,11 @@ def claim(
 
 
 class Deliverer:
-    """One worker's delivery logic; :func:`deliver_due` runs one pass of it."""
+    """One worker's delivery logic; :func:`deliver_due` runs one pass of it.
+
+    Several passes (lanes) may run at once on one instance: they share the policy cache and the
+    pause each channel was last seen under.
+    """
 
     def __init__(
         self,
@@ -175,380 +229,442 @@ class Deliverer:
         self.limiter = limiter or LocalRateLimiter(limits_from_config(self.config.channels))
         self.clock = clock
         self._policies: dict[int, tuple[Policy, Window]] = {}
+        # channel -> (loop time the pause ends, loop time it was read from the limiter)
+        self._pauses: dict[str, tuple[float, float]] = {}
+        self._recovered_at: float | None = None  # monotonic time of the last lease recovery
+        # Database work runs in threads (psycopg waits without the GIL), one at a time for the
+        # heavy statements and one for the marks: every extra thread would take the GIL from the
+        # event loop, whose sends must leave on time.
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="notify-db")
+        self._marks = ThreadPoolExecutor(1, thread_name_prefix="notify-mark")
         # Set on SIGTERM: the current sends finish, the rest of the batch is released.
         self.stopping = False
 
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
+        self._marks.shutdown(wait=True)
+
+    @staticmethod
+    async def _in_thread(executor: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    def chunk_size(self) -> int:
+        """Rows claimed and judged together."""
+        rates = [
+            limits.per_second
+            for name, limits in self.config.channels.items()
+            if name in self.gateways
+        ]
+        return max(1, min(MAX_CHUNK, int(max(rates, default=10.0) * CHUNK_SECONDS)))
+
     async def run_once(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryStats:
+        """Claim up to ``limit`` due rows, a chunk at a time, and deliver them."""
         stats = DeliveryStats()
-        start = now or self.clock()
         lease = self.config.delivery.lease_seconds
-
-        def claim_batch() -> list[tuple[int, str, str]]:
-            with self.session_factory() as session, session.begin():
-                stats.reclaimed, stats.unknown = recover_expired(session, start)
-                return claim(
-                    session, now=start, worker_id=self.worker_id, limit=limit, lease_seconds=lease
-                )
-
-        rows = await asyncio.to_thread(claim_batch)
-        stats.claimed = len(rows)
+        remaining = limit
+        ready: list[Job] = []
         renewed = time.monotonic()
-        for index, claimed in enumerate(rows):
-            if time.monotonic() - renewed > lease / 3:
-                # Heartbeat (R-2): the rows still waiting in this batch keep their lease.
-                rest = [outbox_id for outbox_id, _, _ in rows[index:]]
+        while ready or remaining > 0:
+            if ready and time.monotonic() - renewed > lease / 3:
+                # Heartbeat (R-2): rows waiting for a slot keep their lease.
                 until = (now or self.clock()) + timedelta(seconds=lease)
-                await asyncio.to_thread(self._renew, rest, until)
+                await self._in_thread(self._db, self._renew, [job.id for job in ready], until)
                 renewed = time.monotonic()
             if self.stopping:
                 # Shutting down: give the rest back now rather than after the lease.
-                rest = [outbox_id for outbox_id, _, _ in rows[index:]]
-                await asyncio.to_thread(self._release_all, rest, start)
-                stats.deferred += len(rest)
+                await self._in_thread(
+                    self._db, self._release, [job.id for job in ready], now or self.clock(), None
+                )
+                stats.deferred += len(ready)
                 break
-            try:
-                await self._deliver_one(claimed, now, stats)
-            except Exception:  # one bad row must not stop the batch; its lease will expire
-                logger.exception("delivery of outbox row %s failed", claimed[0])
+            if not ready:
+                wanted = min(remaining, self.chunk_size())
+                claimed, ready = await self._in_thread(
+                    self._db, self._claim_and_judge, wanted, now, stats
+                )
+                stats.claimed += claimed
+                # Fewer due rows than asked for: this pass has seen the end of the queue.
+                remaining = remaining - claimed if claimed == wanted else 0
+                renewed = time.monotonic()
+                continue
+            ready = await self._deliver_ready(ready, now, stats)
         return stats
 
-    # -- one row ---------------------------------------------------------------------------
-    def _policy(self, session: Session, branch_id: int) -> tuple[Policy, Window]:
-        cached = self._policies.get(branch_id)
-        if cached is None:
-            branch = session.get(Branch, branch_id)
-            assert branch is not None
-            policy = self.config.policy_for(country=branch.country, branch_code=branch.code)
-            cached = (policy, _window(policy, branch))
-            self._policies[branch_id] = cached
-        return cached
+    # -- 1. claim, 2. judge ----------------------------------------------------------------
+    def _claim_and_judge(
+        self, limit: int, now: datetime | None, stats: DeliveryStats
+    ) -> tuple[int, list[Job]]:
+        """Claim up to ``limit`` due rows and ask the rules about each with fresh facts, in one
+        transaction; the rows that may go are rendered and committed ``ready``.
 
-    async def _deliver_one(
-        self, claimed: tuple[int, str, str], now: datetime | None, stats: DeliveryStats
+        Returns:
+            (rows claimed, jobs ready to book).
+        """
+        jobs: list[Job] = []
+        lease = self.config.delivery.lease_seconds
+        with self.session_factory() as session, session.begin():
+            at = now or self.clock()
+            if self._recovered_at is None or time.monotonic() - self._recovered_at > lease / 3:
+                reclaimed, unknown = recover_expired(session, at)
+                stats.reclaimed += reclaimed
+                stats.unknown += unknown
+                self._recovered_at = time.monotonic()
+            claimed = claim(
+                session, now=at, worker_id=self.worker_id, limit=limit, lease_seconds=lease
+            )
+            orphans = [i for i, channel, _ in claimed if channel not in self.gateways]
+            if orphans:
+                self._release_in(session, orphans, at + timedelta(minutes=5), "no gateway")
+                stats.deferred += len(orphans)
+            ids = [i for i, channel, _ in claimed if channel in self.gateways]
+            if not ids:
+                return len(claimed), jobs
+            # Locked by the claim's update until this transaction ends.
+            rows = list(
+                session.scalars(select(OutboxMessage).where(in_ids(OutboxMessage.id, ids, session)))
+            )
+            facts = SendTimeFacts(
+                session,
+                rows,
+                config=self.config,
+                policies=self._policies,
+                lock_loans=_is_postgres(session),
+            )
+            for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
+                snapshot, window = facts.snapshot(row, at)
+                decision = decide(snapshot)
+                if decision.action != "send":
+                    self._not_now(session, row, decision, at, window, stats)
+                    continue
+                try:
+                    outbound = build_outbound(
+                        channel=row.channel,
+                        recipient=row.recipient,
+                        purpose=row.purpose,
+                        message_key=row.message_key,
+                        locale=row.locale,
+                        args=row.args,
+                        buttons=row.buttons,
+                        limited=decision.limited,
+                        use_template=self._needs_template(row, at, facts),
+                        templates=self.templates,
+                    )
+                except TemplateMissing:
+                    self._suppress(session, row, "whatsapp_no_template", at, stats)
+                    continue
+                facts.record_attempt(row, at)
+                jobs.append(Job(row.id, row.channel, row.recipient, outbound, decision))
+            session.flush()  # the verdicts above, before the bulk update below
+            if jobs:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(in_ids(OutboxMessage.id, [job.id for job in jobs], session))
+                    .values(status=OutboxStatus.ready)
+                    .execution_options(synchronize_session=False)
+                )
+        return len(claimed), jobs
+
+    def _needs_template(self, row: OutboxMessage, at: datetime, facts: SendTimeFacts) -> bool:
+        if row.channel != "whatsapp":
+            return False
+        if row.last_error == FORCE_TEMPLATE or row.borrower_id is None:
+            return row.last_error == FORCE_TEMPLATE
+        last_inbound = facts.last_whatsapp_inbound(row.borrower_id)
+        hours = self.config.delivery.whatsapp_session_hours
+        return last_inbound is None or last_inbound < at - timedelta(hours=hours)
+
+    # -- 3. book, 4. send, 5. record -------------------------------------------------------
+    async def _deliver_ready(
+        self, ready: list[Job], now: datetime | None, stats: DeliveryStats
+    ) -> list[Job]:
+        """Book slots for ``ready`` rows and deliver the booked ones; returns those still
+        waiting for a slot."""
+        booked: list[Job] = []
+        waiting: list[Job] = []
+        retry_in = float("inf")
+        loop = asyncio.get_running_loop()
+        by_channel: dict[str, list[Job]] = {}
+        for job in ready:
+            by_channel.setdefault(job.channel, []).append(job)
+        for channel, jobs in by_channel.items():
+            booking = await self.limiter.reserve(
+                channel,
+                [job.recipient for job in jobs],
+                lead=BOOKING_LEAD,
+                horizon=BOOKING_HORIZON,
+            )
+            base = loop.time()
+            for job, delay in zip(jobs, booking.delays, strict=True):
+                if delay is None:
+                    waiting.append(job)
+                else:
+                    job.slot = base + delay
+                    booked.append(job)
+            if booking.booked == 0:
+                retry_in = min(retry_in, booking.retry_in)
+        if not booked:
+            if retry_in > self.config.delivery.lease_seconds / 3:
+                # A long pause (429): give the rows back instead of holding their claims.
+                later = (now or self.clock()) + timedelta(seconds=retry_in)
+                await self._in_thread(
+                    self._db, self._release, [job.id for job in waiting], later, None
+                )
+                stats.deferred += len(waiting)
+                return []
+            await asyncio.sleep(retry_in)
+            return waiting
+        await self._dispatch(booked, now, stats)
+        held = await self._in_thread(self._db, self._finish, booked, now, stats)
+        return waiting + held
+
+    async def _dispatch(
+        self, booked: list[Job], now: datetime | None, stats: DeliveryStats
     ) -> None:
-        outbox_id, channel, recipient = claimed
-        gateway = self.gateways.get(channel)
-        if gateway is None:
-            with self.session_factory() as session, session.begin():
-                later = (now or self.clock()) + timedelta(minutes=5)
-                self._release(session, outbox_id, later, "no gateway")
-            stats.deferred += 1
+        """Mark each tick's group ``sending`` just before its first slot, then send each job at
+        its own slot."""
+        booked.sort(key=lambda job: job.slot)
+        groups: list[list[Job]] = []
+        for job in booked:
+            if groups and job.slot - groups[-1][0].slot < MARK_TICK:
+                groups[-1].append(job)
+            else:
+                groups.append([job])
+        sends: list[asyncio.Task[None]] = []
+        for group in groups:
+            await _sleep_until(group[0].slot - MARK_MARGIN)
+            going: list[Job] = []
+            for job in group:
+                if await self._paused(job.channel) > 0:
+                    job.held = True
+                else:
+                    going.append(job)
+            if not going:
+                continue
+            marked = await self._in_thread(
+                self._marks, self._mark_sending, [job.id for job in going], now
+            )
+            for job in going:
+                if job.id in marked:
+                    job.marked = True
+                    sends.append(asyncio.create_task(self._send(job, stats)))
+                else:
+                    job.lost = True
+                    stats.lost_lease += 1
+        await asyncio.gather(*sends)
+
+    async def _send(self, job: Job, stats: DeliveryStats) -> None:
+        await _sleep_until(job.slot)
+        if self._paused_locally(job.channel) > 0:
+            job.held = True
             return
-        # 1. A rate slot; a long wait (a 429 pause) gives the row back instead of holding it.
-        # The slot is taken before the rules are asked, so a message they stop costs one slot:
-        # cheaper than a second transaction for every message that goes.
-        max_wait = self.config.delivery.lease_seconds / 3
-        wait = await acquire(self.limiter, channel, recipient, max_wait)
-        if wait > 0:
-            with self.session_factory() as session, session.begin():
-                later = (now or self.clock()) + timedelta(seconds=wait)
-                self._release(session, outbox_id, later, None)
-            stats.deferred += 1
+        if asyncio.get_running_loop().time() - job.slot > LATE_LIMIT:
+            stats.late += 1
+            job.held = True
             return
-        # 2. Ask the rules with fresh facts and mark the row as possibly leaving (in a thread:
-        # psycopg releases the GIL while it waits, so the lanes overlap their round trips).
-        prepared = await asyncio.to_thread(self._prepare, outbox_id, now, stats)
-        if prepared is None:
-            return
-        outbound, decision = prepared
-        # A 429 seen by any worker while this row was being prepared: the slot taken before
-        # no longer holds. Nothing has left, so the row simply waits for the pause to pass.
-        paused = await self.limiter.paused_for(channel)
-        if paused > 0:
-            later = (now or self.clock()) + timedelta(seconds=paused)
-            await asyncio.to_thread(self._unsend, outbox_id, later)
-            stats.deferred += 1
-            return
-        # 3. Send, then record what happened.
-        result = await gateway.send(outbound)
-        await asyncio.to_thread(self._finish, outbox_id, result, decision, now, stats)
-        if result.outcome == SendOutcome.rate_limited:
+        try:
+            job.result = await self.gateways[job.channel].send(job.outbound)
+        except Exception as exc:  # the request may have left: never resend what might have gone
+            logger.error("outbox row %s: gateway raised %s", job.id, type(exc).__name__)
+            job.result = SendResult(SendOutcome.unknown, error=type(exc).__name__)
+        if job.result.outcome == SendOutcome.rate_limited:
             # Shared with every worker: nothing to this channel before retry_after (R-6).
             slack = self.config.delivery.retry_after_slack_seconds
-            await self.limiter.pause(channel, (result.retry_after or 1.0) + slack)
+            seconds = (job.result.retry_after or 1.0) + slack
+            self._note_pause(job.channel, seconds)
+            await self.limiter.pause(job.channel, seconds)
 
-    def _prepare(
-        self, outbox_id: int, now: datetime | None, stats: DeliveryStats
-    ) -> tuple[OutboundMessage, Decision] | None:
-        """Judge and render the row, and commit it as ``sending`` before the request leaves.
+    def _paused_locally(self, channel: str) -> float:
+        until, _ = self._pauses.get(channel, (0.0, 0.0))
+        return max(0.0, until - asyncio.get_running_loop().time())
 
-        Campaign rows lock their loan while its facts are read, so that two workers cannot
-        both pass the caps; after the commit a crash can only leave an unknown outcome, never
-        a resend.
-        """
+    def _note_pause(self, channel: str, seconds: float) -> None:
+        now = asyncio.get_running_loop().time()
+        until, _ = self._pauses.get(channel, (0.0, 0.0))
+        self._pauses[channel] = (max(until, now + seconds), now)
+
+    async def _paused(self, channel: str) -> float:
+        """Seconds left of a pause on ``channel``, read from the shared limiter at most every
+        ``PAUSE_RECHECK`` seconds (a 429 seen by another worker)."""
+        now = asyncio.get_running_loop().time()
+        until, checked = self._pauses.get(channel, (0.0, float("-inf")))
+        if now - checked >= PAUSE_RECHECK:
+            left = await self.limiter.paused_for(channel)
+            until = max(until, now + left)
+            self._pauses[channel] = (until, now)
+        return max(0.0, until - now)
+
+    def _mark_sending(self, ids: list[int], now: datetime | None) -> set[int]:
+        """Commit ``sending`` before the requests may leave: after this a crash can only leave an
+        unknown outcome, never a resend."""
         with self.session_factory() as session, session.begin():
-            row = self._lock(session, outbox_id)
-            if row is None:
-                stats.lost_lease += 1
-                return None
             at = now or self.clock()
-            decision, window = self._decide(session, row, at)
-            if decision.action != "send":
-                self._not_now(session, row, decision, at, window, stats)
-                return None
-            try:
-                outbound = build_outbound(
-                    channel=row.channel,
-                    recipient=row.recipient,
-                    purpose=row.purpose,
-                    message_key=row.message_key,
-                    locale=row.locale,
-                    args=row.args,
-                    buttons=row.buttons,
-                    limited=decision.limited,
-                    use_template=self._needs_template(session, row, at),
-                    templates=self.templates,
-                )
-            except TemplateMissing:
-                self._suppress(session, row, "whatsapp_no_template", at, stats)
-                return None
-            row.status = OutboxStatus.sending
-            row.attempts += 1
-            row.lease_until = at + timedelta(seconds=self.config.delivery.lease_seconds)
-        return outbound, decision
-
-    def _finish(
-        self,
-        outbox_id: int,
-        result: SendResult,
-        decision: Decision,
-        now: datetime | None,
-        stats: DeliveryStats,
-    ) -> None:
-        with self.session_factory() as session, session.begin():
-            row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))
-            if row is None or row.claimed_by != self.worker_id:
-                stats.lost_lease += 1
-                return
-            self._record(session, row, result, decision, now or self.clock(), stats)
-
-    def _lock(self, session: Session, outbox_id: int) -> OutboxMessage | None:
-        row = session.get(OutboxMessage, outbox_id, with_for_update=_is_postgres(session))
-        if row is None or row.status != OutboxStatus.claimed or row.claimed_by != self.worker_id:
-            return None
-        return row
-
-    def _unsend(self, outbox_id: int, send_at: datetime) -> None:
-        """Take back a ``sending`` mark whose request never left."""
-        with self.session_factory() as session, session.begin():
-            session.execute(
+            marked = session.scalars(
                 update(OutboxMessage)
                 .where(
-                    OutboxMessage.id == outbox_id,
+                    in_ids(OutboxMessage.id, ids, session),
                     OutboxMessage.claimed_by == self.worker_id,
-                    OutboxMessage.status == OutboxStatus.sending,
+                    OutboxMessage.status == OutboxStatus.ready,
                 )
                 .values(
-                    status=OutboxStatus.pending,
-                    attempts=OutboxMessage.attempts - 1,
-                    send_at=send_at,
-                    claimed_by=None,
-                    lease_until=None,
+                    status=OutboxStatus.sending,
+                    attempts=OutboxMessage.attempts + 1,
+                    lease_until=at + timedelta(seconds=self.config.delivery.lease_seconds),
                 )
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
             )
+            return set(marked)
 
+    def _finish(self, jobs: list[Job], now: datetime | None, stats: DeliveryStats) -> list[Job]:
+        """Record every outcome of one booking in one transaction; returns the jobs held back,
+        which are ``ready`` again.
+
+        Sends (nearly all of them) are written in bulk: one update and one ledger insert for the
+        lot; the rarer outcomes go through :meth:`_record` row by row.
+        """
+        # Held back before their mark: still ``ready``, nothing to write.
+        held = [job for job in jobs if not job.marked and not job.lost]
+        for job in held:
+            job.held = False
+        ids = [job.id for job in jobs if job.marked]
+        if not ids:
+            return held
+        unmarked = len(held)
+        with self.session_factory() as session, session.begin():
+            at = now or self.clock()
+            owned = {
+                row.id: row
+                for row in session.execute(
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.purpose,
+                        OutboxMessage.step,
+                        OutboxMessage.attempts,
+                        OutboxMessage.borrower_id,
+                        OutboxMessage.loan_id,
+                        OutboxMessage.case_id,
+                        OutboxMessage.channel,
+                        OutboxMessage.message_key,
+                    )
+                    .where(
+                        in_ids(OutboxMessage.id, ids, session),
+                        OutboxMessage.claimed_by == self.worker_id,
+                        OutboxMessage.status == OutboxStatus.sending,
+                    )
+                    .order_by(OutboxMessage.id)
+                    .with_for_update()
+                )
+            }
+            sent: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
+            others: list[Job] = []
+            for job in jobs:
+                if not job.marked:
+                    continue
+                row = owned.get(job.id)
+                if row is None:
+                    stats.lost_lease += 1
+                elif job.result is None:
+                    job.held = False
+                    held.append(job)
+                elif job.result.outcome == SendOutcome.sent:
+                    provider_id = job.result.provider_message_id
+                    sent.append(
+                        {
+                            "id": job.id,
+                            "status": OutboxStatus.sent,
+                            "sent_at": at,
+                            "provider_message_id": provider_id,
+                            "last_error": None,
+                            "lease_until": None,
+                        }
+                    )
+                    events.append(
+                        self._event(
+                            row,
+                            at,
+                            "sent",
+                            str(job.decision.rule),
+                            external_message_id=provider_id,
+                            limited=job.decision.limited,
+                        )
+                    )
+                else:
+                    others.append(job)
+            if len(held) > unmarked:
+                # Held back after the mark, before leaving: not an attempt after all.
+                session.execute(
+                    update(OutboxMessage)
+                    .where(in_ids(OutboxMessage.id, [job.id for job in held[unmarked:]], session))
+                    .values(status=OutboxStatus.ready, attempts=OutboxMessage.attempts - 1)
+                    .execution_options(synchronize_session=False)
+                )
+            if sent:
+                session.execute(update(OutboxMessage), sent)
+                ledger.record_many(session, events)
+                stats.sent += len(sent)
+            for job in others:
+                outbox_row = session.get(OutboxMessage, job.id)
+                assert outbox_row is not None and job.result is not None
+                self._record(session, outbox_row, job.result, job.decision, at, stats)
+        return held
+
+    # -- leases ----------------------------------------------------------------------------
     def _renew(self, ids: list[int], until: datetime) -> None:
         with self.session_factory() as session, session.begin():
             session.execute(
                 update(OutboxMessage)
                 .where(
-                    OutboxMessage.id.in_(ids),
+                    in_ids(OutboxMessage.id, ids, session),
                     OutboxMessage.claimed_by == self.worker_id,
-                    OutboxMessage.status == OutboxStatus.claimed,
+                    OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
                 )
                 .values(lease_until=until)
+                .execution_options(synchronize_session=False)
             )
 
-    def _release_all(self, ids: list[int], send_at: datetime) -> None:
+    def _release(self, ids: list[int], send_at: datetime, error: str | None) -> None:
         with self.session_factory() as session, session.begin():
-            for outbox_id in ids:
-                self._release(session, outbox_id, send_at, None)
+            self._release_in(session, ids, send_at, error)
 
-    def _release(
-        self, session: Session, outbox_id: int, send_at: datetime, error: str | None
+    def _release_in(
+        self, session: Session, ids: list[int], send_at: datetime, error: str | None
     ) -> None:
+        """Give claimed or judged rows back to the queue; nothing of them has left."""
+        if not ids:
+            return
+        values: dict[str, Any] = {
+            "status": OutboxStatus.pending,
+            "send_at": send_at,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        if error is not None:
+            values["last_error"] = error
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id, OutboxMessage.claimed_by == self.worker_id)
-            .where(OutboxMessage.status == OutboxStatus.claimed)
-            .values(
-                status=OutboxStatus.pending,
-                send_at=send_at,
-                claimed_by=None,
-                lease_until=None,
-                last_error=error,
-            )
-        )
-
-    def _needs_template(self, session: Session, row: OutboxMessage, at: datetime) -> bool:
-        if row.channel != "whatsapp":
-            return False
-        if row.last_error == FORCE_TEMPLATE or row.borrower_id is None:
-            return row.last_error == FORCE_TEMPLATE
-        hours = self.config.delivery.whatsapp_session_hours
-        last_inbound = session.scalar(
-            select(ContactEvent.at)
             .where(
-                ContactEvent.borrower_id == row.borrower_id,
-                ContactEvent.channel == "whatsapp",
-                ContactEvent.direction == "inbound",
+                in_ids(OutboxMessage.id, ids, session),
+                OutboxMessage.claimed_by == self.worker_id,
+                OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
             )
-            .order_by(ContactEvent.at.desc())
-            .limit(1)
-        )
-        return last_inbound is None or last_inbound < at - timedelta(hours=hours)
-
-    def _decide(
-        self, session: Session, row: OutboxMessage, at: datetime
-    ) -> tuple[Decision, Window]:
-        """Build the send-time snapshot of ``row`` and ask the rules.
-
-        The facts come in two queries (borrower and channel; installment, promises and loan),
-        plus the loan's recent attempts: each round trip is paid by every message.
-        """
-        facts = self._channel_facts(session, row) if row.borrower_id is not None else None
-        to_borrower = row.officer_id is None and facts is not None
-        if facts is not None:
-            policy, window = self._policy(session, facts.branch_id)
-        else:
-            policy = Policy()
-            window = Window("UTC", policy.quiet_hours.start, policy.quiet_hours.end, _NO_DAYS_OFF)
-        opted_out = opted_in = False
-        verified = True
-        if to_borrower and facts is not None:
-            opted_out = bool(
-                (facts.consent_in is False and facts.opted_out_at is not None)
-                or facts.identity_in is False
-            )
-            opted_in = bool(facts.consent_in or facts.identity_in)
-            verified = bool(
-                facts.identity_borrower == row.borrower_id and facts.verified_at is not None
-            )
-        snapshot = Snapshot(
-            at=at,
-            purpose=row.purpose,
-            channel=row.channel,
-            window=window,
-            caps=Caps(**policy.caps.model_dump()),
-            is_collection=row.is_collection,
-            to_borrower=to_borrower,
-            opted_out=opted_out,
-            whatsapp_opted_in=opted_in,
-            channel_verified=verified,
-        )
-        if row.purpose in CAMPAIGN_PURPOSES and row.loan_id is not None:
-            snapshot = self._campaign_facts(session, row, snapshot, policy, window, at)
-        return decide(snapshot), window
-
-    def _channel_facts(self, session: Session, row: OutboxMessage) -> Any:
-        """Branch, consent and chat identity of the row's borrower on the row's channel."""
-        channel = Channel(row.channel) if row.channel in Channel.__members__ else None
-        return session.execute(
-            select(
-                Borrower.branch_id,
-                Consent.opted_in.label("consent_in"),
-                Consent.opted_out_at,
-                ChannelIdentity.opted_in.label("identity_in"),
-                ChannelIdentity.borrower_id.label("identity_borrower"),
-                ChannelIdentity.verified_at,
-            )
-            .select_from(Borrower)
-            .outerjoin(
-                Consent, and_(Consent.borrower_id == Borrower.id, Consent.channel == channel)
-            )
-            .outerjoin(
-                ChannelIdentity,
-                and_(
-                    ChannelIdentity.channel == channel,
-                    ChannelIdentity.external_user_id == row.recipient,
-                ),
-            )
-            .where(Borrower.id == row.borrower_id)
-        ).first()
-
-    def _campaign_facts(
-        self,
-        session: Session,
-        row: OutboxMessage,
-        snapshot: Snapshot,
-        policy: Policy,
-        window: Window,
-        at: datetime,
-    ) -> Snapshot:
-        promise_step = row.step == "promise_due"
-        installment_status = (
-            select(Installment.status).where(Installment.id == row.installment_id)
-        ).scalar_subquery()
-        promise_status = (
-            select(PromiseToPay.status).where(PromiseToPay.id == row.promise_id)
-        ).scalar_subquery()
-        pending_until = (
-            select(func.max(PromiseToPay.promised_date)).where(
-                PromiseToPay.loan_id == row.loan_id,
-                PromiseToPay.status == PromiseStatus.pending,
-            )
-        ).scalar_subquery()
-        query = select(
-            Loan.collection_paused,
-            installment_status.label("installment_status"),
-            promise_status.label("promise_status"),
-            pending_until.label("pending_until"),
-        ).where(Loan.id == row.loan_id)
-        if _is_postgres(session):
-            # The loan's lock serialises its messages across workers, so two cannot both pass
-            # the caps (SQLite has a single worker).
-            query = query.with_for_update(of=Loan)
-        facts = session.execute(query).one()
-        paid = (
-            row.installment_id is not None
-            and row.purpose == "reminder"
-            and facts.installment_status == InstallmentStatus.paid
-        )
-        settled = (
-            row.promise_id is not None
-            and promise_step
-            and facts.promise_status != PromiseStatus.pending
-        )
-        pending = facts.pending_until
-        if isinstance(pending, str):  # SQLite hands MAX() of a date back as text
-            pending = date.fromisoformat(pending)
-        hold = pending + timedelta(days=policy.promise_grace_days) if pending else None
-        others = session.execute(
-            select(OutboxMessage.sent_at, OutboxMessage.send_at).where(
-                OutboxMessage.loan_id == row.loan_id,
-                OutboxMessage.id != row.id,
-                OutboxMessage.purpose.in_(CAMPAIGN_PURPOSES),
-                OutboxMessage.status.in_(ATTEMPTED),
-                OutboxMessage.send_at >= at - timedelta(days=32),
-            )
-        ).all()
-        attempts: tuple[date, ...] = tuple(
-            local_day(sent_at or send_at, window.tz) for sent_at, send_at in others
-        )
-        return Snapshot(
-            **{
-                **snapshot.__dict__,
-                "loan_paused": bool(facts.collection_paused),
-                "installment_paid": paid,
-                "promise_settled": settled,
-                "promise_step": promise_step,
-                "promise_pending_until": hold,
-                "attempts": attempts,
-            }
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
 
     # -- outcomes --------------------------------------------------------------------------
-    def _log(
+    def _event(
         self,
-        session: Session,
-        row: OutboxMessage,
+        row: Any,
         at: datetime,
         decision: str,
         rule: str,
+        *,
+        external_message_id: str | None,
         **detail: Any,
-    ) -> None:
-        ledger.record(
-            session=session,
+    ) -> dict[str, Any]:
+        """The ledger event of a decision about ``row`` (an outbox row or a row of its columns)."""
+        return ledger.event_values(
             at=at,
             direction="outbound",
             kind=row.purpose,
@@ -559,7 +675,7 @@ class Deliverer:
             case_id=row.case_id,
             channel=row.channel,
             message_key=row.message_key,
-            external_message_id=row.provider_message_id,
+            external_message_id=external_message_id,
             detail={
                 "outbox_id": row.id,
                 "step": row.step,
@@ -569,6 +685,20 @@ class Deliverer:
                 **detail,
             },
         )
+
+    def _log(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        at: datetime,
+        decision: str,
+        rule: str,
+        **detail: Any,
+    ) -> None:
+        event = self._event(
+            row, at, decision, rule, external_message_id=row.provider_message_id, **detail
+        )
+        ledger.record_many(session, [event])
 
     def _suppress(
         self, session: Session, row: OutboxMessage, rule: str, at: datetime, stats: DeliveryStats
@@ -735,7 +865,10 @@ class Deliverer:
         )
 
 
-_NO_DAYS_OFF = Calendar("ZZ", closed_weekdays=frozenset())
+async def _sleep_until(loop_time: float) -> None:
+    delay = loop_time - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def deliver_due(
@@ -767,4 +900,7 @@ async def deliver_due(
         config=config,
         templates=templates,
     )
-    return await deliverer.run_once(now=now, limit=limit)
+    try:
+        return await deliverer.run_once(now=now, limit=limit)
+    finally:
+        deliverer.close()

@@ -30,7 +30,15 @@ from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
 from bot.notifier.config import CampaignConfig, Policy, load_campaigns
-from bot.notifier.rules import Calendar, Caps, Snapshot, Window, decide, local_day
+from bot.notifier.rules import (
+    CAMPAIGN_PURPOSES,
+    Calendar,
+    Caps,
+    Snapshot,
+    Window,
+    decide,
+    local_day,
+)
 from kopa.i18n import day, moment, money, normalize_locale, number
 
 # Outbox states that count as an attempt against the caps (C-3), or will become one.
@@ -38,11 +46,11 @@ COUNTED_STATUSES = (
     OutboxStatus.pending,
     OutboxStatus.retry,
     OutboxStatus.claimed,
+    OutboxStatus.ready,
     OutboxStatus.sending,
     OutboxStatus.sent,
     OutboxStatus.unknown,
 )
-CAMPAIGN_PURPOSES = ("reminder", "incentive")
 NO_CHANNEL = "no_channel"
 
 # When two candidates of a loan fall on the same day, the first in this order wins the day's cap.

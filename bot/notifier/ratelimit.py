@@ -5,6 +5,13 @@ stores its *theoretical arrival time*; a send is allowed when ``tat - tolerance 
 pushes ``tat`` one emission interval further. A channel's overall limit and the chat's own limit
 are checked and taken together, so a refused chat does not consume the channel's budget.
 
+Two ways to take slots: :meth:`~RateLimiter.try_acquire` takes one slot now (or says how long to
+wait), and :meth:`~RateLimiter.reserve` books evenly spaced slots for many recipients in one call,
+each at its own instant within a short horizon, which is how the delivery worker keeps up with a
+fast channel: a late wake-up does not lose a booked slot, so booked slots need no burst tolerance,
+and at most ``rate`` of them fall in any one second however late each one leaves (within the
+``headroom``).
+
 :class:`LocalRateLimiter` serves a single worker process; :class:`RedisRateLimiter` runs the same
 algorithm in one Lua script on Redis (its clock, so workers on several machines agree) and keeps
 the 429 pause in Redis, so that no worker sends to that channel before ``retry_after`` has passed.
@@ -15,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,6 +73,13 @@ class RateLimiter(Protocol):
         """Take a send to ``recipient`` on ``channel``: 0.0 when granted, else seconds to wait."""
         ...
 
+    async def reserve(
+        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+    ) -> Reservation:
+        """Book slots for as many ``recipients`` (in order) as fit between ``lead`` and
+        ``lead + horizon`` seconds from now; see :class:`Reservation`."""
+        ...
+
     async def pause(self, channel: str, seconds: float) -> None:
         """Nothing goes to ``channel`` for ``seconds`` (a provider's ``retry_after``)."""
         ...
@@ -73,6 +87,66 @@ class RateLimiter(Protocol):
     async def paused_for(self, channel: str) -> float:
         """Seconds left of a pause on ``channel`` (0.0 when none)."""
         ...
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Booked slots: ``delays[i]`` seconds from the call for ``recipients[i]``, or ``None`` when
+    it got no slot in the horizon; ``retry_in`` is how long to wait before asking again when
+    nothing was booked (a 429 pause, or a channel fully booked by other workers)."""
+
+    delays: tuple[float | None, ...]
+    retry_in: float = 0.0
+
+    @property
+    def booked(self) -> int:
+        return sum(1 for d in self.delays if d is not None)
+
+
+def _book(
+    now: float,
+    channel_tat: float,
+    chat_tats: Sequence[float],
+    channel_bucket: tuple[float, float],
+    chat_bucket: tuple[float, float],
+    lead: float,
+    horizon: float,
+) -> tuple[list[float | None], float, list[float | None], float]:
+    """The booking rule shared by both limiters (the Lua script mirrors it line for line).
+
+    Slots follow the channel's last booked slot, one emission interval apart. A request waits
+    until all of it fits before ``lead + horizon`` (unless it could never fit), so that callers
+    book whole chunks in turn instead of polling for a slot or two each.
+
+    Returns:
+        (delays, new channel tat, new chat tats or None where unchanged, retry_in).
+    """
+    channel_interval, _ = channel_bucket
+    chat_interval, chat_tolerance = chat_bucket
+    tat = max(channel_tat, now + lead)
+    last = now + lead + horizon
+    span = (len(chat_tats) - 1) * channel_interval
+    if tat > last or (tat + span > last and span <= horizon):
+        return [None] * len(chat_tats), channel_tat, [None] * len(chat_tats), tat + span - last
+    delays: list[float | None] = []
+    new_chats: list[float | None] = []
+    retry_in = 0.0
+    for chat_tat in chat_tats:
+        slot = tat
+        if slot > last:
+            delays.append(None)
+            new_chats.append(None)
+            continue
+        if chat_tat - chat_tolerance > slot:
+            # This chat had a message too recently: leave the channel's slot to the next one.
+            delays.append(None)
+            new_chats.append(None)
+            retry_in = max(retry_in, min(chat_tat - chat_tolerance - slot, 1.0))
+            continue
+        delays.append(slot - now)
+        new_chats.append(max(chat_tat, slot) + chat_interval)
+        tat = slot + channel_interval
+    return delays, tat, new_chats, max(retry_in, 0.001)
 
 
 async def acquire(limiter: RateLimiter, channel: str, recipient: str, max_wait: float) -> float:
@@ -84,6 +158,10 @@ async def acquire(limiter: RateLimiter, channel: str, recipient: str, max_wait: 
         if wait > max_wait:
             return wait
         await asyncio.sleep(wait)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _chat_key(recipient: str) -> str:
@@ -124,6 +202,33 @@ class LocalRateLimiter:
             self._tat = {k: v for k, v in self._tat.items() if v > now}
         return 0.0
 
+    async def reserve(
+        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+    ) -> Reservation:
+        now = time.monotonic()
+        paused = self._paused_until.get(channel, 0.0) - now
+        if paused > 0:
+            return Reservation((None,) * len(recipients), retry_in=paused)
+        limits = self._limits.get(channel)
+        if limits is None:
+            return Reservation((lead,) * len(recipients))
+        chat_keys = [f"{channel}:{_chat_key(r)}" for r in recipients]
+        delays, tat, chat_tats, retry_in = _book(
+            now,
+            self._tat.get(channel, now),
+            [self._tat.get(key, 0.0) for key in chat_keys],
+            limits.bucket(limits.per_second),
+            limits.bucket(limits.per_chat_per_second),
+            lead,
+            horizon,
+        )
+        self._tat[channel] = tat
+        for key, chat_tat in zip(chat_keys, chat_tats, strict=True):
+            if chat_tat is not None:
+                self._tat[key] = chat_tat
+        booked = any(d is not None for d in delays)
+        return Reservation(tuple(delays), retry_in=0.0 if booked else retry_in)
+
     async def pause(self, channel: str, seconds: float) -> None:
         until = time.monotonic() + seconds
         self._paused_until[channel] = max(self._paused_until.get(channel, 0.0), until)
@@ -158,6 +263,56 @@ end
 return '0'
 """
 
+# KEYS: channel bucket, pause key, then one chat bucket per recipient. ARGV: channel interval,
+# chat interval, chat tolerance, lead, horizon. Mirrors _book(); returns {"p", seconds} during a
+# pause, else {retry_in, delay...} with one delay per recipient ("" when not booked; recipients
+# after the last slot are left out).
+_RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return {'p', tostring(paused / 1000)} end
+local channel_interval = tonumber(ARGV[1])
+local chat_interval = tonumber(ARGV[2])
+local chat_tolerance = tonumber(ARGV[3])
+local lead = tonumber(ARGV[4])
+local horizon = tonumber(ARGV[5])
+local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = stored
+if tat < now + lead then tat = now + lead end
+local last = now + lead + horizon
+local span = (#KEYS - 3) * channel_interval
+if tat > last or (tat + span > last and span <= horizon) then
+  return {string.format('%.6f', tat + span - last)}
+end
+local out = {''}
+local retry_in = 0
+local booked = 0
+for i = 3, #KEYS do
+  local slot = tat
+  if slot > last then break end
+  local chat_tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if chat_tat - chat_tolerance > slot then
+    out[#out + 1] = ''
+    local wait = math.min(chat_tat - chat_tolerance - slot, 1.0)
+    if wait > retry_in then retry_in = wait end
+  else
+    out[#out + 1] = string.format('%.6f', slot - now)
+    local new_chat = math.max(chat_tat, slot) + chat_interval
+    redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
+               'PX', math.ceil((new_chat - now) * 1000) + 1000)
+    tat = slot + channel_interval
+    booked = booked + 1
+  end
+end
+if booked > 0 then
+  redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+if retry_in < 0.001 then retry_in = 0.001 end
+out[1] = string.format('%.6f', retry_in)
+return out
+"""
+
 _PAUSE_LUA = """
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
@@ -176,6 +331,7 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._gcra = client.register_script(_GCRA_LUA)
         self._pause = client.register_script(_PAUSE_LUA)
+        self._reserve = client.register_script(_RESERVE_LUA)
 
     async def try_acquire(self, channel: str, recipient: str) -> float:
         limits = self._limits.get(channel)
@@ -189,8 +345,31 @@ class RedisRateLimiter:
             f"{self._prefix}:pause:{channel}",
         ]
         args = [channel_interval, channel_tolerance, chat_interval, chat_tolerance]
-        answer = await self._gcra(keys=keys, args=args)
-        return float(answer.decode() if isinstance(answer, bytes) else answer)
+        return float(_text(await self._gcra(keys=keys, args=args)))
+
+    async def reserve(
+        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+    ) -> Reservation:
+        if not recipients:
+            return Reservation(())
+        limits = self._limits.get(channel)
+        if limits is None:
+            limits = Limits(per_second=1e9, per_chat_per_second=1e9)
+        channel_interval, _ = limits.bucket(limits.per_second)
+        chat_interval, chat_tolerance = limits.bucket(limits.per_chat_per_second)
+        keys = [
+            f"{self._prefix}:rate:{channel}",
+            f"{self._prefix}:pause:{channel}",
+            *(f"{self._prefix}:rate:{channel}:{_chat_key(r)}" for r in recipients),
+        ]
+        args = [channel_interval, chat_interval, chat_tolerance, lead, horizon]
+        answer = [_text(item) for item in await self._reserve(keys=keys, args=args)]
+        if answer[0] == "p":
+            return Reservation((None,) * len(recipients), retry_in=float(answer[1]))
+        delays = [float(item) if item else None for item in answer[1:]]
+        delays += [None] * (len(recipients) - len(delays))
+        booked = any(d is not None for d in delays)
+        return Reservation(tuple(delays), retry_in=0.0 if booked else float(answer[0]))
 
     async def pause(self, channel: str, seconds: float) -> None:
         await self._pause(keys=[f"{self._prefix}:pause:{channel}"], args=[int(seconds * 1000) + 1])

@@ -9,26 +9,15 @@ WhatsApp outside the customer-service window they go as the approved template of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
-
-from babel.numbers import format_decimal
 
 from bot.channels.base import Button, OutboundMessage, Template
 from bot.notifier.config import TemplateConfig
-from kopa.i18n import (
-    babel_locale,
-    format_day,
-    format_moment,
-    format_money,
-    normalize_locale,
-    render,
-)
+from bot.notifier.rules import CAMPAIGN_PURPOSES
+from kopa.i18n import format_arg, normalize_locale, render
 
 OPT_OUT_KEY = "common.opt_out_line"
 LIMITED_KEY = "notify.reminder.limited"
-CAMPAIGN_PURPOSES = frozenset({"reminder", "incentive"})
 
 
 def campaign_text(message_key: str, locale: str, args: Mapping[str, Any]) -> str:
@@ -38,21 +27,7 @@ def campaign_text(message_key: str, locale: str, args: Mapping[str, Any]) -> str
 
 def format_parameter(value: Any, locale: str) -> str:
     """One tagged argument as text, for a template's body parameter."""
-    if isinstance(value, Mapping):
-        if "$money" in value:
-            amount, currency = value["$money"]
-            return format_money(amount, currency, locale)
-        if "$date" in value:
-            return format_day(date.fromisoformat(value["$date"]), locale)
-        if "$datetime" in value:
-            return format_moment(
-                datetime.fromisoformat(value["$datetime"]), locale, value.get("tz")
-            )
-        if "$number" in value:
-            return str(format_decimal(Decimal(value["$number"]), locale=babel_locale(locale)))
-        if "$key" in value:
-            return render(value["$key"], locale, **value.get("args", {}))
-    return str(value)
+    return str(format_arg(value, locale))
 
 
 class TemplateMissing(LookupError):

@@ -46,14 +46,16 @@ PLAN_LOCK = 0x6B6F7061  # "kopa"
 class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOPA_NOTIFY_", env_file=".env", extra="ignore")
 
-    # Per pass, split over the lanes; a lane's share should be sent well within one lease.
-    batch_size: int = 40
+    # Rows claimed at a time, split over the lanes; a lane's share is judged in chunks of about
+    # one booking (a tenth of a second of the channel's rate) and its lease is renewed meanwhile.
+    batch_size: int = 400
     poll_seconds: float = 1.0
     # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.
     plan_every_seconds: float = 900.0
     # Several deployments (or tests) may share one Redis: keep their keys apart.
     redis_prefix: str = "kopa:notify"
-    # Concurrent sends per worker: each holds its own database transactions.
+    # Lanes per worker: each claims, judges and sends its own batches, so that one lane's
+    # database round trips overlap another's sends.
     concurrency: int = 4
 
 
@@ -107,29 +109,55 @@ class Worker:
             return Planner(self.config).plan(session, datetime.now(UTC), write=True).inserted
 
     async def run(self, stop: asyncio.Event) -> DeliveryStats:
+        """Plan when due and deliver in ``concurrency`` lanes until ``stop`` is set.
+
+        Each lane claims and delivers its own batches, so a lane waiting for slots or answers
+        never holds the others back.
+        """
+        lanes = [
+            asyncio.create_task(self._lane(stop)) for _ in range(max(1, self.settings.concurrency))
+        ]
+        planning = asyncio.create_task(self._plan_loop(stop))
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            planning.cancel()
+        return self.totals
+
+    async def _plan_loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             await asyncio.to_thread(self.plan_if_due, loop.time())
-            stats = await self.pass_once()
+            await _wait(stop, self.settings.poll_seconds)
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            stats = await self.deliverer.run_once(limit=self._per_lane())
+            self.totals.add(stats)
             if stats.claimed == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_seconds)
-                except TimeoutError:
-                    pass
-        return self.totals
+                await _wait(stop, self.settings.poll_seconds)
+
+    def _per_lane(self) -> int:
+        return max(1, self.settings.batch_size // max(1, self.settings.concurrency))
 
     async def pass_once(self) -> DeliveryStats:
-        """One batch, split over ``concurrency`` lanes so one slow send does not stall the rest."""
+        """One batch per lane, the lanes side by side (``kopa notify run``)."""
         lanes = max(1, self.settings.concurrency)
-        per_lane = max(1, self.settings.batch_size // lanes)
         results = await asyncio.gather(
-            *(self.deliverer.run_once(limit=per_lane) for _ in range(lanes))
+            *(self.deliverer.run_once(limit=self._per_lane()) for _ in range(lanes))
         )
         stats = DeliveryStats()
         for item in results:
             stats.add(item)
         self.totals.add(stats)
         return stats
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
 
 
 async def run_worker(*, worker_id: str | None = None, once: bool = False) -> DeliveryStats:
@@ -177,6 +205,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
             return await worker.pass_once()
         return await worker.run(stop)
     finally:
+        worker.deliverer.close()
         await channels.aclose()
         if redis_client is not None:
             await redis_client.aclose()

@@ -113,10 +113,13 @@ def worker(
     """Run the delivery worker until SIGTERM/SIGINT."""
     import logging
 
+    import uvloop
+
     from bot.notifier.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, and a Telegram URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    totals = asyncio.run(run_worker(worker_id=worker_id))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        totals = runner.run(run_worker(worker_id=worker_id))
     typer.echo(json.dumps({"worker": worker_id, **totals.__dict__}))

@@ -268,7 +268,9 @@ async def test_a_429_pauses_the_channel_for_retry_after(
     fake.state.faults.append(
         Fault(FaultSpec(**{"kind": "rate_limit", "times": 1, "retry_after": 12}))
     )
-    limiter = LocalRateLimiter(FAST)
+    # Slots 50 ms apart: the 429 is back before the next booked slot comes, and every send
+    # still booked is held back (requests already in flight could not be).
+    limiter = LocalRateLimiter({"telegram": Limits(20, 20)})
     deliverer = Deliverer(
         session_factory=bound.factory,
         gateways={"telegram": telegram},

@@ -38,7 +38,13 @@ from bot.notifier.planner import Planner
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
-OPEN = (OutboxStatus.pending, OutboxStatus.retry, OutboxStatus.claimed, OutboxStatus.sending)
+OPEN = (
+    OutboxStatus.pending,
+    OutboxStatus.retry,
+    OutboxStatus.claimed,
+    OutboxStatus.ready,
+    OutboxStatus.sending,
+)
 
 
 @pytest.fixture
