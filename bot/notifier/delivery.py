@@ -69,14 +69,17 @@ FORCE_TEMPLATE = "outside_window"
 # statements cheap per message, small enough to be judged just before it goes.
 CHUNK_SECONDS = 0.1
 MAX_CHUNK = 100
-# Slots are booked from BOOKING_LEAD to BOOKING_HORIZON seconds ahead: the lanes of every worker
-# queue their chunks one after the other, and a verdict is never more than a moment old.
-BOOKING_LEAD = 0.03
+# Slots are booked up to BOOKING_HORIZON seconds ahead (from just after the mark margin): the
+# lanes of every worker queue their chunks one after the other, and a verdict is never more than
+# a moment old.
 BOOKING_HORIZON = 0.4
-# Sends whose slots fall within one tick are marked ``sending`` by one statement, MARK_MARGIN
-# before the first of them: a crash can strand at most that much of sends that never left.
+# Sends whose slots fall within one tick are marked ``sending`` by one statement, a margin ahead
+# of the first of them. The margin follows how long marks have recently taken (a busy machine
+# makes them slow), between these bounds; a crash strands at most a margin and a tick of sends
+# that never left, as unknown outcomes.
 MARK_TICK = 0.02
-MARK_MARGIN = 0.02
+MARK_MARGIN_MIN = 0.01
+MARK_MARGIN_MAX = 0.15
 # A send more than this late gives its slot up and waits for the next booking: booked sends then
 # leave at most this late, which the limiter's headroom absorbs (never above the limit).
 LATE_LIMIT = 0.025
@@ -175,9 +178,15 @@ def recover_expired(session: Session, now: datetime) -> tuple[int, int]:
 
 
 def claim(
-    session: Session, *, now: datetime, worker_id: str, limit: int, lease_seconds: float
+    session: Session,
+    *,
+    now: datetime,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    status: OutboxStatus = OutboxStatus.claimed,
 ) -> list[tuple[int, str, str]]:
-    """Claim up to ``limit`` due rows for ``worker_id``, oldest first.
+    """Claim up to ``limit`` due rows for ``worker_id``, oldest first, setting ``status``.
 
     Returns:
         (id, channel, recipient) of each claimed row, in id order.
@@ -197,7 +206,7 @@ def claim(
     rows = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(status=OutboxStatus.claimed, claimed_by=worker_id, lease_until=lease)
+        .values(status=status, claimed_by=worker_id, lease_until=lease)
         .returning(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient)
     ).all()
     return sorted((int(r[0]), str(r[1]), str(r[2])) for r in rows)
@@ -220,6 +229,7 @@ class Deliverer:
         config: CampaignConfig | None = None,
         templates: TemplateConfig | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        prefetch: bool = False,
     ) -> None:
         self.session_factory = session_factory
         self.gateways = gateways
@@ -228,10 +238,13 @@ class Deliverer:
         self.templates = templates or load_templates()
         self.limiter = limiter or LocalRateLimiter(limits_from_config(self.config.channels))
         self.clock = clock
+        # Judge the next chunk while this one is sent (needs a pool: two statements at once).
+        self.prefetch = prefetch
         self._policies: dict[int, tuple[Policy, Window]] = {}
         # channel -> (loop time the pause ends, loop time it was read from the limiter)
         self._pauses: dict[str, tuple[float, float]] = {}
         self._recovered_at: float | None = None  # monotonic time of the last lease recovery
+        self._mark_seconds = 0.0  # how long marks have recently taken (see _mark_margin)
         # Database work runs in threads (psycopg waits without the GIL), one at a time for the
         # heavy statements and one for the marks: every extra thread would take the GIL from the
         # event loop, whose sends must leave on time.
@@ -258,35 +271,60 @@ class Deliverer:
         return max(1, min(MAX_CHUNK, int(max(rates, default=10.0) * CHUNK_SECONDS)))
 
     async def run_once(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryStats:
-        """Claim up to ``limit`` due rows, a chunk at a time, and deliver them."""
+        """Claim up to ``limit`` due rows, a chunk at a time, and deliver them.
+
+        With ``prefetch`` the next chunk is claimed and judged while this one is being sent, so
+        that a lane always has a chunk ready to book when its slots run out.
+        """
         stats = DeliveryStats()
         lease = self.config.delivery.lease_seconds
         remaining = limit
         ready: list[Job] = []
+        upcoming: tuple[asyncio.Future[tuple[int, list[Job]]], int] | None = None
         renewed = time.monotonic()
-        while ready or remaining > 0:
-            if ready and time.monotonic() - renewed > lease / 3:
+
+        def next_chunk() -> tuple[asyncio.Future[tuple[int, list[Job]]], int]:
+            nonlocal remaining
+            wanted = min(remaining, self.chunk_size())
+            remaining -= wanted
+            future = asyncio.get_running_loop().run_in_executor(
+                self._db, self._claim_and_judge, wanted, now, stats
+            )
+            return future, wanted
+
+        while True:
+            if not ready:
+                if upcoming is None:
+                    if remaining <= 0 or self.stopping:
+                        break
+                    upcoming = next_chunk()
+                future, wanted = upcoming
+                upcoming = None
+                claimed, ready = await future
+                stats.claimed += claimed
+                if claimed < wanted:
+                    remaining = 0  # fewer due rows than asked for: the end of the queue
+                renewed = time.monotonic()
+                continue
+            if time.monotonic() - renewed > lease / 3:
                 # Heartbeat (R-2): rows waiting for a slot keep their lease.
                 until = (now or self.clock()) + timedelta(seconds=lease)
                 await self._in_thread(self._db, self._renew, [job.id for job in ready], until)
                 renewed = time.monotonic()
             if self.stopping:
                 # Shutting down: give the rest back now rather than after the lease.
+                if upcoming is not None:
+                    claimed, more = await upcoming[0]
+                    stats.claimed += claimed
+                    ready += more
+                    upcoming = None
                 await self._in_thread(
                     self._db, self._release, [job.id for job in ready], now or self.clock(), None
                 )
                 stats.deferred += len(ready)
                 break
-            if not ready:
-                wanted = min(remaining, self.chunk_size())
-                claimed, ready = await self._in_thread(
-                    self._db, self._claim_and_judge, wanted, now, stats
-                )
-                stats.claimed += claimed
-                # Fewer due rows than asked for: this pass has seen the end of the queue.
-                remaining = remaining - claimed if claimed == wanted else 0
-                renewed = time.monotonic()
-                continue
+            if self.prefetch and upcoming is None and remaining > 0:
+                upcoming = next_chunk()
             ready = await self._deliver_ready(ready, now, stats)
         return stats
 
@@ -309,8 +347,15 @@ class Deliverer:
                 stats.reclaimed += reclaimed
                 stats.unknown += unknown
                 self._recovered_at = time.monotonic()
+            # Claimed straight into ``ready``: the rows the rules stop get their own status
+            # below, in this same transaction, so no other worker ever sees the difference.
             claimed = claim(
-                session, now=at, worker_id=self.worker_id, limit=limit, lease_seconds=lease
+                session,
+                now=at,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_seconds=lease,
+                status=OutboxStatus.ready,
             )
             orphans = [i for i, channel, _ in claimed if channel not in self.gateways]
             if orphans:
@@ -354,14 +399,6 @@ class Deliverer:
                     continue
                 facts.record_attempt(row, at)
                 jobs.append(Job(row.id, row.channel, row.recipient, outbound, decision))
-            session.flush()  # the verdicts above, before the bulk update below
-            if jobs:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(in_ids(OutboxMessage.id, [job.id for job in jobs], session))
-                    .values(status=OutboxStatus.ready)
-                    .execution_options(synchronize_session=False)
-                )
         return len(claimed), jobs
 
     def _needs_template(self, row: OutboxMessage, at: datetime, facts: SendTimeFacts) -> bool:
@@ -390,7 +427,7 @@ class Deliverer:
             booking = await self.limiter.reserve(
                 channel,
                 [job.recipient for job in jobs],
-                lead=BOOKING_LEAD,
+                lead=self._mark_margin() + MARK_TICK / 2,
                 horizon=BOOKING_HORIZON,
             )
             base = loop.time()
@@ -420,18 +457,21 @@ class Deliverer:
     async def _dispatch(
         self, booked: list[Job], now: datetime | None, stats: DeliveryStats
     ) -> None:
-        """Mark each tick's group ``sending`` just before its first slot, then send each job at
-        its own slot."""
+        """Mark the sends of the coming tick ``sending`` a margin before the first of them, then
+        send each at its own slot. A slow mark does not cascade: the next one takes everything
+        that has come due meanwhile."""
         booked.sort(key=lambda job: job.slot)
-        groups: list[list[Job]] = []
-        for job in booked:
-            if groups and job.slot - groups[-1][0].slot < MARK_TICK:
-                groups[-1].append(job)
-            else:
-                groups.append([job])
+        loop = asyncio.get_running_loop()
         sends: list[asyncio.Task[None]] = []
-        for group in groups:
-            await _sleep_until(group[0].slot - MARK_MARGIN)
+        start = 0
+        while start < len(booked):
+            margin = self._mark_margin()
+            await _sleep_until(booked[start].slot - margin)
+            until = loop.time() + margin + MARK_TICK
+            end = start + 1
+            while end < len(booked) and booked[end].slot < until:
+                end += 1
+            group, start = booked[start:end], end
             going: list[Job] = []
             for job in group:
                 if await self._paused(job.channel) > 0:
@@ -440,9 +480,12 @@ class Deliverer:
                     going.append(job)
             if not going:
                 continue
+            started = time.monotonic()
             marked = await self._in_thread(
                 self._marks, self._mark_sending, [job.id for job in going], now
             )
+            # A slowly decaying maximum: one slow mark widens the margin for a while.
+            self._mark_seconds = max(time.monotonic() - started, self._mark_seconds * 0.99)
             for job in going:
                 if job.id in marked:
                     job.marked = True
@@ -472,6 +515,9 @@ class Deliverer:
             seconds = (job.result.retry_after or 1.0) + slack
             self._note_pause(job.channel, seconds)
             await self.limiter.pause(job.channel, seconds)
+
+    def _mark_margin(self) -> float:
+        return min(MARK_MARGIN_MAX, max(MARK_MARGIN_MIN, 2 * self._mark_seconds))
 
     def _paused_locally(self, channel: str) -> float:
         until, _ = self._pauses.get(channel, (0.0, 0.0))

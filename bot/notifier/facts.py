@@ -70,6 +70,7 @@ class SendTimeFacts:
         self.config = config
         self._session = session
         self._policies = policies
+        self._chunk = {row.id for row in rows}
         self._channels = self._channel_facts(rows)
         campaign = [r for r in rows if r.purpose in CAMPAIGN_PURPOSES and r.loan_id is not None]
         loan_ids = sorted({r.loan_id for r in campaign if r.loan_id is not None})
@@ -176,7 +177,8 @@ class SendTimeFacts:
             OutboxMessage.send_at >= earliest - _LOOKBACK,
         )
         for loan_id, outbox_id, sent_at, send_at in self._session.execute(query):
-            if loan_id is not None:
+            # The chunk's own rows count once their verdict says so (record_attempt).
+            if loan_id is not None and outbox_id not in self._chunk:
                 attempts[loan_id].append((outbox_id, send_at, sent_at or send_at))
         return attempts
 
