@@ -80,9 +80,6 @@ BOOKING_HORIZON = 0.4
 MARK_TICK = 0.02
 MARK_MARGIN_MIN = 0.01
 MARK_MARGIN_MAX = 0.15
-# A send more than this late gives its slot up and waits for the next booking: booked sends then
-# leave at most this late, which the limiter's headroom absorbs (never above the limit).
-LATE_LIMIT = 0.025
 # How long the pause of a channel, as last read from the shared limiter, is trusted.
 PAUSE_RECHECK = 0.02
 _HELD_BY_THIS_PASS = (OutboxStatus.claimed, OutboxStatus.ready)
@@ -236,7 +233,9 @@ class Deliverer:
         self.worker_id = worker_id
         self.config = config or load_campaigns()
         self.templates = templates or load_templates()
-        self.limiter = limiter or LocalRateLimiter(limits_from_config(self.config.channels))
+        limits = limits_from_config(self.config.channels)
+        self.limiter = limiter or LocalRateLimiter(limits)
+        self._late_limits = {name: item.lateness_allowed() for name, item in limits.items()}
         self.clock = clock
         # Judge the next chunk while this one is sent (needs a pool: two statements at once).
         self.prefetch = prefetch
@@ -500,7 +499,9 @@ class Deliverer:
         if self._paused_locally(job.channel) > 0:
             job.held = True
             return
-        if asyncio.get_running_loop().time() - job.slot > LATE_LIMIT:
+        # Too late for its slot (Limits.lateness_allowed): it waits for the next booking, so
+        # that late sends cannot bunch up above the provider's limit.
+        if asyncio.get_running_loop().time() - job.slot > self._late_limits.get(job.channel, 0.015):
             stats.late += 1
             job.held = True
             return

@@ -43,6 +43,19 @@ class Limits:
     per_chat_per_second: float
     headroom: float = 0.03
 
+    def headroom_at(self, rate: float) -> float:
+        if rate >= 10:
+            # Room for one early send (a late wake-up made good) and one for network jitter.
+            return min(0.5, max(self.headroom, 3.0 / rate))
+        return self.headroom
+
+    def lateness_allowed(self) -> float:
+        """How late a booked send may still leave, in seconds: half of the headroom's share of a
+        second (30 ms of sends at 3 %), the other half being left to jitter on the way and at
+        the provider. Booked slots are paced at ``(1 - headroom)`` of the rate, so sends that
+        each leave at most this late still stay under the rate in every second."""
+        return 0.5 * self.headroom_at(self.per_second)
+
     def bucket(self, rate: float) -> tuple[float, float]:
         """(emission interval, tolerance) in seconds for ``rate`` sends per second.
 
@@ -50,10 +63,7 @@ class Limits:
         keeps any one second of grants at or under ``rate - 1``, leaving one send of room for
         jitter between the grant and the provider's clock.
         """
-        headroom = self.headroom
-        if rate >= 10:
-            # Room for one early send (a late wake-up made good) and one for network jitter.
-            headroom = min(0.5, max(headroom, 3.0 / rate))
+        headroom = self.headroom_at(rate)
         interval = 1.0 / (rate * (1.0 - headroom))
         burst = max(0, int(round(rate * headroom, 6)) - 2)
         return interval, burst * interval

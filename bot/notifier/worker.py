@@ -13,7 +13,6 @@ Settings: environment variables ``KOPA_NOTIFY_*`` (below), the database of the l
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ from bot.notifier.ratelimit import (
     RedisRateLimiter,
     limits_from_config,
 )
+from kopa.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 # Planning is idempotent, but a 100 000-loan plan is work best done by one worker at a time.
@@ -58,18 +58,6 @@ class NotifierSettings(BaseSettings):
     # Lanes per worker: each claims, judges and sends its own batches, so that one lane's
     # database round trips overlap another's sends.
     concurrency: int = 4
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector from stalling the sends.
-
-    A full collection walks every object of the process (SQLAlchemy's metadata, Babel's locale
-    data, PTB): about 0.1 s in which no send leaves and booked slots are lost. Objects alive after
-    start-up are moved out of the collector's sight, and full collections come less often.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def default_worker_id() -> str:

@@ -18,8 +18,10 @@ def fake_telegram(
     import uvicorn
 
     from bot.fakes.telegram import create_app
+    from kopa.runtime import tune_gc
 
     typer.echo(f"fake Telegram Bot API on http://{host}:{port}/bot<token>/<method>")
+    tune_gc()
     uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -37,9 +39,11 @@ def fake_whatsapp(
     import uvicorn
 
     from bot.fakes.whatsapp import FakeWhatsApp
+    from kopa.runtime import tune_gc
 
     fake = FakeWhatsApp(webhook_url=webhook_url, app_secret=app_secret, auto_status=auto_status)
     typer.echo(f"fake WhatsApp Cloud API on http://{host}:{port}/<version>/<phone id>/messages")
+    tune_gc()
     uvicorn.run(fake.app, host=host, port=port, log_level="warning", access_log=False)
 
 
