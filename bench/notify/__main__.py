@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "bench" / "README.md"
+CHART = ROOT / "bench" / "notify_delivery.png"
 PG_BASE = os.environ.get(
     "KOPA_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -209,7 +210,10 @@ def _campaign_rows(url: str, count: int, config: Any) -> int:
     return result.inserted
 
 
-def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float) -> dict[str, Any]:
+def bench_deliver(
+    rate: float, seconds: float, workers: int, max_seconds: float, storm_at: float | None = None
+) -> dict[str, Any]:
+    """``storm_at``: that many seconds in, the fake answers three requests with 429."""
     from bot.notifier.config import CampaignConfig
 
     count = int(rate * seconds)
@@ -254,21 +258,27 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                 "KOPA_NOTIFY_POLL_SECONDS": "0.1",
                 "KOPA_NOTIFY_REDIS_PREFIX": f"kopa-bench:{uuid.uuid4().hex}",
             }
+            logs = [(tmp / f"worker-{n}.log").open("w") for n in range(workers)]
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-m", "kopa.cli", "notify", "worker", "--worker-id", f"b{n}"],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
+                    stderr=logs[n],
                 )
                 for n in range(workers)
             ]
             from api.core.db import build_engine
 
             engine = build_engine(url)
-            deadline = time.monotonic() + max_seconds
+            started = time.monotonic()
+            deadline = started + max_seconds
             while time.monotonic() < deadline:
+                if storm_at is not None and time.monotonic() - started >= storm_at:
+                    storm = {"kind": "rate_limit", "times": 3, "retry_after": 1}
+                    httpx.post(f"{fake_url}/_fake/faults", json=storm, timeout=5)
+                    storm_at = None
                 with engine.connect() as conn:
                     left = conn.execute(
                         text(
@@ -302,9 +312,22 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
                 proc.kill()
         fake.send_signal(signal.SIGTERM)
         fake.wait(timeout=10)
+    errors = [
+        line.strip()
+        for n in range(workers)
+        for line in (tmp / f"worker-{n}.log").read_text().splitlines()
+        if " ERROR " in line or "Traceback" in line
+    ]
+    for line in errors[:5]:
+        console.print(f"[red]worker error:[/red] {line}")
     ok = sorted(float(e["at"]) for e in entries if e["outcome"] == "ok")
+    refused_at = sorted(
+        float(e["at"]) for e in entries if e["outcome"] in ("rate_limited", "rate_limit")
+    )
     chats = {str(e["payload"]["chat_id"]) for e in entries if e["outcome"] == "ok"}
+    # Refused by the fake's own limit (injected 429s are counted apart).
     refused = sum(1 for e in entries if e["outcome"] == "rate_limited")
+    injected = sum(1 for e in entries if e["outcome"] == "rate_limit")
     span = (ok[-1] - ok[0]) if len(ok) > 1 else float("nan")
     # Steady state: leave out the first and last second (start-up and the tail of the queue).
     steady = [t for t in ok if ok[0] + 1.0 <= t <= ok[-1] - 1.0]
@@ -321,14 +344,56 @@ def bench_deliver(rate: float, seconds: float, workers: int, max_seconds: float)
         "delivered": len(ok),
         "duplicates": len(ok) - len(chats),
         "refused_429": refused,
+        "injected_429": injected,
         "seconds": round(span, 2),
         "throughput": round(len(ok) / span, 1) if span == span else None,
         "fraction": round(len(ok) / span / rate, 3) if span == span else None,
         "steady_fraction": round(steady_rate / rate, 3) if steady_rate == steady_rate else None,
         "max_in_any_second": best,
+        # Sends and refusals per second from the first send, for the chart.
+        "per_second": _per_second(ok, ok[0] if ok else 0.0),
+        "refused_per_second": _per_second(refused_at, ok[0] if ok else 0.0),
         "statuses": statuses,
         "worker_totals": totals,
+        "worker_errors": errors,
     }
+
+
+def _per_second(stamps: list[float], start: float) -> list[int]:
+    counts: list[int] = []
+    for at in stamps:
+        second = max(0, int(at - start))
+        counts.extend([0] * (second + 1 - len(counts)))
+        counts[second] += 1
+    return counts
+
+
+def chart(runs: list[dict[str, Any]], path: Path) -> None:
+    """Messages per second at the fake provider against its limit, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for run in runs:
+        rate = run["rate_limit"]
+        series = [n / rate for n in run["per_second"]]
+        ax.plot(range(len(series)), series, marker=".", label=f"limit {rate:.0f}/s")
+        refused = run["refused_per_second"]
+        for second, count in enumerate(refused):
+            if count:
+                ax.annotate(f"{count}x429", (second, 1.0), fontsize=7, color="red")
+    ax.axhline(1.0, color="red", linewidth=1, linestyle="--")
+    ax.axhline(0.95, color="grey", linewidth=1, linestyle=":")
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("second of the campaign (first and last seconds are partial)")
+    ax.set_ylabel("delivered / limit")
+    ax.set_title("Notifier delivery at the fake Telegram server")
+    ax.legend(loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # -- 3. claim latency ------------------------------------------------------------------------
@@ -481,6 +546,14 @@ def render(results: dict[str, Any]) -> str:
                 f"{d['duplicates']} | {d['seconds']} | {d['throughput']} | {d['fraction']} | "
                 f"{d['steady_fraction']} | {d['max_in_any_second']} | {d['refused_429']} |"
             )
+        lines += ["", f"![delivered per second]({CHART.name})", ""]
+        for d in runs:
+            totals = d.get("worker_totals", {})
+            lines.append(
+                f"- At {d['rate_limit']:.0f}/s the workers reported: "
+                + ", ".join(f"{name} {value}" for name, value in totals.items() if value)
+                + "."
+            )
         lines.append("")
     c = results.get("claim")
     if c:
@@ -511,6 +584,9 @@ def main() -> None:
         "--sustainable-rate", type=float, default=40.0, help="a second delivery run (0: none)"
     )
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument(
+        "--storm-at", type=float, default=None, help="inject three 429s this many seconds in"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "plan": {}}
     if "plan-sqlite" not in args.skip:
@@ -524,7 +600,7 @@ def main() -> None:
     if "deliver" not in args.skip:
         console.print("delivering ...")
         results["deliver"] = [
-            bench_deliver(args.rate, args.seconds, args.workers, args.max_seconds)
+            bench_deliver(args.rate, args.seconds, args.workers, args.max_seconds, args.storm_at)
         ]
         if args.sustainable_rate:
             results["deliver"].append(
@@ -557,6 +633,9 @@ def main() -> None:
         table.add_row("claim uses partial index", str(c["uses_partial_index"]))
     console.print(table)
     console.print_json(json.dumps(results, default=str))
+    if results.get("deliver"):
+        chart(results["deliver"], CHART)
+        console.print(f"wrote {CHART}")
     if not args.no_readme:
         write_readme(render(results))
         console.print(f"wrote the Notifier section of {README}")

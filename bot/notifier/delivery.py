@@ -77,7 +77,7 @@ BOOKING_HORIZON = 0.4
 # of the first of them. The margin follows how long marks have recently taken (a busy machine
 # makes them slow), between these bounds; a crash strands at most a margin and a tick of sends
 # that never left, as unknown outcomes.
-MARK_TICK = 0.02
+MARK_TICK = 0.05
 MARK_MARGIN_MIN = 0.01
 MARK_MARGIN_MAX = 0.15
 # How long the pause of a channel, as last read from the shared limiter, is trusted.
@@ -119,7 +119,6 @@ class Job:
     slot: float = 0.0  # loop time of its booked slot
     result: SendResult | None = None
     marked: bool = False  # committed ``sending``: its request may leave
-    held: bool = False  # held back (a pause, a missed slot): it never left
     lost: bool = False  # another worker took the row over (lease expired)
 
 
@@ -233,7 +232,7 @@ class Deliverer:
         self.worker_id = worker_id
         self.config = config or load_campaigns()
         self.templates = templates or load_templates()
-        limits = limits_from_config(self.config.channels)
+        limits = self._limits = limits_from_config(self.config.channels)
         self.limiter = limiter or LocalRateLimiter(limits)
         self._late_limits = {name: item.lateness_allowed() for name, item in limits.items()}
         self.clock = clock
@@ -450,8 +449,14 @@ class Deliverer:
             await asyncio.sleep(retry_in)
             return waiting
         await self._dispatch(booked, now, stats)
-        held = await self._in_thread(self._db, self._finish, booked, now, stats)
-        return waiting + held
+        # How long a held-back send must wait, per channel: its chat's slot was spent, and the
+        # channel may be paused.
+        waits = {
+            channel: max(self._paused_locally(channel), self._chat_interval(channel))
+            for channel in {job.channel for job in booked}
+        }
+        await self._in_thread(self._db, self._finish, booked, now, stats, waits)
+        return waiting
 
     async def _dispatch(
         self, booked: list[Job], now: datetime | None, stats: DeliveryStats
@@ -473,10 +478,8 @@ class Deliverer:
             group, start = booked[start:end], end
             going: list[Job] = []
             for job in group:
-                if await self._paused(job.channel) > 0:
-                    job.held = True
-                else:
-                    going.append(job)
+                if await self._paused(job.channel) <= 0:
+                    going.append(job)  # the others are held back: no result, never left
             if not going:
                 continue
             started = time.monotonic()
@@ -497,13 +500,11 @@ class Deliverer:
     async def _send(self, job: Job, stats: DeliveryStats) -> None:
         await _sleep_until(job.slot)
         if self._paused_locally(job.channel) > 0:
-            job.held = True
-            return
+            return  # held back: no result, it never left
         # Too late for its slot (Limits.lateness_allowed): it waits for the next booking, so
         # that late sends cannot bunch up above the provider's limit.
         if asyncio.get_running_loop().time() - job.slot > self._late_limits.get(job.channel, 0.015):
             stats.late += 1
-            job.held = True
             return
         try:
             job.result = await self.gateways[job.channel].send(job.outbound)
@@ -516,6 +517,10 @@ class Deliverer:
             seconds = (job.result.retry_after or 1.0) + slack
             self._note_pause(job.channel, seconds)
             await self.limiter.pause(job.channel, seconds)
+
+    def _chat_interval(self, channel: str) -> float:
+        limits = self._limits.get(channel)
+        return limits.bucket(limits.per_chat_per_second)[0] if limits is not None else 1.0
 
     def _mark_margin(self) -> float:
         return min(MARK_MARGIN_MAX, max(MARK_MARGIN_MIN, 2 * self._mark_seconds))
@@ -562,21 +567,23 @@ class Deliverer:
             )
             return set(marked)
 
-    def _finish(self, jobs: list[Job], now: datetime | None, stats: DeliveryStats) -> list[Job]:
-        """Record every outcome of one booking in one transaction; returns the jobs held back,
-        which are ``ready`` again.
+    def _finish(
+        self,
+        jobs: list[Job],
+        now: datetime | None,
+        stats: DeliveryStats,
+        waits: Mapping[str, float],
+    ) -> None:
+        """Record every outcome of one booking in one transaction.
 
         Sends (nearly all of them) are written in bulk: one update and one ledger insert for the
-        lot; the rarer outcomes go through :meth:`_record` row by row.
+        lot; the rarer outcomes go through :meth:`_record` row by row. Jobs held back (a pause,
+        a missed slot) never left: they go back to the queue for when their chat's and their
+        channel's next slots are free, rather than keeping this lane waiting.
         """
-        # Held back before their mark: still ``ready``, nothing to write.
-        held = [job for job in jobs if not job.marked and not job.lost]
-        for job in held:
-            job.held = False
-        ids = [job.id for job in jobs if job.marked]
-        if not ids:
-            return held
-        unmarked = len(held)
+        live = [job for job in jobs if not job.lost]
+        if not live:
+            return
         with self.session_factory() as session, session.begin():
             at = now or self.clock()
             owned = {
@@ -584,6 +591,7 @@ class Deliverer:
                 for row in session.execute(
                     select(
                         OutboxMessage.id,
+                        OutboxMessage.status,
                         OutboxMessage.purpose,
                         OutboxMessage.step,
                         OutboxMessage.attempts,
@@ -594,9 +602,9 @@ class Deliverer:
                         OutboxMessage.message_key,
                     )
                     .where(
-                        in_ids(OutboxMessage.id, ids, session),
+                        in_ids(OutboxMessage.id, [job.id for job in live], session),
                         OutboxMessage.claimed_by == self.worker_id,
-                        OutboxMessage.status == OutboxStatus.sending,
+                        OutboxMessage.status.in_([OutboxStatus.ready, OutboxStatus.sending]),
                     )
                     .order_by(OutboxMessage.id)
                     .with_for_update()
@@ -604,16 +612,25 @@ class Deliverer:
             }
             sent: list[dict[str, Any]] = []
             events: list[dict[str, Any]] = []
+            held: list[dict[str, Any]] = []
             others: list[Job] = []
-            for job in jobs:
-                if not job.marked:
-                    continue
+            for job in live:
                 row = owned.get(job.id)
                 if row is None:
                     stats.lost_lease += 1
                 elif job.result is None:
-                    job.held = False
-                    held.append(job)
+                    # Never left: not an attempt on the borrower after all.
+                    wait = waits[job.channel]
+                    held.append(
+                        {
+                            "id": job.id,
+                            "status": OutboxStatus.pending,
+                            "send_at": at + timedelta(seconds=wait),
+                            "attempts": row.attempts - (row.status == OutboxStatus.sending),
+                            "claimed_by": None,
+                            "lease_until": None,
+                        }
+                    )
                 elif job.result.outcome == SendOutcome.sent:
                     provider_id = job.result.provider_message_id
                     sent.append(
@@ -638,14 +655,9 @@ class Deliverer:
                     )
                 else:
                     others.append(job)
-            if len(held) > unmarked:
-                # Held back after the mark, before leaving: not an attempt after all.
-                session.execute(
-                    update(OutboxMessage)
-                    .where(in_ids(OutboxMessage.id, [job.id for job in held[unmarked:]], session))
-                    .values(status=OutboxStatus.ready, attempts=OutboxMessage.attempts - 1)
-                    .execution_options(synchronize_session=False)
-                )
+            if held:
+                session.execute(update(OutboxMessage), held)
+                stats.deferred += len(held)
             if sent:
                 session.execute(update(OutboxMessage), sent)
                 ledger.record_many(session, events)
@@ -654,7 +666,6 @@ class Deliverer:
                 outbox_row = session.get(OutboxMessage, job.id)
                 assert outbox_row is not None and job.result is not None
                 self._record(session, outbox_row, job.result, job.decision, at, stats)
-        return held
 
     # -- leases ----------------------------------------------------------------------------
     def _renew(self, ids: list[int], until: datetime) -> None:

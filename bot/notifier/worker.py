@@ -49,7 +49,7 @@ class NotifierSettings(BaseSettings):
 
     # Rows claimed at a time, split over the lanes; a lane's share is judged in chunks of about
     # one booking (a tenth of a second of the channel's rate) and its lease is renewed meanwhile.
-    batch_size: int = 400
+    batch_size: int = 2000
     poll_seconds: float = 1.0
     # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.
     plan_every_seconds: float = 900.0
