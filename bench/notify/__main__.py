@@ -572,7 +572,7 @@ def main() -> None:
     parser.add_argument("--borrowers", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backlog", type=int, default=1_000_000)
     parser.add_argument("--runnable", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)

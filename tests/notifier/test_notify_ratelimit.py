@@ -83,3 +83,61 @@ async def test_workers_share_the_rate_and_the_429_pause_through_redis(redis_clie
     assert _max_in_any_second(stamps) <= 40
     await workers[0].pause("telegram", 1.0)
     assert 0.8 < await workers[2].try_acquire("telegram", "someone") <= 1.01
+
+
+async def _book_for(limiter: RateLimiter, seconds: float, chunk: int) -> list[float]:
+    """Book chunks of distinct chats, as delivery lanes do, and return the booked instants."""
+    loop = asyncio.get_running_loop()
+    booked: list[float] = []
+    deadline = loop.time() + seconds
+    chats = itertools.count()
+    while loop.time() < deadline:
+        recipients = [f"chat-{next(chats)}" for _ in range(chunk)]
+        booking = await limiter.reserve("telegram", recipients, lead=0.01, horizon=0.4)
+        now = loop.time()
+        booked += [now + d for d in booking.delays if d is not None]
+        if booking.booked == 0:
+            await asyncio.sleep(booking.retry_in)
+    return booked
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["local", "redis"])
+async def test_booked_slots_are_evenly_spaced_and_never_above_the_rate(
+    shared: bool, request: pytest.FixtureRequest
+) -> None:
+    if shared:
+        client = request.getfixturevalue("redis_client")
+        limiter: RateLimiter = RedisRateLimiter(client, LIMITS, prefix=f"t:{uuid.uuid4().hex}")
+    else:
+        limiter = LocalRateLimiter(LIMITS)
+
+    booked = await _book_for(limiter, 2.0, chunk=4)
+
+    gaps = [b - a for a, b in itertools.pairwise(sorted(booked))]
+    # 40/s less 7.5 % headroom (3 sends' worth at this rate): one slot every 27 ms, all booked.
+    assert min(gaps) >= 1 / 40 - 0.002
+    assert _max_in_any_second(booked) <= 40
+    assert len(booked) >= 2.0 * 40 * 0.85
+
+
+async def test_a_booking_waits_until_the_whole_chunk_fits_and_skips_busy_chats() -> None:
+    limiter = LocalRateLimiter(LIMITS)
+    first = await limiter.reserve("telegram", ["a", "b", "c"], lead=0.0, horizon=0.1)
+    # Three more slots (27 ms apart at this rate) do not all fit in the 0.1 s horizon behind
+    # the first three: none is booked, and the answer says how long until they all fit.
+    later = await limiter.reserve("telegram", ["x", "y", "z"], lead=0.0, horizon=0.1)
+    # "a" had its message a moment ago (1/s per chat); "d" is free.
+    again = await limiter.reserve("telegram", ["a", "d"], lead=0.5, horizon=0.5)
+
+    assert first.booked == 3 and first.delays[0] == pytest.approx(0.0, abs=0.005)
+    assert later.booked == 0 and 0.01 < later.retry_in < 0.06
+    assert again.delays[0] is None and again.delays[1] is not None
+
+
+async def test_a_paused_channel_books_nothing_until_the_pause_ends(redis_client: object) -> None:
+    limiter = RedisRateLimiter(redis_client, LIMITS, prefix=f"t:{uuid.uuid4().hex}")
+    await limiter.pause("telegram", 1.5)
+
+    booking = await limiter.reserve("telegram", ["a", "b"], lead=0.01, horizon=0.4)
+
+    assert booking.booked == 0 and 1.3 < booking.retry_in <= 1.5
