@@ -99,7 +99,9 @@ class DeliveryStats:
     deferred: int = 0
     reclaimed: int = 0
     lost_lease: int = 0
-    # Sends that woke too late for their slot and waited for another one.
+    # Sends whose slot passed while they were being marked, given a later one.
+    moved: int = 0
+    # Sends that woke too late for their slot and went back to the queue.
     late: int = 0
 
     def add(self, other: DeliveryStats) -> None:
@@ -491,21 +493,44 @@ class Deliverer:
             for job in going:
                 if job.id in marked:
                     job.marked = True
-                    sends.append(asyncio.create_task(self._send(job, stats)))
                 else:
                     job.lost = True
                     stats.lost_lease += 1
+            await self._move_missed([job for job in going if job.marked], stats)
+            sends += [asyncio.create_task(self._send(job, stats)) for job in going if job.marked]
         await asyncio.gather(*sends)
+
+    async def _move_missed(self, jobs: list[Job], stats: DeliveryStats) -> None:
+        """Slots that passed while their mark was being written: book later ones, in one call
+        per channel, rather than send late or send the rows back to the queue."""
+        loop = asyncio.get_running_loop()
+        by_channel: dict[str, list[Job]] = {}
+        for job in jobs:
+            if loop.time() - job.slot > self._late_limits.get(job.channel, 0.015) / 2:
+                by_channel.setdefault(job.channel, []).append(job)
+        for channel, missed in by_channel.items():
+            booking = await self.limiter.reserve(
+                channel,
+                [job.recipient for job in missed],
+                lead=0.0,
+                horizon=BOOKING_HORIZON,
+                moved=True,
+            )
+            base = loop.time()
+            for job, delay in zip(missed, booking.delays, strict=True):
+                if delay is not None:
+                    job.slot = base + delay
+                    stats.moved += 1
 
     async def _send(self, job: Job, stats: DeliveryStats) -> None:
         await _sleep_until(job.slot)
-        if self._paused_locally(job.channel) > 0:
-            return  # held back: no result, it never left
-        # Too late for its slot (Limits.lateness_allowed): it waits for the next booking, so
-        # that late sends cannot bunch up above the provider's limit.
+        # Woke too late for its slot (Limits.lateness_allowed): back to the queue, so that late
+        # sends cannot bunch up above the provider's limit.
         if asyncio.get_running_loop().time() - job.slot > self._late_limits.get(job.channel, 0.015):
             stats.late += 1
-            return
+            return  # held back: no result, it never left
+        if self._paused_locally(job.channel) > 0:
+            return  # held back: no result, it never left
         try:
             job.result = await self.gateways[job.channel].send(job.outbound)
         except Exception as exc:  # the request may have left: never resend what might have gone

@@ -84,10 +84,20 @@ class RateLimiter(Protocol):
         ...
 
     async def reserve(
-        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+        self,
+        channel: str,
+        recipients: Sequence[str],
+        *,
+        lead: float,
+        horizon: float,
+        moved: bool = False,
     ) -> Reservation:
         """Book slots for as many ``recipients`` (in order) as fit between ``lead`` and
-        ``lead + horizon`` seconds from now; see :class:`Reservation`."""
+        ``lead + horizon`` seconds from now; see :class:`Reservation`.
+
+        ``moved``: these sends already hold their chat's slot and missed their channel slot;
+        book channel slots only (the chat limits were taken when they were first booked).
+        """
         ...
 
     async def pause(self, channel: str, seconds: float) -> None:
@@ -213,7 +223,13 @@ class LocalRateLimiter:
         return 0.0
 
     async def reserve(
-        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+        self,
+        channel: str,
+        recipients: Sequence[str],
+        *,
+        lead: float,
+        horizon: float,
+        moved: bool = False,
     ) -> Reservation:
         now = time.monotonic()
         paused = self._paused_until.get(channel, 0.0) - now
@@ -226,7 +242,7 @@ class LocalRateLimiter:
         delays, tat, chat_tats, retry_in = _book(
             now,
             self._tat.get(channel, now),
-            [self._tat.get(key, 0.0) for key in chat_keys],
+            [0.0 if moved else self._tat.get(key, 0.0) for key in chat_keys],
             limits.bucket(limits.per_second),
             limits.bucket(limits.per_chat_per_second),
             lead,
@@ -234,7 +250,7 @@ class LocalRateLimiter:
         )
         self._tat[channel] = tat
         for key, chat_tat in zip(chat_keys, chat_tats, strict=True):
-            if chat_tat is not None:
+            if chat_tat is not None and not moved:
                 self._tat[key] = chat_tat
         booked = any(d is not None for d in delays)
         return Reservation(tuple(delays), retry_in=0.0 if booked else retry_in)
@@ -274,7 +290,8 @@ return '0'
 """
 
 # KEYS: channel bucket, pause key, then one chat bucket per recipient. ARGV: channel interval,
-# chat interval, chat tolerance, lead, horizon. Mirrors _book(); returns {"p", seconds} during a
+# chat interval, chat tolerance, lead, horizon, moved (1: leave the chat buckets alone). Mirrors
+# _book(); returns {"p", seconds} during a
 # pause, else {retry_in, delay...} with one delay per recipient ("" when not booked; recipients
 # after the last slot are left out).
 _RESERVE_LUA = """
@@ -287,6 +304,7 @@ local chat_interval = tonumber(ARGV[2])
 local chat_tolerance = tonumber(ARGV[3])
 local lead = tonumber(ARGV[4])
 local horizon = tonumber(ARGV[5])
+local moved = ARGV[6] == '1'
 local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tat = stored
 if tat < now + lead then tat = now + lead end
@@ -301,16 +319,19 @@ local booked = 0
 for i = 3, #KEYS do
   local slot = tat
   if slot > last then break end
-  local chat_tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local chat_tat = 0
+  if not moved then chat_tat = tonumber(redis.call('GET', KEYS[i]) or '0') end
   if chat_tat - chat_tolerance > slot then
     out[#out + 1] = ''
     local wait = math.min(chat_tat - chat_tolerance - slot, 1.0)
     if wait > retry_in then retry_in = wait end
   else
     out[#out + 1] = string.format('%.6f', slot - now)
-    local new_chat = math.max(chat_tat, slot) + chat_interval
-    redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
-               'PX', math.ceil((new_chat - now) * 1000) + 1000)
+    if not moved then
+      local new_chat = math.max(chat_tat, slot) + chat_interval
+      redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
+                 'PX', math.ceil((new_chat - now) * 1000) + 1000)
+    end
     tat = slot + channel_interval
     booked = booked + 1
   end
@@ -358,7 +379,13 @@ class RedisRateLimiter:
         return float(_text(await self._gcra(keys=keys, args=args)))
 
     async def reserve(
-        self, channel: str, recipients: Sequence[str], *, lead: float, horizon: float
+        self,
+        channel: str,
+        recipients: Sequence[str],
+        *,
+        lead: float,
+        horizon: float,
+        moved: bool = False,
     ) -> Reservation:
         if not recipients:
             return Reservation(())
@@ -372,7 +399,7 @@ class RedisRateLimiter:
             f"{self._prefix}:pause:{channel}",
             *(f"{self._prefix}:rate:{channel}:{_chat_key(r)}" for r in recipients),
         ]
-        args = [channel_interval, chat_interval, chat_tolerance, lead, horizon]
+        args = [channel_interval, chat_interval, chat_tolerance, lead, horizon, int(moved)]
         answer = [_text(item) for item in await self._reserve(keys=keys, args=args)]
         if answer[0] == "p":
             return Reservation((None,) * len(recipients), retry_in=float(answer[1]))

@@ -134,7 +134,14 @@ class Worker:
 
     async def _lane(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            stats = await self.deliverer.run_once(limit=self._per_lane())
+            try:
+                stats = await self.deliverer.run_once(limit=self._per_lane())
+            except Exception as exc:
+                # A lost database or Redis connection must not end the worker: the rows of the
+                # failed pass come back when their lease expires (sending ones as unknown).
+                logger.error("delivery pass failed: %s", type(exc).__name__)
+                await _wait(stop, max(1.0, self.settings.poll_seconds))
+                continue
             self.totals.add(stats)
             if stats.claimed == 0:
                 await _wait(stop, self.settings.poll_seconds)

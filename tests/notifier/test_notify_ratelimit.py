@@ -101,23 +101,28 @@ async def _book_for(limiter: RateLimiter, seconds: float, chunk: int) -> list[fl
     return booked
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["local", "redis"])
-async def test_booked_slots_are_evenly_spaced_and_never_above_the_rate(
-    shared: bool, request: pytest.FixtureRequest
-) -> None:
-    if shared:
-        client = request.getfixturevalue("redis_client")
-        limiter: RateLimiter = RedisRateLimiter(client, LIMITS, prefix=f"t:{uuid.uuid4().hex}")
-    else:
-        limiter = LocalRateLimiter(LIMITS)
-
-    booked = await _book_for(limiter, 2.0, chunk=4)
-
+def _assert_evenly_booked(booked: list[float], jitter: float) -> None:
     gaps = [b - a for a, b in itertools.pairwise(sorted(booked))]
     # 40/s less 7.5 % headroom (3 sends' worth at this rate): one slot every 27 ms, all booked.
-    assert min(gaps) >= 1 / 40 - 0.002
+    assert min(gaps) >= 1 / 40 - jitter
     assert _max_in_any_second(booked) <= 40
     assert len(booked) >= 2.0 * 40 * 0.85
+
+
+async def test_booked_slots_are_evenly_spaced_and_never_above_the_rate() -> None:
+    _assert_evenly_booked(await _book_for(LocalRateLimiter(LIMITS), 2.0, chunk=4), jitter=0.002)
+
+
+async def test_booked_slots_through_redis_are_shared_evenly_by_workers(
+    redis_client: object,
+) -> None:
+    prefix = f"kopa-test:{uuid.uuid4().hex}"
+    workers = [RedisRateLimiter(redis_client, LIMITS, prefix=prefix) for _ in range(3)]
+
+    results = await asyncio.gather(*(_book_for(w, 2.0, chunk=4) for w in workers))
+
+    # Each worker turns Redis's delays into its own clock one round trip late: a few ms apart.
+    _assert_evenly_booked([at for booked in results for at in booked], jitter=0.008)
 
 
 async def test_a_booking_waits_until_the_whole_chunk_fits_and_skips_busy_chats() -> None:
@@ -140,4 +145,4 @@ async def test_a_paused_channel_books_nothing_until_the_pause_ends(redis_client:
 
     booking = await limiter.reserve("telegram", ["a", "b"], lead=0.01, horizon=0.4)
 
-    assert booking.booked == 0 and 1.3 < booking.retry_in <= 1.5
+    assert booking.booked == 0 and 1.3 < booking.retry_in <= 1.51
