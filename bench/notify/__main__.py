@@ -589,14 +589,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "plan": {}}
-    if "plan-sqlite" not in args.skip:
-        with tempfile.TemporaryDirectory() as tmp:
-            console.print("planning on SQLite ...")
-            results["plan"]["SQLite"] = bench_plan(f"sqlite:///{tmp}/bench.db", args.borrowers)
-    if "plan-pg" not in args.skip:
-        console.print("planning on PostgreSQL ...")
-        with fresh_postgres() as url:
-            results["plan"]["PostgreSQL"] = bench_plan(url, args.borrowers)
+    # Delivery first: planning leaves PostgreSQL busy (checkpoints, dropped databases).
     if "deliver" not in args.skip:
         console.print("delivering ...")
         results["deliver"] = [
@@ -608,6 +601,14 @@ def main() -> None:
                     args.sustainable_rate, args.max_seconds / 3, args.workers, args.max_seconds
                 )
             )
+    if "plan-sqlite" not in args.skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            console.print("planning on SQLite ...")
+            results["plan"]["SQLite"] = bench_plan(f"sqlite:///{tmp}/bench.db", args.borrowers)
+    if "plan-pg" not in args.skip:
+        console.print("planning on PostgreSQL ...")
+        with fresh_postgres() as url:
+            results["plan"]["PostgreSQL"] = bench_plan(url, args.borrowers)
     if "claim" not in args.skip:
         console.print("claiming from the backlog ...")
         results["claim"] = bench_claim(args.backlog, args.runnable, args.rounds)
