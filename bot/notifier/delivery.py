@@ -1,23 +1,22 @@
 """Deliver due outbox rows: claim, judge again, book send slots, send, record the outcome.
 
-A worker pass works on a claimed batch in chunks, each costing a handful of statements whatever
-its size (rule R-2 and the throughput target of ``bench/notify``):
+Each lane of a worker works a chunk at a time, each chunk costing a handful of statements
+whatever its size (rule R-2 and the throughput target of ``bench/notify``):
 
-1. **Claim.** On PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` marks a batch ``claimed`` with
-   a lease, so several worker processes share the work; on SQLite a single in-process worker
-   claims with a plain update.
-2. **Judge.** One transaction per chunk reads the send-time facts of all its rows
-   (:mod:`bot.notifier.facts`), asks the rules, renders the messages and marks the rows that may
-   go ``ready`` (they count against the caps from then on). Suppressions and reschedules go to
-   the ledger in the same transaction.
-3. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows.
-4. **Send.** Just before each group of slots (``MARK_TICK`` wide) one statement marks the group
-   ``sending``; only then do its requests leave, each at its own slot.
-5. **Record.** One transaction writes every outcome of the booking with its ledger event.
+1. **Claim and judge.** One transaction claims due rows straight into ``ready`` with a lease
+   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several worker processes share the work; a plain
+   update on SQLite, with one worker), reads the send-time facts of all of them
+   (:mod:`bot.notifier.facts`), asks the rules and renders the messages. ``ready`` rows count
+   against the caps; the rows the rules stop are suppressed or rescheduled, with their ledger
+   events, in the same transaction.
+2. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows.
+3. **Mark.** One statement marks each coming ``MARK_TICK`` of sends ``sending``, an adaptive
+   margin before the first of them; only then may their requests leave, each at its own slot.
+4. **Record.** One transaction writes every outcome of the booking with its ledger event.
 
-A worker that dies therefore leaves ``claimed`` or ``ready`` rows (nothing left: back to pending
-after the lease) or ``sending`` rows (maybe delivered: marked ``unknown`` after the lease, never
-resent, counted against the caps, rule R-4), and at most one group of the latter never left.
+A worker that dies therefore leaves ``ready`` rows (nothing left: back to pending after the
+lease) or ``sending`` rows (maybe delivered: marked ``unknown`` after the lease, never resent,
+counted against the caps, rule R-4), of which at most a margin and a tick per lane never left.
 
 Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
 ``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
@@ -38,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.orm import Session
 
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
@@ -693,15 +692,18 @@ class Deliverer:
                 self._record(session, outbox_row, job.result, job.decision, at, stats)
 
     # -- leases ----------------------------------------------------------------------------
+    def _held_by_me(self, session: Session, ids: list[int]) -> Update:
+        """An update of those of ``ids`` this worker holds and that have not left."""
+        return update(OutboxMessage).where(
+            in_ids(OutboxMessage.id, ids, session),
+            OutboxMessage.claimed_by == self.worker_id,
+            OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
+        )
+
     def _renew(self, ids: list[int], until: datetime) -> None:
         with self.session_factory() as session, session.begin():
             session.execute(
-                update(OutboxMessage)
-                .where(
-                    in_ids(OutboxMessage.id, ids, session),
-                    OutboxMessage.claimed_by == self.worker_id,
-                    OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
-                )
+                self._held_by_me(session, ids)
                 .values(lease_until=until)
                 .execution_options(synchronize_session=False)
             )
@@ -725,12 +727,7 @@ class Deliverer:
         if error is not None:
             values["last_error"] = error
         session.execute(
-            update(OutboxMessage)
-            .where(
-                in_ids(OutboxMessage.id, ids, session),
-                OutboxMessage.claimed_by == self.worker_id,
-                OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
-            )
+            self._held_by_me(session, ids)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
