@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -116,5 +116,11 @@ def local_timezone() -> str:
     return os.environ.get("KOPA_TIMEZONE", "Africa/Nairobi")
 
 
+def local_date(moment: datetime) -> date:
+    """The borrower's calendar day of ``moment`` (a payment at 00:30 in Nairobi is 21:30 UTC
+    the day before)."""
+    return moment.astimezone(ZoneInfo(local_timezone())).date()
+
+
 def today() -> date:
-    return datetime.now(ZoneInfo(local_timezone())).date()
+    return local_date(datetime.now(UTC))

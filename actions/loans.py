@@ -6,7 +6,7 @@ from typing import Any
 
 from rasa_sdk.events import EventType
 
-from actions.common import language, line, today
+from actions.common import language, line, local_date, today
 from actions.loan_api import Loan
 from actions.parsing import parse_amount, parse_date
 from actions.requests import RequestAction, RequestContext, request
@@ -90,7 +90,7 @@ async def show_payment_history(context: RequestContext) -> list[EventType]:
         lines = [
             line(
                 "conv.payment_line",
-                date=day(payment.received_at.date()),
+                date=day(local_date(payment.received_at)),
                 amount=money(payment.amount, payment.currency),
             )
             for payment in payments
@@ -151,7 +151,7 @@ async def report_payment(context: RequestContext) -> list[EventType]:
         context.say(
             "conv.payment_found",
             amount=money(claim.payment.amount, claim.payment.currency),
-            date=day(claim.payment.received_at.date()),
+            date=day(local_date(claim.payment.received_at)),
         )
     else:
         context.say(

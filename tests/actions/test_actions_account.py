@@ -8,6 +8,7 @@ import httpx
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+import actions.cases  # noqa: F401 - registers the "officer" request the affirm handler runs
 from actions.loans import ActionReportPayment, ActionShowBalance, ActionShowSchedule
 from actions.session import (
     ActionHandleAffirm,
@@ -191,6 +192,21 @@ async def test_payment_not_arrived_is_recorded_as_a_claim(fake_api: FakeLoanApi)
     (payload,) = payloads(dispatcher)
     assert payload["key"] == "conv.payment_not_found"
     assert payload["args"]["reference"] == "CL-31"
+
+
+async def test_a_found_payment_is_dated_by_the_borrowers_calendar(
+    fake_api: FakeLoanApi,
+) -> None:
+    # 21:30 UTC on Sunday is already Monday in Nairobi, where the borrower paid.
+    payment = {"amount": "1500.00", "currency": "KES", "received_at": "2026-11-29T21:30:00Z"}
+    fake_api.on("POST", USER + "/payment-claims", (200, {"found": True, "payment": payment}))
+    dispatcher, _ = await run(
+        ActionReportPayment(),
+        make_tracker(text="I paid ksh 1,500 already", intent="report_payment"),
+    )
+    (payload,) = payloads(dispatcher)
+    assert payload["key"] == "conv.payment_found"
+    assert payload["args"]["date"] == {"$date": "2026-11-30"}
 
 
 async def test_second_misunderstanding_in_a_row_offers_a_person(fake_api: FakeLoanApi) -> None:
