@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, case, select, update
 from sqlalchemy.orm import Session
 
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
@@ -79,9 +79,24 @@ BOOKING_HORIZON = 0.4
 MARK_TICK = 0.05
 MARK_MARGIN_MIN = 0.01
 MARK_MARGIN_MAX = 0.15
+# A send that wakes too late for its slot is given a later one at most this many times (a
+# machine that busy sends the rest back to the queue).
+MAX_MOVES = 2
 # How long the pause of a channel, as last read from the shared limiter, is trusted.
 PAUSE_RECHECK = 0.02
 _HELD_BY_THIS_PASS = (OutboxStatus.claimed, OutboxStatus.ready)
+# What the ledger event of a decision about an outbox row needs of it (see Deliverer._event).
+_EVENT_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.purpose,
+    OutboxMessage.step,
+    OutboxMessage.attempts,
+    OutboxMessage.borrower_id,
+    OutboxMessage.loan_id,
+    OutboxMessage.case_id,
+    OutboxMessage.channel,
+    OutboxMessage.message_key,
+)
 
 
 @dataclass
@@ -500,34 +515,54 @@ class Deliverer:
         await asyncio.gather(*sends)
 
     async def _move_missed(self, jobs: list[Job], stats: DeliveryStats) -> None:
-        """Slots that passed while their mark was being written: book later ones, in one call
-        per channel, rather than send late or send the rows back to the queue."""
+        """Slots that passed while their mark was being written: book later ones rather than
+        send late or send the rows back to the queue."""
+        loop = asyncio.get_running_loop()
+        await self._move(
+            [j for j in jobs if loop.time() - j.slot > self._lateness(j.channel) / 2], stats
+        )
+
+    async def _move(self, jobs: list[Job], stats: DeliveryStats) -> bool:
+        """Book later slots for sends that missed theirs, in one call per channel.
+
+        Returns:
+            Whether every one of them got a new slot.
+        """
         loop = asyncio.get_running_loop()
         by_channel: dict[str, list[Job]] = {}
         for job in jobs:
-            if loop.time() - job.slot > self._late_limits.get(job.channel, 0.015) / 2:
-                by_channel.setdefault(job.channel, []).append(job)
+            by_channel.setdefault(job.channel, []).append(job)
+        moved_all = True
         for channel, missed in by_channel.items():
             booking = await self.limiter.reserve(
                 channel,
                 [job.recipient for job in missed],
                 lead=0.0,
-                horizon=BOOKING_HORIZON,
+                # Behind the slots the lanes have booked already (up to a margin and a horizon).
+                horizon=2 * BOOKING_HORIZON,
                 moved=True,
             )
             base = loop.time()
             for job, delay in zip(missed, booking.delays, strict=True):
-                if delay is not None:
+                if delay is None:
+                    moved_all = False
+                else:
                     job.slot = base + delay
                     stats.moved += 1
+        return moved_all
 
     async def _send(self, job: Job, stats: DeliveryStats) -> None:
+        loop = asyncio.get_running_loop()
         await _sleep_until(job.slot)
-        # Woke too late for its slot (Limits.lateness_allowed): back to the queue, so that late
-        # sends cannot bunch up above the provider's limit.
-        if asyncio.get_running_loop().time() - job.slot > self._late_limits.get(job.channel, 0.015):
-            stats.late += 1
-            return  # held back: no result, it never left
+        moves = 0
+        # Woke too late for its slot (Limits.lateness_allowed): a later slot, so that late sends
+        # cannot bunch up above the provider's limit; after MAX_MOVES, back to the queue.
+        while loop.time() - job.slot > self._lateness(job.channel):
+            if moves == MAX_MOVES or not await self._move([job], stats):
+                stats.late += 1
+                return  # held back: no result, it never left
+            moves += 1
+            await _sleep_until(job.slot)
         if self._paused_locally(job.channel) > 0:
             return  # held back: no result, it never left
         try:
@@ -541,6 +576,10 @@ class Deliverer:
             seconds = (job.result.retry_after or 1.0) + slack
             self._note_pause(job.channel, seconds)
             await self.limiter.pause(job.channel, seconds)
+
+    def _lateness(self, channel: str) -> float:
+        """How late a send on ``channel`` may leave (Limits.lateness_allowed)."""
+        return self._late_limits.get(channel, 0.015)
 
     def _chat_interval(self, channel: str) -> float:
         limits = self._limits.get(channel)
@@ -600,104 +639,106 @@ class Deliverer:
     ) -> None:
         """Record every outcome of one booking in one transaction.
 
-        Sends (nearly all of them) are written in bulk: one update and one ledger insert for the
-        lot; the rarer outcomes go through :meth:`_record` row by row. Jobs held back (a pause,
-        a missed slot) never left: they go back to the queue for when their chat's and their
-        channel's next slots are free, rather than keeping this lane waiting.
+        Sends (nearly all of them) are written in bulk: one update, returning what their ledger
+        events need, and one ledger insert for the lot; the rarer outcomes go through
+        :meth:`_record` row by row. Jobs held back (a pause, a missed slot) never left: they go
+        back to the queue, in one update per channel, for when their chat's and their channel's
+        next slots are free, rather than keeping this lane waiting. Rows this worker no longer
+        holds (another took them over after the lease) are left alone.
         """
         live = [job for job in jobs if not job.lost]
         if not live:
             return
+        sent = {
+            job.id: job
+            for job in live
+            if job.result is not None and job.result.outcome == SendOutcome.sent
+        }
+        held: dict[str, list[int]] = {}
+        for job in live:
+            if job.result is None:
+                held.setdefault(job.channel, []).append(job.id)
+        others = [job for job in live if job.result is not None and job.id not in sent]
         with self.session_factory() as session, session.begin():
             at = now or self.clock()
-            owned = {
-                row.id: row
-                for row in session.execute(
-                    select(
-                        OutboxMessage.id,
-                        OutboxMessage.status,
-                        OutboxMessage.purpose,
-                        OutboxMessage.step,
-                        OutboxMessage.attempts,
-                        OutboxMessage.borrower_id,
-                        OutboxMessage.loan_id,
-                        OutboxMessage.case_id,
-                        OutboxMessage.channel,
-                        OutboxMessage.message_key,
-                    )
-                    .where(
-                        in_ids(OutboxMessage.id, [job.id for job in live], session),
-                        OutboxMessage.claimed_by == self.worker_id,
-                        OutboxMessage.status.in_([OutboxStatus.ready, OutboxStatus.sending]),
-                    )
-                    .order_by(OutboxMessage.id)
-                    .with_for_update()
-                )
-            }
-            sent: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []
-            held: list[dict[str, Any]] = []
-            others: list[Job] = []
-            for job in live:
-                row = owned.get(job.id)
-                if row is None:
-                    stats.lost_lease += 1
-                elif job.result is None:
-                    # Never left: not an attempt on the borrower after all.
-                    wait = waits[job.channel]
-                    held.append(
-                        {
-                            "id": job.id,
-                            "status": OutboxStatus.pending,
-                            "send_at": at + timedelta(seconds=wait),
-                            "attempts": row.attempts - (row.status == OutboxStatus.sending),
-                            "claimed_by": None,
-                            "lease_until": None,
-                        }
-                    )
-                elif job.result.outcome == SendOutcome.sent:
-                    provider_id = job.result.provider_message_id
-                    sent.append(
-                        {
-                            "id": job.id,
-                            "status": OutboxStatus.sent,
-                            "sent_at": at,
-                            "provider_message_id": provider_id,
-                            "last_error": None,
-                            "lease_until": None,
-                        }
-                    )
-                    events.append(
-                        self._event(
-                            row,
-                            at,
-                            "sent",
-                            str(job.decision.rule),
-                            external_message_id=provider_id,
-                            limited=job.decision.limited,
-                        )
-                    )
-                else:
-                    others.append(job)
-            if held:
-                session.execute(update(OutboxMessage), held)
-                stats.deferred += len(held)
             if sent:
-                session.execute(update(OutboxMessage), sent)
-                ledger.record_many(session, events)
-                stats.sent += len(sent)
+                self._record_sent(session, sent, at, stats)
+            for channel, ids in held.items():
+                # Never left: not an attempt on the borrower after all.
+                released = session.execute(
+                    self._held_by_me(session, ids, OutboxStatus.sending)
+                    .values(
+                        status=OutboxStatus.pending,
+                        send_at=at + timedelta(seconds=waits[channel]),
+                        attempts=OutboxMessage.attempts
+                        - case((OutboxMessage.status == OutboxStatus.sending, 1), else_=0),
+                        claimed_by=None,
+                        lease_until=None,
+                    )
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
+                ).all()
+                stats.deferred += len(released)
+                stats.lost_lease += len(ids) - len(released)
             for job in others:
-                outbox_row = session.get(OutboxMessage, job.id)
-                assert outbox_row is not None and job.result is not None
-                self._record(session, outbox_row, job.result, job.decision, at, stats)
+                row = session.get(OutboxMessage, job.id, with_for_update=True)
+                if (
+                    row is None
+                    or row.claimed_by != self.worker_id
+                    or row.status not in (OutboxStatus.ready, OutboxStatus.sending)
+                ):
+                    stats.lost_lease += 1
+                    continue
+                assert job.result is not None
+                self._record(session, row, job.result, job.decision, at, stats)
+
+    def _record_sent(
+        self, session: Session, sent: Mapping[int, Job], at: datetime, stats: DeliveryStats
+    ) -> None:
+        """Mark the rows of ``sent`` sent, with their provider's ids and ledger events."""
+        provider_ids = {i: job.result.provider_message_id for i, job in sent.items() if job.result}
+        rows = session.execute(
+            update(OutboxMessage)
+            .where(
+                in_ids(OutboxMessage.id, list(sent), session),
+                OutboxMessage.claimed_by == self.worker_id,
+                OutboxMessage.status == OutboxStatus.sending,
+            )
+            .values(
+                status=OutboxStatus.sent,
+                sent_at=at,
+                provider_message_id=case(provider_ids, value=OutboxMessage.id),
+                last_error=None,
+                lease_until=None,
+            )
+            .returning(*_EVENT_COLUMNS)
+            .execution_options(synchronize_session=False)
+        ).all()
+        events = []
+        for row in rows:
+            decision = sent[row.id].decision
+            events.append(
+                self._event(
+                    row,
+                    at,
+                    "sent",
+                    str(decision.rule),
+                    external_message_id=provider_ids[row.id],
+                    limited=decision.limited,
+                )
+            )
+        ledger.record_many(session, events)
+        stats.sent += len(rows)
+        stats.lost_lease += len(sent) - len(rows)
 
     # -- leases ----------------------------------------------------------------------------
-    def _held_by_me(self, session: Session, ids: list[int]) -> Update:
-        """An update of those of ``ids`` this worker holds and that have not left."""
+    def _held_by_me(self, session: Session, ids: list[int], *also: OutboxStatus) -> Update:
+        """An update of those of ``ids`` this worker holds and that have not left (or are in one
+        of the states ``also``)."""
         return update(OutboxMessage).where(
             in_ids(OutboxMessage.id, ids, session),
             OutboxMessage.claimed_by == self.worker_id,
-            OutboxMessage.status.in_(_HELD_BY_THIS_PASS),
+            OutboxMessage.status.in_([*_HELD_BY_THIS_PASS, *also]),
         )
 
     def _renew(self, ids: list[int], until: datetime) -> None:

@@ -95,8 +95,9 @@ class RateLimiter(Protocol):
         """Book slots for as many ``recipients`` (in order) as fit between ``lead`` and
         ``lead + horizon`` seconds from now; see :class:`Reservation`.
 
-        ``moved``: these sends already hold their chat's slot and missed their channel slot;
-        book channel slots only (the chat limits were taken when they were first booked).
+        ``moved``: these sends were booked once and missed their slot; they get later channel
+        slots without waiting for their chat (the chat's slot is theirs), and each chat's next
+        slot moves with them.
         """
         ...
 
@@ -131,12 +132,15 @@ def _book(
     chat_bucket: tuple[float, float],
     lead: float,
     horizon: float,
+    moved: bool = False,
 ) -> tuple[list[float | None], float, list[float | None], float]:
     """The booking rule shared by both limiters (the Lua script mirrors it line for line).
 
     Slots follow the channel's last booked slot, one emission interval apart. A request waits
     until all of it fits before ``lead + horizon`` (unless it could never fit), so that callers
-    book whole chunks in turn instead of polling for a slot or two each.
+    book whole chunks in turn instead of polling for a slot or two each. A ``moved`` send holds
+    its chat's slot already: it is not checked against it, but pushes it to a chat interval
+    after its new slot.
 
     Returns:
         (delays, new channel tat, new chat tats or None where unchanged, retry_in).
@@ -157,14 +161,17 @@ def _book(
             delays.append(None)
             new_chats.append(None)
             continue
-        if chat_tat - chat_tolerance > slot:
+        if moved:
+            new_chats.append(max(chat_tat, slot + chat_interval))
+        elif chat_tat - chat_tolerance > slot:
             # This chat had a message too recently: leave the channel's slot to the next one.
             delays.append(None)
             new_chats.append(None)
             retry_in = max(retry_in, min(chat_tat - chat_tolerance - slot, 1.0))
             continue
+        else:
+            new_chats.append(max(chat_tat, slot) + chat_interval)
         delays.append(slot - now)
-        new_chats.append(max(chat_tat, slot) + chat_interval)
         tat = slot + channel_interval
     return delays, tat, new_chats, max(retry_in, 0.001)
 
@@ -242,15 +249,16 @@ class LocalRateLimiter:
         delays, tat, chat_tats, retry_in = _book(
             now,
             self._tat.get(channel, now),
-            [0.0 if moved else self._tat.get(key, 0.0) for key in chat_keys],
+            [self._tat.get(key, 0.0) for key in chat_keys],
             limits.bucket(limits.per_second),
             limits.bucket(limits.per_chat_per_second),
             lead,
             horizon,
+            moved,
         )
         self._tat[channel] = tat
         for key, chat_tat in zip(chat_keys, chat_tats, strict=True):
-            if chat_tat is not None and not moved:
+            if chat_tat is not None:
                 self._tat[key] = chat_tat
         booked = any(d is not None for d in delays)
         return Reservation(tuple(delays), retry_in=0.0 if booked else retry_in)
@@ -290,8 +298,8 @@ return '0'
 """
 
 # KEYS: channel bucket, pause key, then one chat bucket per recipient. ARGV: channel interval,
-# chat interval, chat tolerance, lead, horizon, moved (1: leave the chat buckets alone). Mirrors
-# _book(); returns {"p", seconds} during a
+# chat interval, chat tolerance, lead, horizon, moved (1: sends that hold their chat's slot).
+# Mirrors _book(); returns {"p", seconds} during a
 # pause, else {retry_in, delay...} with one delay per recipient ("" when not booked; recipients
 # after the last slot are left out).
 _RESERVE_LUA = """
@@ -319,19 +327,17 @@ local booked = 0
 for i = 3, #KEYS do
   local slot = tat
   if slot > last then break end
-  local chat_tat = 0
-  if not moved then chat_tat = tonumber(redis.call('GET', KEYS[i]) or '0') end
-  if chat_tat - chat_tolerance > slot then
+  local chat_tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if not moved and chat_tat - chat_tolerance > slot then
     out[#out + 1] = ''
     local wait = math.min(chat_tat - chat_tolerance - slot, 1.0)
     if wait > retry_in then retry_in = wait end
   else
     out[#out + 1] = string.format('%.6f', slot - now)
-    if not moved then
-      local new_chat = math.max(chat_tat, slot) + chat_interval
-      redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
-                 'PX', math.ceil((new_chat - now) * 1000) + 1000)
-    end
+    local new_chat = math.max(chat_tat, slot) + chat_interval
+    if moved then new_chat = math.max(chat_tat, slot + chat_interval) end
+    redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
+               'PX', math.ceil((new_chat - now) * 1000) + 1000)
     tat = slot + channel_interval
     booked = booked + 1
   end

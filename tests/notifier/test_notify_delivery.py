@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import notify_factory as f
@@ -12,6 +14,7 @@ from api.borrowers.models import Channel, Consent
 from api.branches.models import Officer, StaffRole
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
+from bot.channels.base import OutboundMessage, SendResult
 from bot.channels.telegram import TelegramGateway
 from bot.channels.whatsapp import WhatsAppGateway
 from bot.fakes.common import Fault, FaultSpec
@@ -288,6 +291,54 @@ async def test_a_429_pauses_the_channel_for_retry_after(
     for row in _rows(bound):
         assert row.status in (OutboxStatus.retry, OutboxStatus.pending)
         assert row.send_at >= AT + timedelta(seconds=11.5)
+
+
+class _StallsOnce:
+    """A gateway that blocks the event loop after its first send, as a busy machine does."""
+
+    def __init__(self, inner: TelegramGateway, seconds: float) -> None:
+        self._inner = inner
+        self._seconds = seconds
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        result = await self._inner.send(message)
+        if self._seconds:
+            time.sleep(self._seconds)  # noqa: ASYNC251 - the stall is the point
+            self._seconds = 0.0
+        return result
+
+
+async def test_sends_that_wake_late_get_later_slots_and_go_once(
+    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    fake, _ = fake_tg
+    br = f.branch(bound.session)
+    for _ in range(5):
+        f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
+    Planner().plan(bound.session, AT, write=True)
+    bound.session.commit()
+    config = load_campaigns()
+    # One chunk of 5, slots 21 ms apart; a send may leave at most 30 ms late.
+    config.channels["telegram"] = config.channels["telegram"].model_copy(
+        update={"per_second": 50, "per_chat_per_second": 50}
+    )
+    deliverer = Deliverer(
+        session_factory=bound.factory,
+        gateways={"telegram": _StallsOnce(telegram, 0.3)},  # type: ignore[dict-item]
+        worker_id="w",
+        config=config,
+    )
+
+    stats = await deliverer.run_once(now=AT)
+
+    # The stall made the next slots pass: those sends were booked again, none went late and
+    # none went back to the queue.
+    assert (stats.claimed, stats.sent, stats.late, stats.deferred) == (5, 5, 0, 0)
+    assert stats.moved >= 4
+    assert {row.status for row in _rows(bound)} == {OutboxStatus.sent}
+    stamps = sorted(float(e["at"]) for e in fake.state.query("sendMessage", None))  # type: ignore[arg-type]
+    assert len(stamps) == 5
+    assert min(b - a for a, b in itertools.pairwise(stamps)) > 0.015  # no burst after the stall
 
 
 async def test_whatsapp_outside_the_window_sends_the_approved_template(

@@ -146,3 +146,23 @@ async def test_a_paused_channel_books_nothing_until_the_pause_ends(redis_client:
     booking = await limiter.reserve("telegram", ["a", "b"], lead=0.01, horizon=0.4)
 
     assert booking.booked == 0 and 1.3 < booking.retry_in <= 1.51
+
+
+async def _moved_then_soon(limiter: RateLimiter) -> None:
+    first = await limiter.reserve("telegram", ["a"], lead=0.0, horizon=0.1)
+    # Its slot passed unused: it is moved 0.3 s on, though its chat's next slot is a second away.
+    moved = await limiter.reserve("telegram", ["a"], lead=0.3, horizon=0.1, moved=True)
+    # A second after the first slot, but less than one after the moved one: too soon for "a".
+    soon = await limiter.reserve("telegram", ["a", "b"], lead=1.15, horizon=0.05)
+
+    assert first.booked == 1 and moved.booked == 1
+    assert moved.delays[0] is not None and moved.delays[0] >= 0.29
+    assert soon.delays[0] is None and soon.delays[1] is not None
+
+
+async def test_a_moved_send_takes_its_chats_next_slot_along() -> None:
+    await _moved_then_soon(LocalRateLimiter(LIMITS))
+
+
+async def test_a_moved_send_takes_its_chats_next_slot_along_in_redis(redis_client: object) -> None:
+    await _moved_then_soon(RedisRateLimiter(redis_client, LIMITS, prefix=f"t:{uuid.uuid4().hex}"))
