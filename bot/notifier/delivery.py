@@ -259,6 +259,9 @@ class Deliverer:
         self._pauses: dict[str, tuple[float, float]] = {}
         self._recovered_at: float | None = None  # monotonic time of the last lease recovery
         self._mark_seconds = 0.0  # how long marks have recently taken (see _mark_margin)
+        # Sends that woke too late, per channel, waiting to be booked later slots together.
+        self._late: dict[str, list[Job]] = {}
+        self._moving = asyncio.Lock()
         # Database work runs in threads (psycopg waits without the GIL), one at a time for the
         # heavy statements and one for the marks: every extra thread would take the GIL from the
         # event loop, whose sends must leave on time.
@@ -512,7 +515,11 @@ class Deliverer:
                     stats.lost_lease += 1
             await self._move_missed([job for job in going if job.marked], stats)
             sends += [asyncio.create_task(self._send(job, stats)) for job in going if job.marked]
-        await asyncio.gather(*sends)
+        for failure in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(failure, Exception):
+                # Only a send that never reached its gateway can raise (a limiter call failed):
+                # it is held back like the others that did not leave.
+                logger.error("a send was held back: %s", type(failure).__name__)
 
     async def _move_missed(self, jobs: list[Job], stats: DeliveryStats) -> None:
         """Slots that passed while their mark was being written: book later ones rather than
@@ -522,34 +529,46 @@ class Deliverer:
             [j for j in jobs if loop.time() - j.slot > self._lateness(j.channel) / 2], stats
         )
 
-    async def _move(self, jobs: list[Job], stats: DeliveryStats) -> bool:
-        """Book later slots for sends that missed theirs, in one call per channel.
+    async def _move_late(self, job: Job, stats: DeliveryStats) -> bool:
+        """Book a later slot for a send that woke too late for its own. Sends that wake late
+        together (the loop was held up) are booked by one call.
 
         Returns:
-            Whether every one of them got a new slot.
+            Whether it got one.
         """
+        slot = job.slot
+        self._late.setdefault(job.channel, []).append(job)
+        async with self._moving:
+            waiting = self._late.pop(job.channel, [])
+            if waiting:
+                await self._move(waiting, stats)
+        return job.slot != slot
+
+    async def _move(self, jobs: list[Job], stats: DeliveryStats) -> None:
+        """Book later slots for sends that missed theirs, in one call per channel; those that
+        get none keep their passed slot."""
         loop = asyncio.get_running_loop()
         by_channel: dict[str, list[Job]] = {}
         for job in jobs:
             by_channel.setdefault(job.channel, []).append(job)
-        moved_all = True
         for channel, missed in by_channel.items():
-            booking = await self.limiter.reserve(
-                channel,
-                [job.recipient for job in missed],
-                lead=0.0,
-                # Behind the slots the lanes have booked already (up to a margin and a horizon).
-                horizon=2 * BOOKING_HORIZON,
-                moved=True,
-            )
+            try:
+                booking = await self.limiter.reserve(
+                    channel,
+                    [job.recipient for job in missed],
+                    lead=0.0,
+                    # Behind the slots the lanes have booked already (a margin and a horizon).
+                    horizon=2 * BOOKING_HORIZON,
+                    moved=True,
+                )
+            except Exception as exc:  # the limiter is unreachable: these sends do not leave
+                logger.error("could not book later slots: %s", type(exc).__name__)
+                continue
             base = loop.time()
             for job, delay in zip(missed, booking.delays, strict=True):
-                if delay is None:
-                    moved_all = False
-                else:
+                if delay is not None:
                     job.slot = base + delay
                     stats.moved += 1
-        return moved_all
 
     async def _send(self, job: Job, stats: DeliveryStats) -> None:
         loop = asyncio.get_running_loop()
@@ -558,7 +577,7 @@ class Deliverer:
         # Woke too late for its slot (Limits.lateness_allowed): a later slot, so that late sends
         # cannot bunch up above the provider's limit; after MAX_MOVES, back to the queue.
         while loop.time() - job.slot > self._lateness(job.channel):
-            if moves == MAX_MOVES or not await self._move([job], stats):
+            if moves == MAX_MOVES or not await self._move_late(job, stats):
                 stats.late += 1
                 return  # held back: no result, it never left
             moves += 1
