@@ -73,8 +73,9 @@ class Policy(BaseModel):
 class ChannelLimits(BaseModel):
     per_second: float
     per_chat_per_second: float = 1.0
-    # Share of the rate kept in reserve so that late wake-ups can catch up without bursting.
-    headroom: float = 0.03
+    # Share of the rate kept in reserve for sends that reach the provider late
+    # (ratelimit.Limits.lateness_allowed).
+    headroom: float = 0.04
 
 
 class Delivery(BaseModel):
