@@ -376,10 +376,10 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for run in runs:
+    for number, run in enumerate(runs, 1):
         rate = run["rate_limit"]
         series = [n / rate for n in run["per_second"]]
-        ax.plot(range(len(series)), series, marker=".", label=f"limit {rate:.0f}/s")
+        ax.plot(range(len(series)), series, marker=".", label=f"run {number}: limit {rate:.0f}/s")
         refused = run["refused_per_second"]
         for second, count in enumerate(refused):
             if count:
@@ -536,21 +536,21 @@ def render(results: dict[str, Any]) -> str:
             f"Delivery: {runs[0]['workers']} `kopa notify worker` processes (PostgreSQL, the Redis "
             "limiter set to the fake Telegram server's own limit), measured at the fake server:",
             "",
-            "| limit/s | delivered | duplicates | seconds | messages/s | fraction of limit | "
-            "steady-state fraction | most in any 1 s | refused (429) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| run | limit/s | delivered | duplicates | seconds | messages/s | "
+            "fraction of limit | steady-state fraction | most in any 1 s | refused (429) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for d in runs:
+        for number, d in enumerate(runs, 1):
             lines.append(
-                f"| {d['rate_limit']:.0f} | {d['delivered']} of {d['planned']} | "
+                f"| {number} | {d['rate_limit']:.0f} | {d['delivered']} of {d['planned']} | "
                 f"{d['duplicates']} | {d['seconds']} | {d['throughput']} | {d['fraction']} | "
                 f"{d['steady_fraction']} | {d['max_in_any_second']} | {d['refused_429']} |"
             )
         lines += ["", f"![delivered per second]({CHART.name})", ""]
-        for d in runs:
+        for number, d in enumerate(runs, 1):
             totals = d.get("worker_totals", {})
             lines.append(
-                f"- At {d['rate_limit']:.0f}/s the workers reported: "
+                f"- Run {number} ({d['rate_limit']:.0f}/s): the workers reported "
                 + ", ".join(f"{name} {value}" for name, value in totals.items() if value)
                 + "."
             )
@@ -573,6 +573,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="delivery runs at --rate")
     parser.add_argument("--backlog", type=int, default=1_000_000)
     parser.add_argument("--runnable", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
@@ -591,10 +592,15 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "plan": {}}
     # Delivery first: planning leaves PostgreSQL busy (checkpoints, dropped databases).
     if "deliver" not in args.skip:
-        console.print("delivering ...")
-        results["deliver"] = [
-            bench_deliver(args.rate, args.seconds, args.workers, args.max_seconds, args.storm_at)
-        ]
+        results["deliver"] = []
+        # Runs on a shared machine vary: several, each on a fresh database and fake server.
+        for n in range(args.repeat):
+            console.print(f"delivering at {args.rate:.0f}/s, run {n + 1} of {args.repeat} ...")
+            results["deliver"].append(
+                bench_deliver(
+                    args.rate, args.seconds, args.workers, args.max_seconds, args.storm_at
+                )
+            )
         if args.sustainable_rate:
             results["deliver"].append(
                 bench_deliver(
