@@ -113,9 +113,9 @@ class DeliveryStats:
     deferred: int = 0
     reclaimed: int = 0
     lost_lease: int = 0
-    # Sends whose slot passed while they were being marked, given a later one.
+    # Sends that woke too late for their slot (a slow mark, a busy machine), given a later one.
     moved: int = 0
-    # Sends that woke too late for their slot and went back to the queue.
+    # Sends that found no later slot either and went back to the queue.
     late: int = 0
 
     def add(self, other: DeliveryStats) -> None:
@@ -220,6 +220,7 @@ def claim(
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(status=status, claimed_by=worker_id, lease_until=lease)
         .returning(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient)
+        .execution_options(synchronize_session=False)
     ).all()
     return sorted((int(r[0]), str(r[1]), str(r[2])) for r in rows)
 
@@ -513,21 +514,12 @@ class Deliverer:
                 else:
                     job.lost = True
                     stats.lost_lease += 1
-            await self._move_missed([job for job in going if job.marked], stats)
             sends += [asyncio.create_task(self._send(job, stats)) for job in going if job.marked]
         for failure in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(failure, Exception):
                 # Only a send that never reached its gateway can raise (a limiter call failed):
                 # it is held back like the others that did not leave.
                 logger.error("a send was held back: %s", type(failure).__name__)
-
-    async def _move_missed(self, jobs: list[Job], stats: DeliveryStats) -> None:
-        """Slots that passed while their mark was being written: book later ones rather than
-        send late or send the rows back to the queue."""
-        loop = asyncio.get_running_loop()
-        await self._move(
-            [j for j in jobs if loop.time() - j.slot > self._lateness(j.channel) / 2], stats
-        )
 
     async def _move_late(self, job: Job, stats: DeliveryStats) -> bool:
         """Book a later slot for a send that woke too late for its own. Sends that wake late
