@@ -11,12 +11,14 @@ whatever its size (rule R-2 and the throughput target of ``bench/notify``):
    events, in the same transaction.
 2. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows.
 3. **Mark.** One statement marks each coming ``MARK_TICK`` of sends ``sending``, an adaptive
-   margin before the first of them; only then may their requests leave, each at its own slot.
+   margin before the first of them; only then may their requests leave, each at its own slot
+   (a send that wakes too late for it is booked a later one).
 4. **Record.** One transaction writes every outcome of the booking with its ledger event.
 
 A worker that dies therefore leaves ``ready`` rows (nothing left: back to pending after the
 lease) or ``sending`` rows (maybe delivered: marked ``unknown`` after the lease, never resent,
-counted against the caps, rule R-4), of which at most a margin and a tick per lane never left.
+counted against the caps, rule R-4), of which at most a margin and a tick per lane never left,
+besides the few sends that woke too late and were waiting for a later slot.
 
 Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
 ``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
