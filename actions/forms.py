@@ -83,6 +83,12 @@ def _intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _answers(tracker: Tracker, slot: str) -> bool:
+    """Whether the latest message answers the form's question for ``slot`` (and is not a
+    digression, such as asking for the balance midway)."""
+    return tracker.get_slot("requested_slot") == slot and _intent(tracker) not in DIGRESSIONS
+
+
 def _text(tracker: Tracker) -> str:
     return str((tracker.latest_message or {}).get("text") or "")
 
@@ -150,9 +156,7 @@ class ValidatePromiseForm(FormValidationAction):
     async def extract_promise_amount(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "promise_amount":
-            return {}
-        if _intent(tracker) in DIGRESSIONS:
+        if not _answers(tracker, "promise_amount"):
             return {}
         due_now = slot_decimal(tracker, "promise_due_now") or Decimal(0)
         amount, when = parse_promise_text(
@@ -166,9 +170,7 @@ class ValidatePromiseForm(FormValidationAction):
     async def extract_promise_date(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "promise_date":
-            return {}
-        if _intent(tracker) in DIGRESSIONS:
+        if not _answers(tracker, "promise_date"):
             return {}
         parsed = parse_date(_text(tracker), language(tracker), today())
         return {"promise_date": parsed.value.isoformat() if parsed else UNPARSED}
@@ -233,9 +235,7 @@ class ValidateHardshipForm(FormValidationAction):
     async def extract_hardship_relief(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "hardship_relief":
-            return {}
-        if _intent(tracker) in DIGRESSIONS:
+        if not _answers(tracker, "hardship_relief"):
             return {}
         return {"hardship_relief": relief_from_text(_text(tracker)) or UNPARSED}
 
