@@ -70,12 +70,15 @@ class Policy(BaseModel):
         return Policy.model_validate(values)
 
 
+# Share of a channel's rate kept in reserve for sends that reach the provider late
+# (ratelimit.Limits.lateness_allowed).
+DEFAULT_HEADROOM = 0.04
+
+
 class ChannelLimits(BaseModel):
     per_second: float
     per_chat_per_second: float = 1.0
-    # Share of the rate kept in reserve for sends that reach the provider late
-    # (ratelimit.Limits.lateness_allowed).
-    headroom: float = 0.04
+    headroom: float = DEFAULT_HEADROOM
 
 
 class Delivery(BaseModel):

@@ -535,34 +535,29 @@ class Deliverer:
         async with self._moving:
             waiting = self._late.pop(job.channel, [])
             if waiting:
-                await self._move(waiting, stats)
+                await self._move(job.channel, waiting, stats)
         return job.slot != slot
 
-    async def _move(self, jobs: list[Job], stats: DeliveryStats) -> None:
-        """Book later slots for sends that missed theirs, in one call per channel; those that
-        get none keep their passed slot."""
-        loop = asyncio.get_running_loop()
-        by_channel: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_channel.setdefault(job.channel, []).append(job)
-        for channel, missed in by_channel.items():
-            try:
-                booking = await self.limiter.reserve(
-                    channel,
-                    [job.recipient for job in missed],
-                    lead=0.0,
-                    # Behind the slots the lanes have booked already (a margin and a horizon).
-                    horizon=2 * BOOKING_HORIZON,
-                    moved=True,
-                )
-            except Exception as exc:  # the limiter is unreachable: these sends do not leave
-                logger.error("could not book later slots: %s", type(exc).__name__)
-                continue
-            base = loop.time()
-            for job, delay in zip(missed, booking.delays, strict=True):
-                if delay is not None:
-                    job.slot = base + delay
-                    stats.moved += 1
+    async def _move(self, channel: str, missed: list[Job], stats: DeliveryStats) -> None:
+        """Book later slots on ``channel`` for sends that missed theirs; those that get none
+        keep their passed slot."""
+        try:
+            booking = await self.limiter.reserve(
+                channel,
+                [job.recipient for job in missed],
+                lead=0.0,
+                # Behind the slots the lanes have booked already (a margin and a horizon).
+                horizon=2 * BOOKING_HORIZON,
+                moved=True,
+            )
+        except Exception as exc:  # the limiter is unreachable: these sends do not leave
+            logger.error("could not book later slots: %s", type(exc).__name__)
+            return
+        base = asyncio.get_running_loop().time()
+        for job, delay in zip(missed, booking.delays, strict=True):
+            if delay is not None:
+                job.slot = base + delay
+                stats.moved += 1
 
     async def _send(self, job: Job, stats: DeliveryStats) -> None:
         loop = asyncio.get_running_loop()

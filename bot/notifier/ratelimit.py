@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.notifier.config import ChannelLimits
+from bot.notifier.config import DEFAULT_HEADROOM, ChannelLimits
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Limits:
 
     per_second: float
     per_chat_per_second: float
-    headroom: float = 0.04
+    headroom: float = DEFAULT_HEADROOM
 
     def headroom_at(self, rate: float) -> float:
         if rate >= 10:
@@ -302,9 +302,8 @@ return '0'
 
 # KEYS: channel bucket, pause key, then one chat bucket per recipient. ARGV: channel interval,
 # chat interval, chat tolerance, lead, horizon, moved (1: sends that hold their chat's slot).
-# Mirrors _book(); returns {"p", seconds} during a
-# pause, else {retry_in, delay...} with one delay per recipient ("" when not booked; recipients
-# after the last slot are left out).
+# Mirrors _book(); returns {"p", seconds} during a pause, else {retry_in, delay...} with one
+# delay per recipient ("" when not booked; recipients after the last slot are left out).
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -337,8 +336,12 @@ for i = 3, #KEYS do
     if wait > retry_in then retry_in = wait end
   else
     out[#out + 1] = string.format('%.6f', slot - now)
-    local new_chat = math.max(chat_tat, slot) + chat_interval
-    if moved then new_chat = math.max(chat_tat, slot + chat_interval) end
+    local new_chat
+    if moved then
+      new_chat = math.max(chat_tat, slot + chat_interval)
+    else
+      new_chat = math.max(chat_tat, slot) + chat_interval
+    end
     redis.call('SET', KEYS[i], string.format('%.6f', new_chat),
                'PX', math.ceil((new_chat - now) * 1000) + 1000)
     tat = slot + channel_interval

@@ -37,6 +37,16 @@ def _rows(bound: Bound) -> list[OutboxMessage]:
     return list(bound.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
+def _plan_reminders(bound: Bound, borrowers: int) -> None:
+    """``borrowers`` borrowers of one branch, each with an installment due in three days,
+    planned at AT and committed."""
+    br = f.branch(bound.session)
+    for _ in range(borrowers):
+        f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
+    Planner().plan(bound.session, AT, write=True)
+    bound.session.commit()
+
+
 def _sent_to(fake: FakeTelegram, chat: str) -> list[dict[str, object]]:
     return [e for e in fake.state.query("sendMessage", chat) if e["outcome"] == "ok"]
 
@@ -263,11 +273,7 @@ async def test_a_429_pauses_the_channel_for_retry_after(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
     fake, _ = fake_tg
-    br = f.branch(bound.session)
-    for _ in range(3):
-        f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
-    Planner().plan(bound.session, AT, write=True)
-    bound.session.commit()
+    _plan_reminders(bound, 3)
     fake.state.faults.append(
         Fault(FaultSpec(**{"kind": "rate_limit", "times": 1, "retry_after": 12}))
     )
@@ -312,11 +318,7 @@ async def test_sends_that_wake_late_get_later_slots_and_go_once(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
     fake, _ = fake_tg
-    br = f.branch(bound.session)
-    for _ in range(5):
-        f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
-    Planner().plan(bound.session, AT, write=True)
-    bound.session.commit()
+    _plan_reminders(bound, 5)
     config = load_campaigns()
     # One chunk of 5, slots 21 ms apart; a send may leave at most 30 ms late.
     config.channels["telegram"] = config.channels["telegram"].model_copy(
