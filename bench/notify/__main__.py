@@ -368,7 +368,7 @@ def bench_deliver(
 
 
 def _wait_for_workers(engine: Any, procs: list[subprocess.Popen[bytes]]) -> None:
-    """Until each worker process has a database connection (it has polled for due rows)."""
+    """Until each worker process has connected (it warms up its pool before its first poll)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if any(proc.poll() is not None for proc in procs):
@@ -376,8 +376,8 @@ def _wait_for_workers(engine: Any, procs: list[subprocess.Popen[bytes]]) -> None
         with engine.connect() as conn:
             others = conn.execute(
                 text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'"
                 )
             ).scalar_one()
         if others >= len(procs):

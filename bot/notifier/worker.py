@@ -59,6 +59,10 @@ class NotifierSettings(BaseSettings):
     # database round trips overlap another's sends.
     concurrency: int = 4
 
+    def connections(self) -> int:
+        """Database connections a worker keeps: one per lane, the marks' and planning's."""
+        return self.concurrency + 2
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -116,6 +120,7 @@ class Worker:
         Each lane claims and delivers its own batches, so a lane waiting for slots or answers
         never holds the others back.
         """
+        await self.deliverer.warm_up(self.settings.connections())
         lanes = [
             asyncio.create_task(self._lane(stop)) for _ in range(max(1, self.settings.concurrency))
         ]
@@ -181,8 +186,15 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     url = get_settings().database_url
     # One ping per checkout would add a round trip to every transaction of every message;
     # recycling connections covers a restarted database instead.
-    pool = (
-        {"pool_size": settings.concurrency + 2, "pool_pre_ping": False, "pool_recycle": 300}
+    worker_id = worker_id or default_worker_id()
+    pool: dict[str, Any] = (
+        {
+            "pool_size": settings.connections(),
+            "pool_pre_ping": False,
+            "pool_recycle": 300,
+            # pg_stat_activity tells which worker holds which connection.
+            "connect_args": {"application_name": f"kopa-notify {worker_id}"[:63]},
+        }
         if url.startswith("postgresql")
         else {}
     )
@@ -196,7 +208,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
         gateways=channels.gateways,
         limiter=limiter,
         settings=settings,
-        worker_id=worker_id or default_worker_id(),
+        worker_id=worker_id,
         config=config,
     )
     stop = asyncio.Event()

@@ -299,3 +299,34 @@ def test_only_one_worker_plans_at_a_time(fresh_pg: str, tmp_path: Path) -> None:
     engine.dispose()
 
     assert (blocked, planned, again) == (0, 1, 0)
+
+
+def _connections_by_worker(url: str) -> Counter[str]:
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        names = conn.scalars(
+            text(
+                "SELECT application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'"
+            )
+        ).all()
+    engine.dispose()
+    return Counter(names)
+
+
+def test_idle_workers_hold_their_warm_pools_under_their_own_names(
+    fresh_pg: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A worker opens its whole pool before its first poll (a campaign that comes due finds it
+    warm), and an operator can tell in pg_stat_activity which worker holds which connection."""
+    config = _config(tmp_path, per_second=20)
+    per_worker = 2 + 2  # KOPA_NOTIFY_CONCURRENCY lanes, the marks' and planning's
+    with ServerThread(FakeTelegram().app) as server:
+        workers = _start_workers(fresh_pg, server.url, config, redis_url)
+        try:
+            _wait_until(lambda: len(_connections_by_worker(fresh_pg)) == 3, 60)
+            time.sleep(1.0)  # several idle polls: no connection is opened or dropped by them
+            held = _connections_by_worker(fresh_pg)
+        finally:
+            _stop(workers)
+    assert held == {f"kopa-notify w{n}": per_worker for n in range(3)}
