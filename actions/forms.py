@@ -77,6 +77,11 @@ RELIEF_WORDS = {
 _RELIEF_PAYLOAD = re.compile(r'"relief"\s*:\s*"(\w+)"')
 
 
+# Requests a borrower may make while asked for their date of birth or ID digits (intent ->
+# request, actions/requests.py); they are answered once the check is done.
+REQUESTS_DURING_CHECK = {"hardship": "hardship", "promise_to_pay": "promise"}
+
+
 def _intent(tracker: Tracker) -> str | None:
     intent = (tracker.latest_message or {}).get("intent") or {}
     name = intent.get("name")
@@ -127,6 +132,13 @@ class ValidateVerificationForm(FormValidationAction):
             return {"verification_value": None}  # cleared when the check started
         if slot_value in ("verified", "locked", "unavailable"):
             return {"verification_value": slot_value}
+        request = REQUESTS_DURING_CHECK.get(_intent(tracker) or "")
+        if request is not None and not any(char.isdigit() for char in str(slot_value)):
+            # "I can't pay this month" is no date of birth or ID digits: checking it would
+            # spend one of the borrower's tries. It waits for the check, then is answered.
+            say(dispatcher, tracker, "conv.verify.then_help")
+            text = _text(tracker)[:500]
+            return {"verification_value": None, "pending_request": request, "pending_text": text}
         factor = tracker.get_slot("verification_factor") or "dob"
         try:
             async with LoanApiClient() as api:

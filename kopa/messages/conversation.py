@@ -63,6 +63,7 @@ MESSAGES = {
         "your branch."
     ),
     "conv.verify.done": N_("Thank you, that's confirmed."),
+    "conv.verify.then_help": N_("I can help with that as soon as I have checked who you are."),
     # Account figures.
     "conv.no_loans": N_(
         'I can\'t find an active loan for you. If this seems wrong, write "officer".'

@@ -342,6 +342,56 @@ async def test_verification_answer_is_checked_and_never_kept(fake_api: FakeLoanA
     assert keys(dispatcher) == ["conv.verify.locked"]
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "pending"),
+    [
+        ("I can't pay this month, I lost my job", "hardship", "hardship"),
+        ("nitalipa wiki ijayo", "promise_to_pay", "promise"),
+    ],
+)
+async def test_a_request_made_during_the_check_spends_no_try_and_is_answered_after_it(
+    fake_api: FakeLoanApi, text: str, intent: str, pending: str
+) -> None:
+    tracker = make_tracker(
+        text=text,
+        intent=intent,
+        slots={
+            "verification_factor": "dob",
+            "verification_value": text,
+            "requested_slot": "verification_value",
+            "pending_request": "balance",
+        },
+        active_loop="verification_form",
+    )
+    tracker.events.append({"event": "slot", "name": "verification_value", "value": text})
+    dispatcher, result = await validate(ValidateVerificationForm(), tracker)
+    assert fake_api.requests == []  # nothing was checked: no try spent
+    assert keys(dispatcher) == ["conv.verify.then_help"]
+    assert result["verification_value"] is None  # the form asks again
+    assert (result["pending_request"], result["pending_text"]) == (pending, text)
+
+
+async def test_a_date_of_birth_is_checked_whatever_the_intent_it_was_given(
+    fake_api: FakeLoanApi,
+) -> None:
+    fake_api.on(
+        "POST", USER + "/verification/complete", (200, {"status": "verified", "locale": "en"})
+    )
+    tracker = make_tracker(
+        text="14/03/1985",
+        intent="hardship",
+        slots={
+            "verification_factor": "dob",
+            "verification_value": "14/03/1985",
+            "requested_slot": "verification_value",
+        },
+        active_loop="verification_form",
+    )
+    tracker.events.append({"event": "slot", "name": "verification_value", "value": "14/03/1985"})
+    _, result = await validate(ValidateVerificationForm(), tracker)
+    assert result["verification_value"] == "verified"
+
+
 async def test_hardship_relief_answer_is_validated(fake_api: FakeLoanApi) -> None:
     tracker = make_tracker(
         text="smaller installments please",

@@ -150,6 +150,25 @@ async def test_a_question_inside_the_promise_form_is_answered_and_the_form_goes_
 
 
 @LANGS
+async def test_hardship_told_while_asked_who_you_are_waits_for_the_check(
+    chat: ChatFactory, lang: str
+) -> None:
+    """ "I can't pay" in answer to the date of birth question spends none of the 5 tries; the
+    hardship conversation starts once the check is done."""
+    c = chat(lang)
+    asked = await c.say(PHRASES[lang]["balance"])
+    assert asked in factor_questions(lang)
+    assert await c.say(PHRASES[lang]["hardship"]) == [render("conv.verify.then_help", lang), *asked]
+    answer = DEFAULT_DOB.strftime("%d/%m/%Y") if asked == factor_questions(lang)[0] else "4821"
+    done, *after = await c.say(answer)
+    assert done == render("conv.verify.done", lang)
+    assert after in (
+        [render("conv.hardship.ask_reason", lang)],
+        [render("conv.hardship.ask_relief", lang)],
+    )
+
+
+@LANGS
 async def test_hardship_opens_a_case_with_officer_and_deadline(
     chat: ChatFactory, world: World, lang: str
 ) -> None:
