@@ -369,7 +369,7 @@ class _BotApiFirst:
     """Bot API calls go to a plain Starlette router, the rest (``/_fake/...``) to FastAPI.
 
     The notifier benchmark runs this fake at 1000 requests/s on the same two cores as the
-    workers it measures: FastAPI's middleware stack and routing were about half of the fake's
+    workers it measures: FastAPI's middleware stack and routing took about 15 % of the fake's
     CPU per request, CPU that the workers then lacked to keep their send slots.
     """
 

@@ -284,9 +284,6 @@ class Deliverer:
         await self._in_thread(self._db, self._warm_up, connections)
 
     def _warm_up(self, connections: int) -> None:
-        with ExitStack() as stack:
-            for _ in range(connections):
-                stack.enter_context(self.session_factory()).execute(select(1))
         with self.session_factory() as session, session.begin():
             claim(
                 session,
@@ -295,6 +292,11 @@ class Deliverer:
                 limit=0,
                 lease_seconds=self.config.delivery.lease_seconds,
             )
+            pooled = _is_postgres(session)  # SQLite: one worker, one connection at a time
+        if pooled:
+            with ExitStack() as stack:
+                for _ in range(connections):
+                    stack.enter_context(self.session_factory()).execute(select(1))
         for locale in SUPPORTED_LOCALES:
             format_money(Decimal(1), "USD", locale)
             format_day(date(2000, 1, 1), locale)

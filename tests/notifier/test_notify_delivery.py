@@ -343,6 +343,23 @@ async def test_sends_that_wake_late_get_later_slots_and_go_once(
     assert min(b - a for a, b in itertools.pairwise(stamps)) > 0.015  # no burst after the stall
 
 
+async def test_warming_up_claims_nothing_and_the_campaign_still_goes_once(
+    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    fake, _ = fake_tg
+    _plan_reminders(bound, 3)
+    deliverer = Deliverer(
+        session_factory=bound.factory, gateways={"telegram": telegram}, worker_id="w"
+    )
+
+    await deliverer.warm_up(connections=3)
+    assert {row.status for row in _rows(bound)} == {OutboxStatus.pending}
+    stats = await deliverer.run_once(now=AT)
+
+    assert (stats.claimed, stats.sent) == (3, 3)
+    assert len(fake.state.query("sendMessage", None)) == 3
+
+
 async def test_whatsapp_outside_the_window_sends_the_approved_template(
     bound: Bound, fake_wa: tuple[FakeWhatsApp, ServerThread], whatsapp: WhatsAppGateway
 ) -> None:
