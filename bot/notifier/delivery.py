@@ -39,7 +39,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Update, case, select, update
 from sqlalchemy.orm import Session
@@ -64,6 +64,9 @@ from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, limits_from_co
 from bot.notifier.render import TemplateMissing, build_outbound
 from bot.notifier.rules import Decision, Window, decide
 from kopa.i18n import SUPPORTED_LOCALES, format_day, format_money
+
+if TYPE_CHECKING:
+    from bot.notifier.judging import JudgingProcess
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -248,8 +251,12 @@ class Deliverer:
         templates: TemplateConfig | None = None,
         clock: Callable[[], datetime] = _utcnow,
         prefetch: bool = False,
+        judging: JudgingProcess | None = None,
     ) -> None:
         self.session_factory = session_factory
+        # Claim-and-judge and recording in a process of their own (bot.notifier.judging), else
+        # in this process's database thread.
+        self.judging = judging
         self.gateways = gateways
         self.worker_id = worker_id
         self.config = config or load_campaigns()
@@ -281,6 +288,8 @@ class Deliverer:
         connections, the claim statement's compilation and the locales' Babel data. A cold
         worker judged its first chunk in twice the time of the next ones and left its first
         second of slots short (``bench/notify``)."""
+        if self.judging is not None:
+            await self.judging.warm_up()
         await self._in_thread(self._db, self._warm_up, connections)
 
     def _warm_up(self, connections: int) -> None:
@@ -304,6 +313,8 @@ class Deliverer:
     def close(self) -> None:
         self._db.shutdown(wait=True)
         self._marks.shutdown(wait=True)
+        if self.judging is not None:
+            self.judging.close()
 
     @staticmethod
     async def _in_thread(executor: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
@@ -335,9 +346,7 @@ class Deliverer:
             nonlocal remaining
             wanted = min(remaining, self.chunk_size())
             remaining -= wanted
-            future = asyncio.get_running_loop().run_in_executor(
-                self._db, self._claim_and_judge, wanted, now, stats
-            )
+            future = asyncio.ensure_future(self._judge(wanted, now, stats))
             return future, wanted
 
         while True:
@@ -377,6 +386,13 @@ class Deliverer:
         return stats
 
     # -- 1. claim, 2. judge ----------------------------------------------------------------
+    async def _judge(
+        self, limit: int, now: datetime | None, stats: DeliveryStats
+    ) -> tuple[int, list[Job]]:
+        if self.judging is not None:
+            return await self.judging.judge(limit, now, stats)
+        return await self._in_thread(self._db, self._claim_and_judge, limit, now, stats)
+
     def _claim_and_judge(
         self, limit: int, now: datetime | None, stats: DeliveryStats
     ) -> tuple[int, list[Job]]:
@@ -505,7 +521,10 @@ class Deliverer:
             channel: max(self._paused_locally(channel), self._chat_interval(channel))
             for channel in {job.channel for job in booked}
         }
-        await self._in_thread(self._db, self._finish, booked, now, stats, waits)
+        if self.judging is None:
+            await self._in_thread(self._db, self._finish, booked, now, stats, waits)
+        else:
+            await self.judging.record(booked, now, stats, waits)
         return waiting
 
     async def _dispatch(

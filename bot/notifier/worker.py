@@ -30,6 +30,7 @@ from api.core.db import build_engine
 from bot.channels.base import ChannelGateway
 from bot.notifier.config import CampaignConfig, load_campaigns
 from bot.notifier.delivery import Deliverer, DeliveryStats
+from bot.notifier.judging import JudgingProcess
 from bot.notifier.planner import Planner
 from bot.notifier.ratelimit import (
     LocalRateLimiter,
@@ -58,6 +59,9 @@ class NotifierSettings(BaseSettings):
     # Lanes per worker: each claims, judges and sends its own batches, so that one lane's
     # database round trips overlap another's sends.
     concurrency: int = 4
+    # On PostgreSQL, claim, judge and record in a process beside the worker's (see
+    # bot.notifier.judging), so that its event loop keeps its send slots.
+    judging_process: bool = True
 
     def connections(self) -> int:
         """Database connections a worker keeps: one per lane, the marks' and planning's."""
@@ -89,6 +93,7 @@ class Worker:
     settings: NotifierSettings
     worker_id: str
     config: CampaignConfig
+    judging: JudgingProcess | None = None
 
     def __post_init__(self) -> None:
         self.deliverer = Deliverer(
@@ -98,6 +103,7 @@ class Worker:
             limiter=self.limiter,
             config=self.config,
             prefetch=True,
+            judging=self.judging,
         )
         self.totals = DeliveryStats()
         self._last_plan: float | None = None
@@ -203,6 +209,11 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     limiter, redis_client = build_limiter(config, bot_settings.redis_url, settings.redis_prefix)
     channels = build_channels(bot_settings)
     await channels.start(receive=False)
+    judging = (
+        JudgingProcess(url, worker_id, list(channels.gateways))
+        if settings.judging_process and url.startswith("postgresql")
+        else None
+    )
     worker = Worker(
         session_factory=factory,
         gateways=channels.gateways,
@@ -210,6 +221,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
         settings=settings,
         worker_id=worker_id,
         config=config,
+        judging=judging,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

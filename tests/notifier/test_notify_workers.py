@@ -206,8 +206,12 @@ def test_a_killed_worker_does_not_lose_or_duplicate_messages(
         workers = _start_workers(fresh_pg, server.url, config, redis_url)
         try:
             _wait_until(lambda: len(fake.state.query("sendMessage", None)) >= 20, 60)
+            judging = "kopa-notify-judging"
+            assert _connections_by_worker(fresh_pg, judging)[f"{judging} w0"] == 1
             workers[0].send_signal(signal.SIGKILL)
             workers[0].wait(timeout=5)
+            # Its judging process does not outlive it (nor keep a connection open).
+            _wait_until(lambda: _connections_by_worker(fresh_pg, judging)[f"{judging} w0"] == 0, 10)
             _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
             time.sleep(1.0)  # nothing may arrive late
         finally:
@@ -301,14 +305,17 @@ def test_only_one_worker_plans_at_a_time(fresh_pg: str, tmp_path: Path) -> None:
     assert (blocked, planned, again) == (0, 1, 0)
 
 
-def _connections_by_worker(url: str) -> Counter[str]:
+def _connections_by_worker(url: str, kind: str = "kopa-notify") -> Counter[str]:
+    """Open connections per application name: ``kopa-notify <id>`` (workers) or
+    ``kopa-notify-judging <id>`` (their judging processes)."""
     engine = build_engine(url)
     with engine.connect() as conn:
         names = conn.scalars(
             text(
                 "SELECT application_name FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'"
-            )
+                "WHERE datname = current_database() AND application_name LIKE :kind"
+            ),
+            {"kind": f"{kind} %"},
         ).all()
     engine.dispose()
     return Counter(names)
@@ -327,6 +334,11 @@ def test_idle_workers_hold_their_warm_pools_under_their_own_names(
             _wait_until(lambda: len(_connections_by_worker(fresh_pg)) == 3, 60)
             time.sleep(1.0)  # several idle polls: no connection is opened or dropped by them
             held = _connections_by_worker(fresh_pg)
+            judging = _connections_by_worker(fresh_pg, "kopa-notify-judging")
         finally:
             _stop(workers)
     assert held == {f"kopa-notify w{n}": per_worker for n in range(3)}
+    # Each worker's judging process (bot.notifier.judging) is up and warm before it polls.
+    assert judging == {f"kopa-notify-judging w{n}": 1 for n in range(3)}
+    # ... and ends with its worker.
+    _wait_until(lambda: not _connections_by_worker(fresh_pg, "kopa-notify-judging"), 10)
