@@ -342,3 +342,25 @@ def test_idle_workers_hold_their_warm_pools_under_their_own_names(
     assert judging == {f"kopa-notify-judging w{n}": 1 for n in range(3)}
     # ... and ends with its worker.
     _wait_until(lambda: not _connections_by_worker(fresh_pg, "kopa-notify-judging"), 10)
+
+
+async def test_a_judging_process_that_dies_is_replaced(fresh_pg: str) -> None:
+    """The pass running when it died fails (its rows come back after their lease); the next
+    pass gets a new judging process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from bot.notifier.delivery import DeliveryStats
+    from bot.notifier.judging import JudgingProcess
+
+    judging = JudgingProcess(fresh_pg, "j", ["telegram"])
+    stats = DeliveryStats()
+    try:
+        assert await judging.judge(10, None, stats) == (0, [])  # nothing is due
+        first = await judging._call(os.getpid)  # the judging process's pid, asked of it
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            await judging.judge(10, None, stats)
+        assert await judging.judge(10, None, stats) == (0, [])
+        assert await judging._call(os.getpid) != first
+    finally:
+        judging.close()
