@@ -59,14 +59,17 @@ class JudgingProcess:
         )
 
     async def _call(self, function: Any, *args: Any) -> Any:
+        pool = self._pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool:
             # It died (killed, out of memory): the next pass gets a new one; this pass fails
-            # and its rows come back when their lease expires, as after a worker crash.
-            logger.error("the judging process died; starting another")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._start()
+            # and its rows come back when their lease expires, as after a worker crash. Lanes
+            # that saw the same death replace it once.
+            if self._pool is pool:
+                logger.error("the judging process died; starting another")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start()
             raise
 
     async def warm_up(self) -> None:
