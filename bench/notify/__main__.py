@@ -374,13 +374,13 @@ def _wait_for_workers(engine: Any, procs: list[subprocess.Popen[bytes]]) -> None
         if any(proc.poll() is not None for proc in procs):
             raise RuntimeError("a notify worker exited at start-up")
         with engine.connect() as conn:
-            others = conn.execute(
+            connected = conn.execute(
                 text(
                     "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'"
                 )
             ).scalar_one()
-        if others >= len(procs):
+        if connected >= len(procs):
             return
         time.sleep(0.1)
     raise RuntimeError("the notify workers did not connect within 120 s")
