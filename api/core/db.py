@@ -7,16 +7,17 @@ PostgreSQL (psycopg 3) the production database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Integer, MetaData, any_, bindparam, event
+from sqlalchemy import ColumnElement, Integer, MetaData, any_, bindparam, case, event, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import Grouping
 
 from api.core.config import get_settings
 
@@ -93,6 +94,22 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def by_id(
+    id_column: Any, values: Mapping[int, Any], value_type: Any, session: Session
+) -> ColumnElement[Any]:
+    """``values[id_column]``, for an UPDATE that sets a different value on each row.
+
+    On PostgreSQL two array parameters, so that the statement has one shape (compiled and
+    prepared once) whatever the number of rows; building and compiling a ``CASE`` of a hundred
+    rows cost more than the rest of the update. A ``CASE`` elsewhere.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        ids = bindparam(None, list(values), ARRAY(Integer))
+        items = Grouping(bindparam(None, list(values.values()), ARRAY(value_type)))
+        return items[func.array_position(ids, id_column)]
+    return case(dict(values), value=id_column)
 
 
 def in_ids(column: Any, ids: Sequence[int], session: Session) -> ColumnElement[bool]:

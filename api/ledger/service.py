@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from api.ledger.models import ContactEvent
@@ -65,4 +65,5 @@ def record(*, session: Session, **event: Any) -> ContactEvent:
 def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
     """Append many events (each made by :func:`event_values`) in one statement."""
     if events:
-        session.execute(insert(ContactEvent), list(events))
+        # A Core insert of the table: the ORM's bulk insert spent more than the database did.
+        session.execute(insert(cast(Table, ContactEvent.__table__)), list(events))

@@ -18,15 +18,14 @@ import itertools
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.routing import Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.fakes.common import FakeState, control_router, request_params
+from bot.fakes.common import FakeState, control_router, parse_params, request_params
 
 FAULT_KINDS = frozenset({"rate_limit", "server_error", "timeout", "blocked", "chat_not_found"})
 # Methods that address a chat: the ones faults and the rate limit apply to.
@@ -45,15 +44,23 @@ MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
 
 
-def ok(result: Any) -> JSONResponse:
-    return JSONResponse({"ok": True, "result": result})
+@dataclass(frozen=True)
+class Answer:
+    """A Bot API answer: its HTTP status and JSON body."""
+
+    status: int
+    body: dict[str, Any]
 
 
-def error(code: int, description: str, retry_after: int | None = None) -> JSONResponse:
+def ok(result: Any) -> Answer:
+    return Answer(200, {"ok": True, "result": result})
+
+
+def error(code: int, description: str, retry_after: int | None = None) -> Answer:
     body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
-    return JSONResponse(body, status_code=code)
+    return Answer(code, body)
 
 
 def _json_field(value: Any) -> Any:
@@ -219,9 +226,7 @@ class FakeTelegram:
         return {"update_id": update["update_id"], "mode": "webhook", "status": response.status_code}
 
     # -- methods ---------------------------------------------------------------------------
-    async def _fault_response(
-        self, entry: dict[str, Any], chat_id: str | None
-    ) -> JSONResponse | None:
+    async def _fault_response(self, entry: dict[str, Any], chat_id: str | None) -> Answer | None:
         fault = self.state.take_fault(chat_id)
         if fault is not None:
             entry["outcome"] = fault.kind
@@ -245,7 +250,7 @@ class FakeTelegram:
             return error(429, "Too Many Requests: retry after 1", 1)
         return None
 
-    async def _send_message(self, params: dict[str, Any], entry: dict[str, Any]) -> JSONResponse:
+    async def _send_message(self, params: dict[str, Any], entry: dict[str, Any]) -> Answer:
         chat_id = str(params.get("chat_id", ""))
         text = str(params.get("text", ""))
         markup = _json_field(params.get("reply_markup"))
@@ -272,7 +277,7 @@ class FakeTelegram:
         entry["message_id"] = message["message_id"]
         return ok(message)
 
-    async def _get_updates(self, params: dict[str, Any]) -> JSONResponse:
+    async def _get_updates(self, params: dict[str, Any]) -> Answer:
         if self.webhook_url is not None:
             return error(
                 409,
@@ -304,74 +309,110 @@ class FakeTelegram:
             update = body if full else shorthand_update(body)
             return await self.deliver(update)
 
-        async def bot_method(request: Request) -> JSONResponse:
-            method = str(request.path_params["method"])
-            raw = await request_params(request)
-            params = {key: _json_field(value) for key, value in raw.items()}
-            chat_id = str(params["chat_id"]) if "chat_id" in params else None
-            entry = self.state.record(method, chat_id, params)
-            if method == "getMe":
-                entry["outcome"] = "ok"
-                return ok(BOT_USER)
-            if method == "sendMessage":
-                return await self._send_message(params, entry)
-            if method == "editMessageText":
-                faulted = await self._fault_response(entry, chat_id)
-                if faulted is not None:
-                    return faulted
-                entry["outcome"] = "ok"
-                text = str(params.get("text", ""))
-                message = self._message(chat_id or "0", text, params.get("reply_markup"))
-                message["message_id"] = int(params.get("message_id", message["message_id"]))
-                return ok(message)
-            if method == "answerCallbackQuery":
-                entry["outcome"] = "ok"
-                return ok(True)
-            if method == "setWebhook":
-                secret = params.get("secret_token")
-                if secret is not None and not _SECRET_RE.match(str(secret)):
-                    entry["outcome"] = "bad_request"
-                    return error(400, "Bad Request: secret token contains unallowed characters")
-                self.webhook_url = str(params.get("url") or "") or None
-                self.webhook_secret = None if secret is None else str(secret)
-                if str(params.get("drop_pending_updates", "")).lower() == "true":
-                    self.pending.clear()
-                entry["outcome"] = "ok"
-                entry["payload"] = {k: v for k, v in params.items() if k != "secret_token"}
-                return ok(True)
-            if method == "deleteWebhook":
-                self.webhook_url = None
-                self.webhook_secret = None
-                if str(params.get("drop_pending_updates", "")).lower() == "true":
-                    self.pending.clear()
-                entry["outcome"] = "ok"
-                return ok(True)
-            if method == "getWebhookInfo":
-                entry["outcome"] = "ok"
-                return ok(
-                    {
-                        "url": self.webhook_url or "",
-                        "has_custom_certificate": False,
-                        "pending_update_count": len(self.pending),
-                    }
-                )
-            if method == "getUpdates":
-                entry["outcome"] = "ok"
-                return await self._get_updates(params)
-            entry["outcome"] = "not_found"
-            return error(404, "Not Found: method not found")
+        return _BotApiFirst(self._bot_api, app)
 
-        bot_api = Router([Route("/bot{token}/{method}", bot_method, methods=["GET", "POST"])])
-        return _BotApiFirst(bot_api, app)
+    async def _bot_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/bot<token>/<method>`` as a bare ASGI app.
+
+        The notifier benchmark runs this fake at 1000 requests/s on the same two cores as the
+        workers it measures; Starlette's request and response objects and FastAPI's middleware
+        took about a third of its CPU per request, CPU the workers then lacked to keep their send
+        slots.
+        """
+        _, bot, method = ([*scope["path"].split("/", 2), "", ""])[:3]
+        if not bot.startswith("bot") or not method or "/" in method:
+            answer = error(404, "Not Found")
+        else:
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            headers = dict(scope["headers"])
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            raw = parse_params(scope["query_string"], content_type, body)
+            if raw is None:  # a multipart form: Starlette's parser
+                raw = await request_params(Request(scope, _replay(body)))
+            answer = await self._bot_method(method, raw)
+        payload = json.dumps(answer.body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _bot_method(self, method: str, raw: dict[str, Any]) -> Answer:
+        params = {key: _json_field(value) for key, value in raw.items()}
+        chat_id = str(params["chat_id"]) if "chat_id" in params else None
+        entry = self.state.record(method, chat_id, params)
+        if method == "getMe":
+            entry["outcome"] = "ok"
+            return ok(BOT_USER)
+        if method == "sendMessage":
+            return await self._send_message(params, entry)
+        if method == "editMessageText":
+            faulted = await self._fault_response(entry, chat_id)
+            if faulted is not None:
+                return faulted
+            entry["outcome"] = "ok"
+            text = str(params.get("text", ""))
+            message = self._message(chat_id or "0", text, params.get("reply_markup"))
+            message["message_id"] = int(params.get("message_id", message["message_id"]))
+            return ok(message)
+        if method == "answerCallbackQuery":
+            entry["outcome"] = "ok"
+            return ok(True)
+        if method == "setWebhook":
+            secret = params.get("secret_token")
+            if secret is not None and not _SECRET_RE.match(str(secret)):
+                entry["outcome"] = "bad_request"
+                return error(400, "Bad Request: secret token contains unallowed characters")
+            self.webhook_url = str(params.get("url") or "") or None
+            self.webhook_secret = None if secret is None else str(secret)
+            if str(params.get("drop_pending_updates", "")).lower() == "true":
+                self.pending.clear()
+            entry["outcome"] = "ok"
+            entry["payload"] = {k: v for k, v in params.items() if k != "secret_token"}
+            return ok(True)
+        if method == "deleteWebhook":
+            self.webhook_url = None
+            self.webhook_secret = None
+            if str(params.get("drop_pending_updates", "")).lower() == "true":
+                self.pending.clear()
+            entry["outcome"] = "ok"
+            return ok(True)
+        if method == "getWebhookInfo":
+            entry["outcome"] = "ok"
+            return ok(
+                {
+                    "url": self.webhook_url or "",
+                    "has_custom_certificate": False,
+                    "pending_update_count": len(self.pending),
+                }
+            )
+        if method == "getUpdates":
+            entry["outcome"] = "ok"
+            return await self._get_updates(params)
+        entry["outcome"] = "not_found"
+        return error(404, "Not Found: method not found")
+
+
+def _replay(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 class _BotApiFirst:
-    """Bot API calls go to a plain Starlette router, the rest (``/_fake/...``) to FastAPI.
-
-    The notifier benchmark runs this fake at 1000 requests/s on the same two cores as the
-    workers it measures: FastAPI's middleware stack and routing took about 15 % of the fake's
-    CPU per request, CPU that the workers then lacked to keep their send slots.
-    """
+    """Bot API calls go to a bare ASGI handler, the rest (``/_fake/...``) to FastAPI."""
 
     def __init__(self, bot_api: ASGIApp, rest: ASGIApp) -> None:
         self._bot_api = bot_api

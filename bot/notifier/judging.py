@@ -44,8 +44,10 @@ def application_name(worker_id: str) -> str:
 class JudgingProcess:
     """One process that claims, judges and records for one worker (PostgreSQL only)."""
 
-    def __init__(self, url: str, worker_id: str, channels: Sequence[str]) -> None:
-        self._args = (url, worker_id, list(channels))
+    def __init__(
+        self, url: str, worker_id: str, channels: Sequence[str], *, niceness: int = 0
+    ) -> None:
+        self._args = (url, worker_id, list(channels), niceness)
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -98,9 +100,10 @@ class JudgingProcess:
 
 
 # -- in the judging process ----------------------------------------------------------------
-def _start(url: str, worker_id: str, channels: list[str]) -> None:
+def _start(url: str, worker_id: str, channels: list[str], niceness: int) -> None:
     global _deliverer
     parent = os.getppid()
+    os.nice(niceness)
     threading.Thread(target=_end_with, args=(parent,), name="end-with-worker", daemon=True).start()
     engine = build_engine(
         url,

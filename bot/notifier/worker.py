@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,6 +63,11 @@ class NotifierSettings(BaseSettings):
     # On PostgreSQL, claim, judge and record in a process beside the worker's (see
     # bot.notifier.judging), so that its event loop keeps its send slots.
     judging_process: bool = True
+    # The judging process works ahead of the lanes (a chunk is judged while the one before it is
+    # sent), while each send is due at its own instant: when the cores are short, the operating
+    # system should run the worker first. At equal niceness a quarter of the sends in
+    # ``bench/notify`` woke too late for their slots on a busy 2-core machine.
+    judging_niceness: int = Field(default=10, ge=0, le=19)
 
     def connections(self) -> int:
         """Database connections a worker keeps: one per lane, the marks' and planning's."""
@@ -210,7 +216,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     channels = build_channels(bot_settings)
     await channels.start(receive=False)
     judging = (
-        JudgingProcess(url, worker_id, list(channels.gateways))
+        JudgingProcess(url, worker_id, list(channels.gateways), niceness=settings.judging_niceness)
         if settings.judging_process and url.startswith("postgresql")
         else None
     )

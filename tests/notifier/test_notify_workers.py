@@ -346,21 +346,24 @@ def test_idle_workers_hold_their_warm_pools_under_their_own_names(
 
 async def test_a_judging_process_that_dies_is_replaced(fresh_pg: str) -> None:
     """The pass running when it died fails (its rows come back after their lease); the next
-    pass gets a new judging process."""
+    pass gets a new judging process, which gives way to its worker as the first did."""
     from concurrent.futures.process import BrokenProcessPool
 
     from bot.notifier.delivery import DeliveryStats
     from bot.notifier.judging import JudgingProcess
 
-    judging = JudgingProcess(fresh_pg, "j", ["telegram"])
+    judging = JudgingProcess(fresh_pg, "j", ["telegram"], niceness=10)
     stats = DeliveryStats()
+    lower = min(19, os.nice(0) + 10)
     try:
         assert await judging.judge(10, None, stats) == (0, [])  # nothing is due
+        assert await judging._call(os.nice, 0) == lower
         first = await judging._call(os.getpid)  # the judging process's pid, asked of it
         os.kill(first, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
             await judging.judge(10, None, stats)
         assert await judging.judge(10, None, stats) == (0, [])
         assert await judging._call(os.getpid) != first
+        assert await judging._call(os.nice, 0) == lower
     finally:
         judging.close()
