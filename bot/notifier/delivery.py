@@ -305,7 +305,10 @@ class Deliverer:
                 lease_seconds=self.config.delivery.lease_seconds,
             )
             pooled = _is_postgres(session)  # SQLite: one worker, one connection at a time
+            if pooled:
+                self._record_sent(session, {}, self.clock(), DeliveryStats())
         if pooled:
+            self._mark_sending([], None)
             with ExitStack() as stack:
                 for _ in range(connections):
                     stack.enter_context(self.session_factory()).execute(select(1))
