@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.ledger.models import ContactEvent
 
+_TABLE = cast(Table, ContactEvent.__table__)
 # Inbound chat text is personal data: the ledger keeps what was decided, never what was said.
 _FORBIDDEN_DETAIL_KEYS = frozenset({"text", "message", "body", "borrower_words"})
 
@@ -63,7 +64,34 @@ def record(*, session: Session, **event: Any) -> ContactEvent:
 
 
 def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
-    """Append many events (each made by :func:`event_values`) in one statement."""
-    if events:
-        # A Core insert of the table: the ORM's bulk insert spent more than the database did.
-        session.execute(insert(cast(Table, ContactEvent.__table__)), list(events))
+    """Append many events (each made by :func:`event_values`) in one statement: ``COPY`` on
+    PostgreSQL, a Core insert elsewhere (the ORM's bulk insert spent more than the database)."""
+    if not events:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _copy(session, events)
+    else:
+        session.execute(insert(_TABLE), list(events))
+
+
+def _copy(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """``COPY ... FROM STDIN`` in the session's transaction. For a hundred events it costs the
+    database half and the client under half of a many-row ``INSERT`` (the notifier records
+    every send through here)."""
+    session.flush()  # events added through the ORM go first, as an insert would make them
+    dialect = session.get_bind().dialect
+    columns = [column for column in _TABLE.columns if column.name in events[0]]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    names = ", ".join(column.name for column in columns)
+    with driver.cursor() as cursor, cursor.copy(f"COPY {_TABLE.name} ({names}) FROM STDIN") as copy:
+        for event in events:
+            copy.write_row(
+                [
+                    value if process is None or value is None else process(value)
+                    for value, process in zip(
+                        (event[column.name] for column in columns), processors, strict=True
+                    )
+                ]
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -64,6 +66,49 @@ def test_the_database_refuses_a_raw_update_or_delete(session: Session) -> None:
                 session.execute(text(statement), {"id": event.id})
     session.expire_all()
     assert session.get_one(ContactEvent, event.id).decision == "suppressed"
+
+
+def test_many_events_are_recorded_at_once_with_every_value_kept(session: Session) -> None:
+    """On PostgreSQL ``record_many`` copies rows in; they must read back as an insert would
+    write them: the instant in UTC, detail as JSON, absent values as NULL, after events the
+    session added before."""
+    borrower = make_borrower(session, make_branch(session))
+    first = _event(session)
+    east_africa = aware(2026, 12, 1, 9).astimezone(timezone(timedelta(hours=3)))
+    ledger.record_many(
+        session,
+        [
+            ledger.event_values(
+                at=east_africa,
+                direction="outbound",
+                kind="reminder",
+                decision="sent",
+                rule="cap_1d",
+                borrower_id=borrower.id,
+                channel="telegram",
+                message_key="reminder.due_today",
+                external_message_id="4711",
+                detail={"step": "due", "note": "tab\tand ünïcode"},
+            ),
+            ledger.event_values(at=east_africa, direction="internal", kind="case", decision="x"),
+        ],
+    )
+    session.expire_all()
+    rows = session.scalars(
+        select(ContactEvent).where(ContactEvent.id > first.id).order_by(ContactEvent.id)
+    ).all()
+    assert [(row.decision, row.at) for row in rows] == [
+        ("sent", aware(2026, 12, 1, 9)),
+        ("x", aware(2026, 12, 1, 9)),
+    ]
+    sent, other = rows
+    assert (sent.borrower_id, sent.rule, sent.external_message_id) == (
+        borrower.id,
+        "cap_1d",
+        "4711",
+    )
+    assert sent.detail == {"step": "due", "note": "tab\tand ünïcode"}
+    assert (other.borrower_id, other.rule, other.detail) == (None, None, {})
 
 
 def test_the_ledger_never_stores_message_text(session: Session) -> None:
