@@ -13,12 +13,13 @@ have reached Telegram (read timeout, dropped connection: outcome unknown, never 
 
 from __future__ import annotations
 
-import json
+from typing import cast
 
 import aiohttp
+import orjson
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram._utils.types import JSONDict, ODVInput
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
 
@@ -70,6 +71,21 @@ class AiohttpRequest(BaseRequest):
     def _pick(value: ODVInput[float], default: float) -> float | None:
         return default if isinstance(value, DefaultValue) else value
 
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        """PTB's parsing with orjson (a notifier worker parses a thousand answers a second;
+        ``json`` spent a tenth of its event loop on them). Invalid UTF-8 is replaced, as PTB
+        does; unlike PTB, an unreadable answer is not logged, for it may carry a borrower's
+        message."""
+        try:
+            return cast(JSONDict, orjson.loads(payload))
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return cast(JSONDict, orjson.loads(payload.decode("utf-8", "replace")))
+        except orjson.JSONDecodeError as exc:
+            raise TelegramError("Invalid server response") from exc
+
     async def do_request(
         self,
         url: str,
@@ -111,7 +127,7 @@ class AiohttpRequest(BaseRequest):
             else:
                 # The Bot API takes JSON bodies for everything but uploads; encoding one costs a
                 # fraction of a form's per-field quoting.
-                body = json.dumps(request_data.parameters).encode()
+                body = orjson.dumps(request_data.parameters)
                 headers = _JSON
         target = self._urls.get(url)
         if target is None:

@@ -355,3 +355,20 @@ def test_whatsapp_refuses_what_the_cloud_api_refuses(
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == 131009
+
+
+def test_telegram_answers_are_parsed_like_ptb_without_logging_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The aiohttp transport parses answers with orjson: PTB's results (invalid UTF-8 replaced,
+    an unreadable answer an error), but the answer, which may quote a borrower, is never logged."""
+    from telegram.error import TelegramError
+
+    from bot.channels.ptb_aiohttp import AiohttpRequest
+
+    answer = b'{"ok": true, "result": {"message_id": 7, "text": "Habari Amina \\u00e9'
+    parsed = AiohttpRequest.parse_json_payload(answer + b'\xff"}}')
+    assert parsed == {"ok": True, "result": {"message_id": 7, "text": "Habari Amina é\ufffd"}}
+    with pytest.raises(TelegramError, match="Invalid server response"):
+        AiohttpRequest.parse_json_payload(b"<html>Amina owes 500</html>")
+    assert "Amina" not in caplog.text
