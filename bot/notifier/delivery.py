@@ -149,6 +149,23 @@ class Job:
     lost: bool = False  # another worker took the row over (lease expired)
 
 
+@dataclass
+class _Chunk:
+    """A chunk being claimed and judged, and since when its rows' leases have been fresh (its
+    claim, or the last heartbeat that renewed them)."""
+
+    judged: asyncio.Future[tuple[int, list[Job]]]
+    wanted: int
+    fresh_since: float
+
+    def held(self) -> list[int]:
+        """The ids of the rows judged ready (none before the judging is done)."""
+        future = self.judged
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return []
+        return [job.id for job in future.result()[1]]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -347,15 +364,15 @@ class Deliverer:
         lease = self.config.delivery.lease_seconds
         remaining = limit
         ready: list[Job] = []
-        upcoming: tuple[asyncio.Future[tuple[int, list[Job]]], int] | None = None
+        upcoming: _Chunk | None = None
         renewed = time.monotonic()
 
-        def next_chunk() -> tuple[asyncio.Future[tuple[int, list[Job]]], int]:
+        def next_chunk() -> _Chunk:
             nonlocal remaining
             wanted = min(remaining, self.chunk_size())
             remaining -= wanted
-            future = asyncio.ensure_future(self._judge(wanted, now, stats))
-            return future, wanted
+            started = time.monotonic()
+            return _Chunk(asyncio.ensure_future(self._judge(wanted, now, stats)), wanted, started)
 
         while True:
             if not ready:
@@ -363,23 +380,30 @@ class Deliverer:
                     if remaining <= 0 or self.stopping:
                         break
                     upcoming = next_chunk()
-                future, wanted = upcoming
-                upcoming = None
-                claimed, ready = await future
+                chunk, upcoming = upcoming, None
+                claimed, ready = await chunk.judged
                 stats.claimed += claimed
-                if claimed < wanted:
+                if claimed < chunk.wanted:
                     remaining = 0  # fewer due rows than asked for: the end of the queue
-                renewed = time.monotonic()
+                renewed = chunk.fresh_since
                 continue
             if time.monotonic() - renewed > lease / 3:
-                # Heartbeat (R-2): rows waiting for a slot keep their lease.
+                # Heartbeat (R-2): rows waiting for a slot keep their lease, and so do those of
+                # the chunk claimed ahead (a lane kept waiting for slots once held them past
+                # their lease, and another worker took them over).
+                started = time.monotonic()
                 until = (now or self.clock()) + timedelta(seconds=lease)
-                await self._in_thread(self._db, self._renew, [job.id for job in ready], until)
-                renewed = time.monotonic()
+                ahead = upcoming.held() if upcoming is not None else []
+                await self._in_thread(
+                    self._db, self._renew, [job.id for job in ready] + ahead, until
+                )
+                renewed = started
+                if upcoming is not None and ahead:
+                    upcoming.fresh_since = started
             if self.stopping:
                 # Shutting down: give the rest back now rather than after the lease.
                 if upcoming is not None:
-                    claimed, more = await upcoming[0]
+                    claimed, more = await upcoming.judged
                     stats.claimed += claimed
                     ready += more
                     upcoming = None
