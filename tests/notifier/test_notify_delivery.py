@@ -23,7 +23,7 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.config import load_campaigns
+from bot.notifier.config import CampaignConfig, load_campaigns
 from bot.notifier.delivery import Deliverer, deliver_due
 from bot.notifier.planner import Planner
 from bot.notifier.ratelimit import Limits, LocalRateLimiter, Reservation, limits_from_config
@@ -47,6 +47,15 @@ def _plan_reminders(bound: Bound, borrowers: int) -> None:
         f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
     Planner().plan(bound.session, AT, write=True)
     bound.session.commit()
+
+
+def _telegram_at(per_second: float) -> CampaignConfig:
+    """The campaigns with Telegram limited to ``per_second`` overall and per chat."""
+    config = load_campaigns()
+    config.channels["telegram"] = config.channels["telegram"].model_copy(
+        update={"per_second": per_second, "per_chat_per_second": per_second}
+    )
+    return config
 
 
 def _sent_to(fake: FakeTelegram, chat: str) -> list[dict[str, object]]:
@@ -321,11 +330,8 @@ async def test_sends_that_wake_late_get_later_slots_and_go_once(
 ) -> None:
     fake, _ = fake_tg
     _plan_reminders(bound, 5)
-    config = load_campaigns()
     # One chunk of 5, slots 21 ms apart; a send may leave at most 30 ms late.
-    config.channels["telegram"] = config.channels["telegram"].model_copy(
-        update={"per_second": 50, "per_chat_per_second": 50}
-    )
+    config = _telegram_at(50)
     deliverer = Deliverer(
         session_factory=bound.factory,
         gateways={"telegram": _StallsOnce(telegram, 0.3)},  # type: ignore[dict-item]
@@ -366,13 +372,10 @@ async def test_a_lane_kept_waiting_for_slots_keeps_the_lease_of_the_chunk_it_cla
 ) -> None:
     fake, _ = fake_tg
     _plan_reminders(bound, 6)
-    config = load_campaigns()
     # Chunks of 3 (0.3 s at 10/s), leases of 1.5 s, and no slot for 2.5 s: the chunk being
     # booked and the one claimed ahead must both be renewed, or the lane's own next claim takes
     # the second one over as expired rows.
-    config.channels["telegram"] = config.channels["telegram"].model_copy(
-        update={"per_second": 10, "per_chat_per_second": 10}
-    )
+    config = _telegram_at(10)
     config.delivery = config.delivery.model_copy(update={"lease_seconds": 1.5})
     started = time.monotonic()
     deliverer = Deliverer(
