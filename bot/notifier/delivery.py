@@ -80,8 +80,8 @@ FORCE_TEMPLATE = "outside_window"
 CHUNK_SECONDS = 0.3
 MAX_CHUNK = 300
 # Slots are booked up to BOOKING_HORIZON seconds ahead (from just after the mark margin): the
-# lanes of every worker queue their chunks one after the other (two chunks fit), and a verdict
-# is never more than about a second old.
+# lanes of every worker queue their chunks one after the other (a chunk and most of the next
+# fit), and a verdict is never more than about a second old.
 BOOKING_HORIZON = 0.6
 # Sends whose slots fall within one tick are marked ``sending`` by one statement, a margin ahead
 # of the first of them. The margin follows how long marks have recently taken (a busy machine
