@@ -74,15 +74,15 @@ T = TypeVar("T")
 
 FORCE_TEMPLATE = "outside_window"
 # A chunk holds about CHUNK_SECONDS of the fastest channel's sends: big enough to make its
-# statements cheap per message, small enough to be judged just before it goes. Claiming,
-# judging and recording cost about a third less database and judging CPU per message in chunks
-# of 300 than of 100, which ``bench/notify`` turned into 2-3 % more delivery on 2 cores.
-CHUNK_SECONDS = 0.3
-MAX_CHUNK = 300
+# statements cheap per message, small enough to be judged just before it goes and to bound what
+# a crash leaves as unknown outcomes (a chunk's sends are recorded together). Chunks of 0.3 s
+# cost a third less judging and database CPU (bench/README.md) but tripled that bound.
+CHUNK_SECONDS = 0.1
+MAX_CHUNK = 100
 # Slots are booked up to BOOKING_HORIZON seconds ahead (from just after the mark margin): the
-# lanes of every worker queue their chunks one after the other (a chunk and most of the next
-# fit), and a verdict is never more than about a second old.
-BOOKING_HORIZON = 0.6
+# lanes of every worker queue their chunks one after the other, and a verdict is never more than
+# a moment old.
+BOOKING_HORIZON = 0.4
 # Sends whose slots fall within one tick are marked ``sending`` by one statement, a margin ahead
 # of the first of them. The margin follows how long marks have recently taken (a busy machine
 # makes them slow), between these bounds; a crash strands at most a margin and a tick of sends

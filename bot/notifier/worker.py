@@ -50,7 +50,7 @@ class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOPA_NOTIFY_", env_file=".env", extra="ignore")
 
     # Rows claimed at a time, split over the lanes; a lane's share is judged in chunks of about
-    # one booking (0.3 s of the channel's rate) and its lease is renewed meanwhile.
+    # one booking (a tenth of a second of the channel's rate) and its lease is renewed meanwhile.
     batch_size: int = 2000
     poll_seconds: float = 1.0
     # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.

@@ -372,10 +372,10 @@ async def test_a_lane_kept_waiting_for_slots_keeps_the_lease_of_the_chunk_it_cla
 ) -> None:
     fake, _ = fake_tg
     _plan_reminders(bound, 6)
-    # Chunks of 3 (0.3 s at 10/s), leases of 1.5 s, and no slot for 2.5 s: the chunk being
+    # Chunks of 3 (0.1 s at 30/s), leases of 1.5 s, and no slot for 2.5 s: the chunk being
     # booked and the one claimed ahead must both be renewed, or the lane's own next claim takes
     # the second one over as expired rows.
-    config = _telegram_at(10)
+    config = _telegram_at(30)
     config.delivery = config.delivery.model_copy(update={"lease_seconds": 1.5})
     started = time.monotonic()
     deliverer = Deliverer(
