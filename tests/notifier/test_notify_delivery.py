@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import notify_factory as f
 from conftest import Bound
@@ -26,7 +24,7 @@ from bot.fakes.whatsapp import FakeWhatsApp
 from bot.notifier.config import CampaignConfig, load_campaigns
 from bot.notifier.delivery import Deliverer, deliver_due
 from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, LocalRateLimiter, Reservation, limits_from_config
+from bot.notifier.ratelimit import Limits, LocalRateLimiter
 from kopa.i18n import day, money, render
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
@@ -349,50 +347,6 @@ async def test_sends_that_wake_late_get_later_slots_and_go_once(
     stamps = sorted(float(e["at"]) for e in fake.state.query("sendMessage", None))  # type: ignore[arg-type]
     assert len(stamps) == 5
     assert min(b - a for a, b in itertools.pairwise(stamps)) > 0.015  # no burst after the stall
-
-
-class _NoRoomFor:
-    """A shared limiter whose channel is fully booked by other workers for a while."""
-
-    def __init__(self, inner: LocalRateLimiter, seconds: float) -> None:
-        self._inner = inner
-        self._until = time.monotonic() + seconds
-
-    async def reserve(self, channel: str, recipients: Sequence[str], **kwargs: Any) -> Reservation:
-        if time.monotonic() < self._until:
-            return Reservation((None,) * len(recipients), retry_in=0.1)
-        return await self._inner.reserve(channel, recipients, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-async def test_a_lane_kept_waiting_for_slots_keeps_the_lease_of_the_chunk_it_claimed_ahead(
-    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
-) -> None:
-    fake, _ = fake_tg
-    _plan_reminders(bound, 6)
-    # Chunks of 3 (0.1 s at 30/s), leases of 1.5 s, and no slot for 2.5 s: the chunk being
-    # booked and the one claimed ahead must both be renewed, or the lane's own next claim takes
-    # the second one over as expired rows.
-    config = _telegram_at(30)
-    config.delivery = config.delivery.model_copy(update={"lease_seconds": 1.5})
-    started = time.monotonic()
-    deliverer = Deliverer(
-        session_factory=bound.factory,
-        gateways={"telegram": telegram},
-        worker_id="w",
-        config=config,
-        limiter=_NoRoomFor(LocalRateLimiter(limits_from_config(config.channels)), 2.5),  # type: ignore[arg-type]
-        clock=lambda: AT + timedelta(seconds=time.monotonic() - started),
-        prefetch=True,
-    )
-
-    stats = await deliverer.run_once()
-
-    assert (stats.sent, stats.reclaimed, stats.lost_lease) == (6, 0, 0)
-    assert {row.status for row in _rows(bound)} == {OutboxStatus.sent}
-    assert len(fake.state.query("sendMessage", None)) == 6
 
 
 async def test_warming_up_claims_nothing_and_the_campaign_still_goes_once(
