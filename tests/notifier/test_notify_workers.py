@@ -6,6 +6,7 @@ with short leases, and three real ``kopa notify worker`` subprocesses.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,9 +14,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import notify_factory as f
@@ -24,17 +26,20 @@ import yaml
 from conftest import TG_TOKEN
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Consent
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 from api.outbox.models import OutboxMessage, OutboxStatus
+from bot.channels.telegram import TelegramGateway
 from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
-from bot.notifier.config import CampaignConfig
+from bot.notifier.config import CampaignConfig, load_campaigns
+from bot.notifier.delivery import Deliverer, DeliveryStats
 from bot.notifier.planner import Planner
+from bot.notifier.ratelimit import LocalRateLimiter, Reservation, limits_from_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -272,9 +277,6 @@ def test_a_429_storm_pauses_every_worker_until_retry_after(
 
 
 def test_only_one_worker_plans_at_a_time(fresh_pg: str, tmp_path: Path) -> None:
-    from sqlalchemy.orm import sessionmaker
-
-    from bot.notifier.ratelimit import LocalRateLimiter
     from bot.notifier.worker import PLAN_LOCK, NotifierSettings, Worker
 
     config_path = _config(tmp_path, per_second=20)
@@ -349,7 +351,6 @@ async def test_a_judging_process_that_dies_is_replaced(fresh_pg: str) -> None:
     pass gets a new judging process, which gives way to its worker as the first did."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from bot.notifier.delivery import DeliveryStats
     from bot.notifier.judging import JudgingProcess
 
     judging = JudgingProcess(fresh_pg, "j", ["telegram"], niceness=10)
@@ -367,3 +368,75 @@ async def test_a_judging_process_that_dies_is_replaced(fresh_pg: str) -> None:
         assert await judging._call(os.nice, 0) == lower
     finally:
         judging.close()
+
+
+class _NoRoomFor:
+    """A shared limiter whose channel is fully booked by other workers for a while."""
+
+    def __init__(self, inner: LocalRateLimiter, seconds: float) -> None:
+        self._inner = inner
+        self._until = time.monotonic() + seconds
+
+    async def reserve(self, channel: str, recipients: Sequence[str], **kwargs: Any) -> Reservation:
+        if time.monotonic() < self._until:
+            return Reservation((None,) * len(recipients), retry_in=0.1)
+        return await self._inner.reserve(channel, recipients, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_lane_kept_waiting_for_slots_keeps_the_lease_of_the_chunk_it_claimed_ahead(
+    fresh_pg: str, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    """A lane waiting for slots holds the chunk it is booking and the one it claimed ahead;
+    both stay leased, or another worker takes the second over as expired rows."""
+    at = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
+    engine = build_engine(fresh_pg)  # a real pool: prefetch runs two statements at once
+    with Session(engine) as session:
+        br = f.branch(session)
+        for _ in range(6):
+            f.loan(session, f.borrower(session, br), first_due=date(2026, 12, 4))
+        session.commit()
+        assert Planner().plan(session, at, write=True).inserted == 6
+        session.commit()
+    # Chunks of 3 (0.1 s at 30/s), leases of 1.5 s, and no free slot for 2.5 s.
+    config = load_campaigns()
+    config.channels["telegram"] = config.channels["telegram"].model_copy(
+        update={"per_second": 30, "per_chat_per_second": 30}
+    )
+    config.delivery = config.delivery.model_copy(update={"lease_seconds": 1.5})
+    started = time.monotonic()
+
+    def worker(worker_id: str, limiter: Any) -> Deliverer:
+        return Deliverer(
+            session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+            gateways={"telegram": telegram},
+            worker_id=worker_id,
+            config=config,
+            limiter=limiter,
+            clock=lambda: at + timedelta(seconds=time.monotonic() - started),
+            prefetch=True,
+        )
+
+    kept_waiting = worker(
+        "waiting", _NoRoomFor(LocalRateLimiter(limits_from_config(config.channels)), 2.5)
+    )
+    other = worker("other", LocalRateLimiter(limits_from_config(config.channels)))
+
+    async def other_worker_polls_later() -> DeliveryStats:
+        await asyncio.sleep(2.0)  # past the first lease, before the slots free up
+        return await other.run_once()
+
+    try:
+        waited, polled = await asyncio.gather(kept_waiting.run_once(), other_worker_polls_later())
+    finally:
+        kept_waiting.close()
+        other.close()
+    rows = _rows(fresh_pg)
+    engine.dispose()
+
+    assert (waited.sent, waited.lost_lease, polled.claimed, polled.reclaimed) == (6, 0, 0, 0)
+    assert {row.status for row in rows} == {OutboxStatus.sent}
+    sent = [e["payload"]["chat_id"] for e in fake_tg[0].state.query("sendMessage", None)]
+    assert len(sent) == len(set(sent)) == 6
