@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -223,6 +224,64 @@ def _campaign_rows(url: str, count: int, config: Any) -> int:
     return result.inserted
 
 
+class CpuMeter:
+    """CPU seconds spent by each part of the delivery set-up between :meth:`start` and
+    :meth:`stop`: the workers, their judging processes, PostgreSQL (every server process, so
+    its background writers too), Redis and the fake provider. How much of the machine a rate
+    needs tells on which machines the delivery target holds."""
+
+    def __init__(self, workers: list[subprocess.Popen[bytes]], fake: subprocess.Popen[bytes]):
+        self._worker_pids = [proc.pid for proc in workers]
+        self._fake_pid = fake.pid
+        self._before: dict[int, tuple[str, float]] = {}
+        self._started = 0.0
+
+    def _sample(self) -> dict[int, tuple[str, float]]:
+        groups: dict[int, str] = {self._fake_pid: "fake"}
+        for pid in self._worker_pids:
+            groups[pid] = "workers"
+            with _gone_is_fine():
+                for child in psutil.Process(pid).children(recursive=True):
+                    groups[child.pid] = "judging"
+        for proc in psutil.process_iter(["name"]):
+            name = proc.info["name"] or ""
+            if name in ("postgres", "postmaster"):
+                groups[proc.pid] = "PostgreSQL"
+            elif name.startswith("redis-server"):
+                groups[proc.pid] = "Redis"
+        sample = {}
+        for pid, group in groups.items():
+            with _gone_is_fine():
+                times = psutil.Process(pid).cpu_times()
+                sample[pid] = (group, times.user + times.system)
+        return sample
+
+    def start(self) -> None:
+        self._before = self._sample()
+        self._started = time.monotonic()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        """Cores used by each part (CPU seconds per second of wall time) and in all, and the
+        CPU seconds in all."""
+        after = self._sample()
+        wall = time.monotonic() - self._started
+        used: dict[str, float] = {}
+        for pid, (group, seconds) in after.items():
+            earlier = self._before.get(pid, (group, 0.0))[1]
+            used[group] = used.get(group, 0.0) + seconds - earlier
+        cores = {group: round(seconds / wall, 2) for group, seconds in sorted(used.items())}
+        cores["all"] = round(sum(used.values()) / wall, 2)
+        return cores, sum(used.values())
+
+
+@contextmanager
+def _gone_is_fine() -> Iterator[None]:
+    try:
+        yield
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
 def bench_deliver(
     rate: float, seconds: float, workers: int, max_seconds: float, storm_at: float | None = None
 ) -> dict[str, Any]:
@@ -292,6 +351,8 @@ def bench_deliver(
                 for n in range(workers)
             ]
             _wait_for_workers(engine, procs)
+            meter = CpuMeter(procs, fake)
+            meter.start()
             with engine.begin() as conn:
                 conn.execute(text("UPDATE outbox_message SET send_at = send_at - interval '1 day'"))
             started = time.monotonic()
@@ -311,6 +372,7 @@ def bench_deliver(
                 if left == 0:
                     break
                 time.sleep(0.5)
+            cores, cpu_seconds = meter.stop()
             with engine.connect() as conn:
                 rows = conn.execute(
                     text("SELECT status, count(*) FROM outbox_message GROUP BY status")
@@ -372,6 +434,9 @@ def bench_deliver(
         "fraction": round(len(ok) / span / rate, 3) if span == span else None,
         "steady_fraction": round(steady_rate / rate, 3) if steady_rate == steady_rate else None,
         "max_in_any_second": best,
+        # Cores busy while the campaign was being delivered, per part of the set-up.
+        "cpu_cores": cores,
+        "cpu_ms_per_message": round(cpu_seconds * 1000 / len(ok), 2) if ok else None,
         # Sends and refusals per second from the first send, for the chart.
         "per_second": _per_second(ok, ok[0] if ok else 0.0),
         "refused_per_second": _per_second(refused_at, ok[0] if ok else 0.0),
@@ -587,7 +652,24 @@ def render(results: dict[str, Any]) -> str:
                 f"{d['duplicates']} | {d['seconds']} | {d['throughput']} | {d['fraction']} | "
                 f"{d['steady_fraction']} | {d['max_in_any_second']} | {d['refused_429']} |"
             )
-        lines += ["", f"![delivered per second]({CHART.name})", ""]
+        lines += [
+            "",
+            f"![delivered per second]({CHART.name})",
+            "",
+            "CPU while delivering (cores busy, from the campaign's release to its last row; "
+            "PostgreSQL counts every server process):",
+            "",
+            "| run | limit/s | " + " | ".join(CPU_PARTS) + " | in all | CPU ms per message |",
+            "|---|---|" + "---|" * len(CPU_PARTS) + "---|---|",
+        ]
+        for number, d in enumerate(runs, 1):
+            cores = d["cpu_cores"]
+            lines.append(
+                f"| {number} | {d['rate_limit']:.0f} | "
+                + " | ".join(str(cores.get(part, 0.0)) for part in CPU_PARTS)
+                + f" | {cores['all']} | {d['cpu_ms_per_message']} |"
+            )
+        lines.append("")
         for number, d in enumerate(runs, 1):
             totals = d.get("worker_totals", {})
             lines.append(
@@ -606,6 +688,13 @@ def render(results: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+CPU_PARTS = ("workers", "judging", "PostgreSQL", "fake", "Redis")
+
+
+def _cores(cores: dict[str, float]) -> str:
+    return ", ".join(f"{part} {cores.get(part, 0.0)}" for part in CPU_PARTS) + f"; {cores['all']}"
 
 
 def main() -> None:
@@ -675,6 +764,8 @@ def main() -> None:
         table.add_row(f"{name}: steady-state fraction", str(d["steady_fraction"]))
         table.add_row(f"{name}: most in any 1 s", str(d["max_in_any_second"]))
         table.add_row(f"{name}: duplicates / 429s", f"{d['duplicates']} / {d['refused_429']}")
+        table.add_row(f"{name}: CPU cores in use", _cores(d["cpu_cores"]))
+        table.add_row(f"{name}: CPU ms per message", str(d["cpu_ms_per_message"]))
     if "claim" in results:
         c = results["claim"]
         table.add_row("claim p50 / p95 (ms)", f"{c['p50_ms']} / {c['p95_ms']}")
