@@ -74,15 +74,16 @@ T = TypeVar("T")
 
 FORCE_TEMPLATE = "outside_window"
 # A chunk holds about CHUNK_SECONDS of the fastest channel's sends: big enough to make its
-# statements cheap per message, small enough to be judged just before it goes and to bound what
-# a crash leaves as unknown outcomes (a chunk's sends are recorded together). Chunks of 0.3 s
-# cost a third less judging and database CPU (bench/README.md) but tripled that bound.
-CHUNK_SECONDS = 0.1
-MAX_CHUNK = 100
+# claim and judging cheap per message, small enough to be judged just before it goes.
+CHUNK_SECONDS = 0.3
+MAX_CHUNK = 300
+# Its sends are recorded in stretches of RECORD_SECONDS of slots, each as soon as it is done: a
+# crash leaves at most about a stretch per lane as unknown outcomes.
+RECORD_SECONDS = 0.1
 # Slots are booked up to BOOKING_HORIZON seconds ahead (from just after the mark margin): the
 # lanes of every worker queue their chunks one after the other, and a verdict is never more than
 # a moment old.
-BOOKING_HORIZON = 0.4
+BOOKING_HORIZON = 0.6
 # Sends whose slots fall within one tick are marked ``sending`` by one statement, a margin ahead
 # of the first of them. The margin follows how long marks have recently taken (a busy machine
 # makes them slow), between these bounds; a crash strands at most a margin and a tick of sends
@@ -546,6 +547,21 @@ class Deliverer:
                 return []
             await asyncio.sleep(retry_in)
             return waiting
+        booked.sort(key=lambda job: job.slot)
+        # Each stretch of RECORD_SECONDS of slots is recorded as soon as its sends are done, while
+        # the next stretch goes: what a crash leaves unknown is bounded by the stretch, not by
+        # the chunk.
+        stretches: list[list[Job]] = []
+        for job in booked:
+            if not stretches or job.slot - stretches[-1][0].slot >= RECORD_SECONDS:
+                stretches.append([])
+            stretches[-1].append(job)
+        await asyncio.gather(*(self._send_and_record(jobs, now, stats) for jobs in stretches))
+        return waiting
+
+    async def _send_and_record(
+        self, booked: list[Job], now: datetime | None, stats: DeliveryStats
+    ) -> None:
         await self._dispatch(booked, now, stats)
         # How long a held-back send must wait, per channel: its chat's slot was spent, and the
         # channel may be paused.
@@ -557,7 +573,6 @@ class Deliverer:
             await self._in_thread(self._db, self._finish, booked, now, stats, waits)
         else:
             await self.judging.record(booked, now, stats, waits)
-        return waiting
 
     async def _dispatch(
         self, booked: list[Job], now: datetime | None, stats: DeliveryStats

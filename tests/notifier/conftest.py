@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -29,15 +31,42 @@ class Bound:
     factory: Callable[[], Session]
 
 
+class _OneAtATime(Session):
+    """A session that holds the test's one connection from its creation to its close.
+
+    The deliverer uses its sessions from two threads (marks, and the other statements), which a
+    real pool serves with a connection each; here they share the test transaction's connection,
+    which must not run two statements at once.
+    """
+
+    lock = threading.RLock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.lock.acquire()
+        self._holds = True
+        super().__init__(*args, **kwargs)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holds:
+                self._holds = False
+                self.lock.release()
+
+
 @pytest.fixture
 def bound(db_url: str) -> Iterator[Bound]:
     engine = build_engine(db_url)
     connection = engine.connect()
     outer = connection.begin()
-    factory = sessionmaker(
-        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-    )
-    session = factory()
+    options: dict[str, Any] = {
+        "bind": connection,
+        "expire_on_commit": False,
+        "join_transaction_mode": "create_savepoint",
+    }
+    session = sessionmaker(**options)()
+    factory = sessionmaker(class_=_OneAtATime, **options)
     yield Bound(session=session, factory=factory)
     session.close()
     outer.rollback()
