@@ -349,6 +349,40 @@ async def test_sends_that_wake_late_get_later_slots_and_go_once(
     assert min(b - a for a, b in itertools.pairwise(stamps)) > 0.015  # no burst after the stall
 
 
+async def test_sends_are_recorded_as_they_go_not_when_the_whole_chunk_is_done(
+    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    """A crash leaves the sends made but not yet recorded as unknown outcomes: those are
+    bounded by a stretch of slots, not by the chunk, even while one request of the chunk
+    hangs."""
+    fake, _ = fake_tg
+    _plan_reminders(bound, 9)
+    rows = _rows(bound)
+    slow = rows[0].recipient
+    fake.state.faults.append(Fault(FaultSpec(kind="timeout", recipient=slow, delay=1.5)))
+    config = _telegram_at(30)  # one chunk of 9, in stretches of 0.1 s (3 sends)
+    started = time.monotonic()
+    deliverer = Deliverer(
+        session_factory=bound.factory,
+        gateways={"telegram": telegram},  # gives up on the slow request after 1 s
+        worker_id="w",
+        config=config,
+        clock=lambda: AT + timedelta(seconds=time.monotonic() - started),
+    )
+
+    stats = await deliverer.run_once()
+
+    assert (stats.claimed, stats.sent, stats.unknown) == (9, 8, 1)
+    rows = _rows(bound)
+    [hung] = [row for row in rows if row.recipient == slow]
+    assert hung.status == OutboxStatus.unknown
+    # Recorded at their stretch's end, while the slow request still hung: all but its own
+    # stretch-mates.
+    recorded = [row.sent_at for row in rows if row.sent_at is not None]
+    early = [at for at in recorded if at < AT + timedelta(seconds=0.8)]
+    assert len(recorded) == 8 and len(early) >= 6
+
+
 async def test_warming_up_claims_nothing_and_the_campaign_still_goes_once(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
