@@ -282,10 +282,29 @@ def _gone_is_fine() -> Iterator[None]:
         pass
 
 
+@contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    """``count`` CPU-bound processes at the default niceness beside the delivery: a host whose
+    cores other work also wants (the API, Rasa, another tenant)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def bench_deliver(
-    rate: float, seconds: float, workers: int, max_seconds: float, storm_at: float | None = None
+    rate: float,
+    seconds: float,
+    workers: int,
+    max_seconds: float,
+    storm_at: float | None = None,
+    busy: int = 0,
 ) -> dict[str, Any]:
-    """``storm_at``: that many seconds in, the fake answers three requests with 429."""
+    """``storm_at``: that many seconds in, the fake answers three requests with 429. ``busy``:
+    that many CPU-bound processes run beside the delivery (:func:`busy_processes`)."""
     from bot.notifier.config import CampaignConfig
 
     count = int(rate * seconds)
@@ -351,28 +370,31 @@ def bench_deliver(
                 for n in range(workers)
             ]
             _wait_for_workers(engine, procs)
-            meter = CpuMeter(procs, fake)
-            meter.start()
-            with engine.begin() as conn:
-                conn.execute(text("UPDATE outbox_message SET send_at = send_at - interval '1 day'"))
-            started = time.monotonic()
-            deadline = started + max_seconds
-            while time.monotonic() < deadline:
-                if storm_at is not None and time.monotonic() - started >= storm_at:
-                    storm = {"kind": "rate_limit", "times": 3, "retry_after": 1}
-                    httpx.post(f"{fake_url}/_fake/faults", json=storm, timeout=5)
-                    storm_at = None
-                with engine.connect() as conn:
-                    left = conn.execute(
-                        text(
-                            "SELECT count(*) FROM outbox_message WHERE status IN "
-                            "('pending', 'retry', 'claimed', 'ready', 'sending')"
-                        )
-                    ).scalar_one()
-                if left == 0:
-                    break
-                time.sleep(0.5)
-            cores, cpu_seconds = meter.stop()
+            with busy_processes(busy):
+                meter = CpuMeter(procs, fake)
+                meter.start()
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE outbox_message SET send_at = send_at - interval '1 day'")
+                    )
+                started = time.monotonic()
+                deadline = started + max_seconds
+                while time.monotonic() < deadline:
+                    if storm_at is not None and time.monotonic() - started >= storm_at:
+                        storm = {"kind": "rate_limit", "times": 3, "retry_after": 1}
+                        httpx.post(f"{fake_url}/_fake/faults", json=storm, timeout=5)
+                        storm_at = None
+                    with engine.connect() as conn:
+                        left = conn.execute(
+                            text(
+                                "SELECT count(*) FROM outbox_message WHERE status IN "
+                                "('pending', 'retry', 'claimed', 'ready', 'sending')"
+                            )
+                        ).scalar_one()
+                    if left == 0:
+                        break
+                    time.sleep(0.5)
+                cores, cpu_seconds = meter.stop()
             with engine.connect() as conn:
                 rows = conn.execute(
                     text("SELECT status, count(*) FROM outbox_message GROUP BY status")
@@ -424,6 +446,7 @@ def bench_deliver(
     return {
         "rate_limit": rate,
         "workers": workers,
+        "busy": busy,
         "planned": planned,
         "delivered": len(ok),
         "duplicates": len(ok) - len(chats),
@@ -485,7 +508,8 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
     for number, run in enumerate(runs, 1):
         rate = run["rate_limit"]
         series = [n / rate for n in run["per_second"]]
-        ax.plot(range(len(series)), series, marker=".", label=f"run {number}: limit {rate:.0f}/s")
+        label = f"run {number}: limit {rate:.0f}/s{_beside(run)}"
+        ax.plot(range(len(series)), series, marker=".", label=label)
         refused = run["refused_per_second"]
         for second, count in enumerate(refused):
             if count:
@@ -642,13 +666,15 @@ def render(results: dict[str, Any]) -> str:
             f"Delivery: {runs[0]['workers']} `kopa notify worker` processes (PostgreSQL, the Redis "
             "limiter set to the fake Telegram server's own limit), measured at the fake server:",
             "",
-            "| run | limit/s | delivered | duplicates | seconds | messages/s | "
-            "fraction of limit | steady-state fraction | most in any 1 s | refused (429) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| run | limit/s | busy processes beside | delivered | duplicates | seconds | "
+            "messages/s | fraction of limit | steady-state fraction | most in any 1 s | "
+            "refused (429) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for number, d in enumerate(runs, 1):
             lines.append(
-                f"| {number} | {d['rate_limit']:.0f} | {d['delivered']} of {d['planned']} | "
+                f"| {number} | {d['rate_limit']:.0f} | {d.get('busy', 0)} | "
+                f"{d['delivered']} of {d['planned']} | "
                 f"{d['duplicates']} | {d['seconds']} | {d['throughput']} | {d['fraction']} | "
                 f"{d['steady_fraction']} | {d['max_in_any_second']} | {d['refused_429']} |"
             )
@@ -693,6 +719,10 @@ def render(results: dict[str, Any]) -> str:
 CPU_PARTS = ("workers", "judging", "PostgreSQL", "fake", "Redis")
 
 
+def _beside(run: dict[str, Any]) -> str:
+    return f" beside {run['busy']} busy" if run.get("busy") else ""
+
+
 def _cores(cores: dict[str, float]) -> str:
     return ", ".join(f"{part} {cores.get(part, 0.0)}" for part in CPU_PARTS) + f"; {cores['all']}"
 
@@ -714,6 +744,12 @@ def main() -> None:
     parser.add_argument(
         "--sustainable-rate", type=float, default=40.0, help="a second delivery run (0: none)"
     )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=2,
+        help="one more run at --rate beside this many CPU-bound processes (0: none)",
+    )
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument(
         "--storm-at", type=float, default=None, help="inject three 429s this many seconds in"
@@ -729,6 +765,13 @@ def main() -> None:
             results["deliver"].append(
                 bench_deliver(
                     args.rate, args.seconds, args.workers, args.max_seconds, args.storm_at
+                )
+            )
+        if args.busy:
+            console.print(f"delivering at {args.rate:.0f}/s beside {args.busy} busy processes ...")
+            results["deliver"].append(
+                bench_deliver(
+                    args.rate, args.seconds, args.workers, args.max_seconds, busy=args.busy
                 )
             )
         if args.sustainable_rate:
@@ -757,7 +800,7 @@ def main() -> None:
         table.add_row(f"plan {db}: planned / suppressed", f"{r['planned']} / {r['suppressed']}")
         table.add_row(f"plan {db}: second run inserts", str(r["replan_inserted"]))
     for d in results.get("deliver", []):
-        name = f"deliver at {d['rate_limit']:.0f}/s"
+        name = f"deliver at {d['rate_limit']:.0f}/s" + _beside(d)
         table.add_row(f"{name}: delivered", f"{d['delivered']} of {d['planned']}")
         table.add_row(f"{name}: messages/s", str(d["throughput"]))
         table.add_row(f"{name}: fraction of limit", str(d["fraction"]))

@@ -66,8 +66,10 @@ class NotifierSettings(BaseSettings):
     # The judging process works ahead of the lanes (a chunk is judged while the one before it is
     # sent), while each send is due at its own instant: when the cores are short, the operating
     # system should run the worker first. At equal niceness a quarter of the sends in
-    # ``bench/notify`` woke too late for their slots on a busy 2-core machine.
-    judging_niceness: int = Field(default=10, ge=0, le=19)
+    # ``bench/notify`` woke too late for their slots on a busy 2-core machine. Not too far back
+    # either: beside other busy processes, at niceness 10 the chunks came too late and delivery
+    # fell to 0.69-0.86 of the limit, at 5 it held 0.95 (bench/README.md).
+    judging_niceness: int = Field(default=5, ge=0, le=19)
 
     def connections(self) -> int:
         """Database connections a worker keeps: one per lane, the marks' and planning's."""
