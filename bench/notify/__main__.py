@@ -384,13 +384,11 @@ def bench_deliver(
                         storm = {"kind": "rate_limit", "times": 3, "retry_after": 1}
                         httpx.post(f"{fake_url}/_fake/faults", json=storm, timeout=5)
                         storm_at = None
-                    with engine.connect() as conn:
-                        left = conn.execute(
-                            text(
-                                "SELECT count(*) FROM outbox_message WHERE status IN "
-                                "('pending', 'retry', 'claimed', 'ready', 'sending')"
-                            )
-                        ).scalar_one()
+                    left = _count(
+                        engine,
+                        "SELECT count(*) FROM outbox_message WHERE status IN "
+                        "('pending', 'retry', 'claimed', 'ready', 'sending')",
+                    )
                     if left == 0:
                         break
                     time.sleep(0.5)
@@ -469,19 +467,22 @@ def bench_deliver(
     }
 
 
+def _count(engine: Any, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
 def _wait_for_workers(engine: Any, procs: list[subprocess.Popen[bytes]]) -> None:
     """Until each worker process has connected (it warms up its pool before its first poll)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if any(proc.poll() is not None for proc in procs):
             raise RuntimeError("a notify worker exited at start-up")
-        with engine.connect() as conn:
-            connected = conn.execute(
-                text(
-                    "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'"
-                )
-            ).scalar_one()
+        connected = _count(
+            engine,
+            "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE 'kopa-notify %'",
+        )
         if connected >= len(procs):
             return
         time.sleep(0.1)
