@@ -578,9 +578,8 @@ class Deliverer:
         self, booked: list[Job], now: datetime | None, stats: DeliveryStats
     ) -> None:
         """Mark the sends of the coming tick ``sending`` a margin before the first of them, then
-        send each at its own slot. A slow mark does not cascade: the next one takes everything
-        that has come due meanwhile."""
-        booked.sort(key=lambda job: job.slot)
+        send each at its own slot (``booked`` is in slot order). A slow mark does not cascade: the
+        next one takes everything that has come due meanwhile."""
         loop = asyncio.get_running_loop()
         sends: list[asyncio.Task[None]] = []
         start = 0
