@@ -1,0 +1,7 @@
+"""The reliability matrix of ``shared/guide/conduct-and-reliability.md`` section 5 as tests.
+
+One test function per matrix id, named ``test_<id>_<what>`` (``test_L1_...``, ``test_F4_...``,
+``test_B12_...``, ``test_P7_...``, ``test_K6_...``), each asserting its row's pass criterion, on
+PostgreSQL and Redis where production runs on them. Where the row's full size would not fit CI's
+budget the test says which smaller size it uses and which benchmark runs the full one.
+"""
