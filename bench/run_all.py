@@ -11,7 +11,13 @@ import sys
 
 from rich.console import Console
 
-BENCHMARKS = ("bench.seed_import", "bench.nlu", "bench.chat", "bench.notify")
+BENCHMARKS = (
+    "bench.seed_import",
+    "bench.nlu",
+    "bench.chat",
+    "bench.notify",
+    "bench.conversations",
+)
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from rich.table import Table
 from bench.chat.__main__ import machine
 from bench.readme import replace_section
 from kopa.i18n import SUPPORTED_LOCALES
+from kopa.paths import ROOT
 from tests.conversation.script_runner import (
     COMPLAINTS,
     Script,
@@ -79,6 +81,7 @@ def summary(
     }
     return {
         "run": when,
+        "commit": commit(),
         "machine": machine(),
         "load_average_before": load,
         "seconds": {k: round(v, 1) for k, v in timing.items()},
@@ -88,6 +91,28 @@ def summary(
         "complaints": dict(complaint_counts(results).most_common()),
         "scripts": [r.as_json() for r in results],
     }
+
+
+def commit() -> str:
+    """The commit the dialogue was played at ("+changes": with uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+changes" if dirty else head
 
 
 def readme_section(data: dict[str, Any]) -> str:
@@ -103,9 +128,10 @@ def readme_section(data: dict[str, Any]) -> str:
         "turn and its outcome in the loan API's database hold. Per-script details, with",
         "transcripts: `bench/conversations/results.json`.",
         "",
-        f"Machine: {data['machine']}. Run: {data['run']}; load average before the run "
-        f"{data['load_average_before']}. Wall time {seconds['total']:.0f} s: stack start "
-        f"{seconds['stack_start']:.0f} s, {data['total']} scripts {seconds['play']:.0f} s.",
+        f"Machine: {data['machine']}. Run: {data['run']} on commit {data['commit']}; load "
+        f"average before the run {data['load_average_before']}. Wall time "
+        f"{seconds['total']:.0f} s: stack start {seconds['stack_start']:.0f} s, "
+        f"{data['total']} scripts {seconds['play']:.0f} s.",
         "",
         "| language | passed | scripts |",
         "|---|---:|---:|",

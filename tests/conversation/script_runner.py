@@ -445,6 +445,7 @@ class TurnRecord:
     replies: list[Reply]  # the keyed payloads Rasa answered, with the locale they render in
     texts: list[str]  # what the borrower read (text and button titles)
     failed_tries_added: int
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -501,17 +502,28 @@ class ScriptResult:
                 for f in self.failures
             ],
             "transcript": [
-                {"user": t.user, "bot": t.texts, "keys": [r.key for r in t.replies]}
+                {
+                    "user": t.user,
+                    "bot": t.texts,
+                    "keys": [r.key for r in t.replies],
+                    "locales": [r.locale for r in t.replies],
+                    "seconds": round(t.seconds, 2),
+                }
                 for t in self.turns
             ],
         }
+
+
+# A shared 2-core machine under load can take longer than the gateway's 8 s for one turn; the
+# scripts judge what the bot says, not how fast, so a slow turn must not turn into "try again".
+TURN_TIMEOUT_SECONDS = 60.0
 
 
 class RecordingRasaClient(RasaClient):
     """The gateway's Rasa client, keeping each answer's raw payloads for the key checks."""
 
     def __init__(self, base_url: str) -> None:
-        super().__init__(base_url)
+        super().__init__(base_url, timeout=httpx.Timeout(TURN_TIMEOUT_SECONDS, connect=5.0))
         self.answers: list[list[dict[str, Any]]] = []
 
     async def send(
@@ -772,7 +784,7 @@ class ScriptPlayer:
         user = self._reset(script)
         result = ScriptResult(script)
         client = RecordingRasaClient(str(self.stack.rasa_url))
-        service = ConversationService(client)
+        service = ConversationService(client, deadline_seconds=TURN_TIMEOUT_SECONDS)
         locale = normalize_locale(None)  # WhatsApp gives no language hint
         local_today = datetime.now(UTC).astimezone(ZoneInfo(facts.timezone)).date()
         try:
@@ -787,7 +799,9 @@ class ScriptPlayer:
                     proven_phone=spec.phone,
                 )
                 answers_before = len(client.answers)
+                sent = time.perf_counter()
                 outbound = await service.handle(inbound)
+                seconds = time.perf_counter() - sent
                 raw = client.answers[-1] if len(client.answers) > answers_before else []
                 replies = []
                 for payload in raw:
@@ -799,7 +813,8 @@ class ScriptPlayer:
                     if isinstance(custom.get("key"), str):
                         replies.append(Reply(custom["key"], locale))
                 texts = [m.text for m in outbound] + [b.title for m in outbound for b in m.buttons]
-                record = TurnRecord(turn.user, replies, texts, self._failed_tries() - tries_before)
+                added = self._failed_tries() - tries_before
+                record = TurnRecord(turn.user, replies, texts, added, seconds)
                 result.turns.append(record)
                 said = [t.user for t in script.turns[:number]]
                 result.failures += check_turn(
