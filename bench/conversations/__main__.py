@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="only scripts whose id contains this text")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--rasa-timeout", type=float, default=600.0, help="seconds Rasa may take to load its model"
+    )
     args = parser.parse_args(argv)
     scripts: list[Script] = [
         s
@@ -171,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ScriptResult] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
         with console.status("starting the loan API, action server and Rasa..."):
-            player = running.enter_context(ScriptPlayer.start(Path(tmp), rasa_timeout=600))
+            player = running.enter_context(
+                ScriptPlayer.start(Path(tmp), rasa_timeout=args.rasa_timeout)
+            )
         started = time.perf_counter()
         columns = (
             TextColumn("{task.description}"),
