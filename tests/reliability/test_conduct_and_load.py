@@ -54,7 +54,7 @@ from bot.notifier.delivery import Deliverer
 from bot.notifier.planner import Planner
 from bot.notifier.ratelimit import Limits, LocalRateLimiter
 from bot.notifier.render import LIMITED_KEY, OPT_OUT_KEY
-from bot.notifier.rules import Calendar, Window
+from bot.notifier.rules import Calendar, Snapshot, Window, decide
 from kopa.i18n import day, moment, money, number, render
 from kopa.messages import Plural, load_registry
 
@@ -417,6 +417,38 @@ def skewed_cases(draw: st.DrawFn) -> tuple[Policy, str, str, list[str], datetime
     skew = draw(st.integers(-120, 120))
     purpose = draw(st.sampled_from(["reminder", "incentive"]))
     return policy, tz, country, extra, at, skew, purpose
+
+
+@settings(max_examples=10_000, deadline=None, derandomize=True)
+@given(case=skewed_cases())
+def test_F13_no_send_outside_the_borrower_local_window_across_dst_zones_and_clock_skew(
+    case: tuple[Policy, str, str, list[str], datetime, int, str],
+) -> None:
+    """F-13, 10 000 random instants (half within a day of a DST change of their zone) in 20 zones
+    and 17 holiday calendars, each judged by the rules the planner and the deliverer use
+    (``bot.notifier.rules.decide``) on a worker whose clock is off by up to +/-2 minutes.
+
+    A "send" leaves at the true instant; a "reschedule" leaves when the worker's clock reads the
+    new time. Either must fall inside the borrower's local window on an open day by the true
+    clock, checked by an oracle that reads the zone and the ``holidays`` calendar itself. The
+    first assertion holds the rules to it on an exact clock, the second on a skewed one."""
+    policy, tz, country, extra, true_at, skew, purpose = case
+    oracle = Oracle(policy, tz, country, extra)
+    window = _window_of(policy, tz, country, extra)
+
+    exact = decide(Snapshot(at=true_at, purpose=purpose, channel="telegram", window=window))
+    assert exact.action in {"send", "reschedule"}, "a late message was dropped"
+    assert oracle.allows(exact.send_at), (
+        f"exact clock: leaves at {exact.send_at.astimezone(oracle.zone)}"
+    )
+
+    worker_clock = true_at + timedelta(seconds=skew)
+    judged = decide(Snapshot(at=worker_clock, purpose=purpose, channel="telegram", window=window))
+    leaves = true_at if judged.action == "send" else judged.send_at - timedelta(seconds=skew)
+    assert oracle.allows(leaves), (
+        f"clock skew {skew:+d} s: {judged.action} leaves at {leaves.astimezone(oracle.zone)} "
+        f"local (window {policy.quiet_hours.start}-{policy.quiet_hours.end})"
+    )
 
 
 @settings(
