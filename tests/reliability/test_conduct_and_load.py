@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -49,13 +50,13 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.config import CampaignConfig, Policy, load_campaigns
+from bot.notifier.config import CampaignConfig, Policy, load_banned_phrases, load_campaigns
 from bot.notifier.delivery import Deliverer
 from bot.notifier.planner import Planner
 from bot.notifier.ratelimit import Limits, LocalRateLimiter
-from bot.notifier.render import LIMITED_KEY, OPT_OUT_KEY
+from bot.notifier.render import LIMITED_KEY, OPT_OUT_KEY, build_outbound
 from bot.notifier.rules import Calendar, Snapshot, Window, decide
-from kopa.i18n import day, moment, money, number, render
+from kopa.i18n import LOCALES_DIR, SUPPORTED_LOCALES, day, moment, money, number, render
 from kopa.messages import Plural, load_registry
 
 NOTIFIER_TESTS = Path(__file__).resolve().parents[1] / "notifier"
@@ -279,6 +280,66 @@ def _sources(key: str) -> list[str]:
 
 def _has_phrase(text_: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text_.lower()) is not None
+
+
+def test_K5_every_campaign_template_in_every_language_has_opt_out_complaint_path_and_no_banned_phrase() -> (  # noqa: E501
+    None
+):
+    """K-5 on the real catalogs: every campaign message (reminders, promises, incentives, group
+    meetings and the limited text) as the borrower reads it, in en/fr/es/sw: translated in the
+    ``.po`` catalog, ending with the opt-out line (its STOP keyword), naming a complaint path in
+    the borrower's language, free of every banned phrase of ``config/banned_phrases.yml``
+    (threats, legal bluffs, shaming; English phrases checked in every language too), and the
+    offers stating their conditions and cost."""
+    banned = load_banned_phrases()
+    keys = [*_campaign_keys(), LIMITED_KEY]
+    problems: list[str] = []
+    catalogs = {
+        locale: read_po((LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb"))
+        for locale in SUPPORTED_LOCALES
+    }
+    for locale in SUPPORTED_LOCALES:
+        opt_out = render(OPT_OUT_KEY, locale)
+        if "STOP" not in opt_out:
+            problems.append(f"{locale}: opt-out line without the STOP keyword: {opt_out!r}")
+        phrases = list(dict.fromkeys([*banned.get(locale, []), *banned["en"]]))
+        for key in keys:
+            for source in _sources(key)[:1]:  # a plural is filed under its singular
+                entry = catalogs[locale].get(source)
+                translated = entry is not None and all(
+                    s
+                    for s in (entry.string if isinstance(entry.string, tuple) else (entry.string,))
+                )
+                if locale != "en" and (not translated or entry is None or entry.fuzzy):
+                    problems.append(f"{locale}/{key}: not translated in the catalog")
+            for count in (1, 3):
+                args = {**SAMPLE_ARGS, "count": count}
+                outbound = build_outbound(
+                    channel="telegram",
+                    recipient="1",
+                    purpose="reminder",
+                    message_key=key,
+                    locale=locale,
+                    args=args,
+                )
+                said = outbound.text
+                if not said.endswith(opt_out):
+                    problems.append(f"{locale}/{key}: no opt-out line")
+                if not any(_has_phrase(said, w) for w in COMPLAINT_WORDS[locale]):
+                    problems.append(f"{locale}/{key}: no complaint path")
+                hits = [p for p in phrases if _has_phrase(said, p)]
+                if hits:
+                    problems.append(f"{locale}/{key}: banned phrases {hits}")
+                for term in INCENTIVE_TERMS.get(key, {}).get(locale, ()):
+                    if term.lower() not in said.lower():
+                        problems.append(f"{locale}/{key}: offer without {term!r}")
+    # The lint itself catches what it must (a check that cannot fail proves nothing).
+    threat = "Pay now or we take legal action and tell your neighbours. Reply STOP."
+    assert [p for p in banned["en"] if _has_phrase(threat, p)] == [
+        "legal action",
+        "your neighbours",
+    ]
+    assert not problems, "\n".join(sorted(set(problems)))
 
 
 # == K-1 and F-13: the send window over random instants, zones, DST and holiday calendars =====
