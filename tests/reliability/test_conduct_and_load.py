@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -31,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+import yaml
 from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1188,3 +1191,167 @@ def test_L4_the_claim_over_a_large_backlog_uses_the_partial_index_and_stays_fast
     assert plans["generic_plans"] == 0 or plan_problems(plans["generic"]) == [], plans["generic"]
     latencies.sort()
     assert latencies[int(len(latencies) * 0.95) - 1] < 50.0, latencies
+
+
+# == L-1, F-3, F-12: real workers against the fake Bot API ====================================
+_workers = notifier_workers  # tests/notifier/test_notify_workers.py: config, campaign, processes
+
+
+def _telegram_config(tmp_path: Path, per_second: float, **defaults: Any) -> Path:
+    """The notifier tests' worker config (3 s leases, no closed days) with the production
+    Telegram limits (``per_second``, 1/s per chat) and ``defaults`` on top."""
+    path = _workers._config(tmp_path, per_second=per_second)
+    data = yaml.safe_load(path.read_text())
+    data["defaults"].update(defaults)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _plan_campaign(url: str, config: Path, borrowers: int, extra_loans: int = 0) -> int:
+    """``borrowers`` borrowers of a branch where it is about midday, each with an installment
+    due in three days; the first ``extra_loans`` of them have two more loans (three reminders
+    to one chat). Planned now; returns the rows planned."""
+    engine = build_engine(url)
+    with Session(engine) as session:
+        br = f.branch(session, country="ZZ", timezone=_workers._noon_zone())
+        today = datetime.now(UTC).astimezone(ZoneInfo(br.timezone)).date()
+        for n in range(borrowers):
+            person = f.borrower(session, br)
+            for _ in range(3 if n < extra_loans else 1):
+                f.loan(session, person, first_due=today + timedelta(days=3))
+        session.commit()
+        cfg = CampaignConfig.model_validate(yaml.safe_load(config.read_text()))
+        inserted = Planner(cfg).plan(session, datetime.now(UTC), write=True).inserted
+        session.commit()
+    engine.dispose()
+    return inserted
+
+
+def _wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    url: str,
+    fake: FakeTelegram,
+    workers: Sequence[subprocess.Popen[bytes]],
+) -> None:
+    """``_wait_until``, saying where the campaign stood when it timed out."""
+    try:
+        _workers._wait_until(predicate, timeout)
+    except AssertionError:
+        states = Counter(str(r.status) for r in _workers._rows(url))
+        exited = [p.returncode for p in workers if p.poll() is not None]
+        raise AssertionError(
+            f"timed out: rows {dict(states)}, {len(fake.state.sent)} requests, "
+            f"workers exited {exited}"
+        ) from None
+
+
+def _most_in_any_second(stamps: Sequence[float]) -> int:
+    stamps = sorted(stamps)
+    best, first = 0, 0
+    for last, at in enumerate(stamps):
+        while at - stamps[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def _ledger(url: str) -> list[ContactEvent]:
+    engine = build_engine(url)
+    with Session(engine) as session:
+        events = list(session.scalars(select(ContactEvent)))
+        session.expunge_all()
+    engine.dispose()
+    return events
+
+
+def _in_flight(url: str) -> int:
+    """Rows a worker holds, or that are due and waiting for one."""
+    engine = build_engine(url)
+    with Session(engine) as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                (OutboxMessage.status.in_(CAMPAIGN_STATES_LEFT_OPEN[2:]))
+                | (
+                    OutboxMessage.status.in_(CAMPAIGN_STATES_LEFT_OPEN[:2])
+                    & (OutboxMessage.send_at <= datetime.now(UTC))
+                )
+            )
+        )
+    engine.dispose()
+    return int(count or 0)
+
+
+def _local_clock(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).time().replace(microsecond=0).isoformat()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_F12_relay_killed_between_publish_and_mark_published_has_the_business_effect_once(
+    fresh_pg: str, redis_url: str, tmp_path: Path
+) -> None:
+    """F-12: the notifier is the outbox's relay; "publish" is the provider accepting the
+    message, "mark published" the commit of its outcome. A hardship case is opened twice with
+    one idempotency key (the API's own retry: a duplicate publish into the outbox), and the
+    ``kopa notify worker`` carrying its officer alert is SIGKILLed the moment the fake Bot API
+    has received the request, before it answers; a new worker starts.
+
+    The duplicate enqueue is absorbed (one case, one outbox row: the unique business key);
+    the relay that takes over finds the row in flight (committed ``sending`` before the request
+    left) and never publishes it again: the officer is alerted once, measured at the fake Bot
+    API, the row ends ``unknown`` with its ledger event, and no second ``sent``. (Telegram takes
+    no idempotency key, so the dedupe on the consumer's side of the relay is the outbox row.)"""
+    config = _telegram_config(tmp_path, per_second=25)
+    engine = build_engine(fresh_pg)
+    with Session(engine) as session:
+        br = f.branch(session, country="ZZ", timezone=_workers._noon_zone())
+        officer = _officer(session, br.id, "9000777")
+        person = f.borrower(session, br)
+        person.officer_id = officer.id
+        f.loan(session, person, first_due=date(2029, 1, 1))
+        session.commit()
+        opened = [
+            cases.open_case(
+                session=session,
+                borrower=person,
+                kind=CaseKind.hardship,
+                now=datetime.now(UTC),
+                channel="telegram",
+                idempotency_key="tg:12345:update:9001",
+            )
+            for _ in range(2)
+        ]
+        session.commit()
+    assert [o.created for o in opened] == [True, False]
+    fake = FakeTelegram()
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def kill_on_alert(entry: dict[str, Any]) -> None:
+        if entry["method"] == "sendMessage" and entry["recipient"] == "9000777" and workers:
+            workers[0].send_signal(signal.SIGKILL)
+
+    fake.state.listeners.append(kill_on_alert)
+    with ServerThread(fake.app) as server:
+        workers += _workers._start_workers(fresh_pg, server.url, config, redis_url, count=1)
+        try:
+            _wait_for(lambda: workers[0].poll() is not None, 120, fresh_pg, fake, workers)
+            fake.state.listeners.clear()
+            workers += _workers._start_workers(fresh_pg, server.url, config, redis_url, count=1)
+            _wait_for(lambda: _workers._open_rows(fresh_pg) == 0, 180, fresh_pg, fake, workers)
+            time.sleep(1.0)  # nothing may arrive late
+        finally:
+            _workers._stop(workers)
+        alerts = fake.state.query("sendMessage", "9000777")
+
+    rows = _workers._rows(fresh_pg)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
+    engine.dispose()
+    [alert] = [r for r in rows if r.purpose == "officer_alert"]
+    assert len(alerts) == 1
+    assert alert.status == OutboxStatus.unknown
+    events = [e for e in _ledger(fresh_pg) if e.detail.get("outbox_id") == alert.id]
+    assert [(e.decision, e.rule) for e in events] == [("unknown", "lease_expired")]
