@@ -1343,6 +1343,92 @@ def _local_clock(at: datetime, zone: ZoneInfo) -> str:
 
 @pytest.mark.postgres
 @pytest.mark.redis
+def test_F3_two_of_four_workers_killed_mid_campaign_deliver_at_most_once_and_never_after_hours(
+    fresh_pg: str, redis_url: str, tmp_path: Path
+) -> None:
+    """F-3 with 4 ``kopa notify worker`` processes on PostgreSQL and Redis sending a campaign
+    (up to 900 reminders: more than 25/s can send in time) whose send window closes 35 s after
+    the workers were started: 2 of them are SIGKILLed halfway through the campaign's time and
+    restarted after their 3-second lease (the row's "2 minutes" with production's 30-second
+    lease).
+
+    The campaign completes (no row left claimed, ready or sending); every borrower receives at
+    most one reminder (measured at the fake Bot API); none arrives after the window closed; the
+    rows that did not go in time are rescheduled to the next morning, not dropped."""
+    zone = ZoneInfo(_workers._noon_zone())
+    closes = datetime.now(UTC) + timedelta(seconds=35)
+    config = _telegram_config(
+        tmp_path,
+        per_second=25,
+        quiet_hours={"start": "06:00", "end": _local_clock(closes, zone)},
+        send_time="06:00",
+    )
+    fake = FakeTelegram()
+    with ServerThread(fake.app) as server:
+        workers = _workers._start_workers(fresh_pg, server.url, config, redis_url, count=4)
+        try:
+            _wait_for(
+                lambda: len(_workers._connections_by_worker(fresh_pg)) == 4,
+                30,
+                fresh_pg,
+                fake,
+                workers,
+            )
+            # More than can go before the window closes (about 22/s), whenever that is.
+            left = (closes - datetime.now(UTC)).total_seconds()
+            assert left > 8, "the workers took too long to start"
+            size = min(900, int(left * 22) + 80)
+            assert _plan_campaign(fresh_pg, config, borrowers=size) == size
+
+            def sent() -> int:
+                return len(fake.state.query("sendMessage", None))
+
+            halfway = closes - timedelta(seconds=left / 2)
+            _workers._wait_until(lambda: datetime.now(UTC) >= halfway, 60)
+            for proc in workers[:2]:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=5)
+            killed_after = sent()
+            time.sleep(3.5)  # past their lease
+            workers[:2] = _workers._start_workers(fresh_pg, server.url, config, redis_url, count=2)
+            _workers._wait_until(lambda: datetime.now(UTC) > closes + timedelta(seconds=1), 60)
+            _wait_for(lambda: _in_flight(fresh_pg) == 0, 60, fresh_pg, fake, workers)
+            time.sleep(1.0)
+        finally:
+            _workers._stop(workers)
+        log = fake.state.query("sendMessage", None)
+
+    per_chat = Counter(str(e["recipient"]) for e in log)
+    assert max(per_chat.values()) == 1
+    after_hours = [
+        datetime.fromtimestamp(float(e["at"]), UTC).astimezone(zone).time().isoformat()
+        for e in log
+        if datetime.fromtimestamp(float(e["at"]), UTC) >= closes.replace(microsecond=0)
+    ]
+    assert after_hours == [], f"sent after the window closed at {_local_clock(closes, zone)}"
+    rows = _workers._rows(fresh_pg)
+    states = Counter(r.status for r in rows)
+    assert set(states) <= {OutboxStatus.sent, OutboxStatus.unknown, OutboxStatus.pending}
+    assert states[OutboxStatus.sent] > killed_after > 0  # the campaign went on after the kill
+    tomorrow_start = datetime.combine(
+        closes.astimezone(zone).date() + timedelta(days=1), clock_time(6), tzinfo=zone
+    )
+    late = [r for r in rows if r.status == OutboxStatus.pending]
+    assert late, "the window closed before the campaign was done: some rows must wait"
+    assert all(r.send_at == tomorrow_start for r in late)
+    rescheduled = {
+        e.detail.get("outbox_id")
+        for e in _ledger(fresh_pg)
+        if e.decision == "rescheduled" and e.rule == "quiet_hours"
+    }
+    assert {r.id for r in late} <= rescheduled
+    # Killed between "may leave" and the answer: unknown, never resent, at most their lanes.
+    unknown = [r for r in rows if r.status == OutboxStatus.unknown]
+    assert all(per_chat[r.recipient] <= 1 for r in unknown)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_F12_relay_killed_between_publish_and_mark_published_has_the_business_effect_once(
     fresh_pg: str, redis_url: str, tmp_path: Path
 ) -> None:
