@@ -152,7 +152,9 @@ class LanguageGate(GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["lingua"]
+        # None declared: Rasa checks these by import name but fingerprints them by distribution
+        # name, and lingua-language-detector's two names differ. nlu/requirements.lock pins it.
+        return []
 
     def warm_up(self) -> None:
         """Load the detector's models now, not on the first borrower's message."""
