@@ -65,6 +65,13 @@ async def _predict(model: Path, examples: list[dict[str, Any]]) -> list[dict[str
                 "predicted": parsed["intent"]["name"],
                 "confidence": round(float(parsed["intent"]["confidence"]), 4),
                 "runner_up": ranking[1]["name"] if len(ranking) > 1 else None,
+                # The classifier's own top intents (without the fallback), so that thresholds
+                # can be studied on the old split without training again.
+                "ranking": [
+                    [r["name"], round(float(r["confidence"]), 4)]
+                    for r in ranking
+                    if r["name"] != "nlu_fallback"
+                ][:3],
                 "predicted_language_entity": languages[0] if languages else None,
                 "parse_ms": round(1000 * wall, 2),
                 "parse_cpu_ms": round(1000 * cpu, 2),
