@@ -59,7 +59,12 @@ PIPELINES = {
     "kopa": ROOT / "nlu" / "config.yml",
     "rasa_default": HERE / "default_config.yml",
 }
-LABELS = {"kopa": "Kopa pipeline", "rasa_default": "Rasa default"}
+LABELS = {
+    "kopa": "Kopa pipeline",
+    "rasa_default": "Rasa default",
+    "before": "before (no gate, no variety data)",
+    "use": "Kopa + USE sentence features",
+}
 LANGUAGES = ("en", "fr", "es", "sw")
 OTHER_LANGUAGES = "other_languages"
 FALLBACK = "nlu_fallback"
