@@ -160,7 +160,12 @@ def start_rasa(model: Path, actions_url: str, log_dir: Path) -> Service:
         "--port", str(port),
         "--enable-api",
     ]  # fmt: skip
-    return _spawn("rasa", command, port, "/webhooks/rest/", _base_env({}), log_dir)
+    # The model names Kopa's own NLU components as `components.<module>`: nlu/ must be importable
+    # (`rasa train` runs in nlu/, which Rasa puts on the path itself).
+    env = _base_env(
+        {"PYTHONPATH": os.pathsep.join(filter(None, [str(NLU_DIR), os.environ.get("PYTHONPATH")]))}
+    )
+    return _spawn("rasa", command, port, "/webhooks/rest/", env, log_dir)
 
 
 @contextlib.contextmanager

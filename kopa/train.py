@@ -15,14 +15,19 @@ from rich.console import Console
 
 from kopa.paths import MODELS_DIR, NLU_DIR, RASA_BIN, ROOT
 
-TRAINING_INPUTS = ("config.yml", "domain", "data", "requirements.lock")
+TRAINING_INPUTS = ("config.yml", "components", "domain", "data", "requirements.lock")
 
 
 def fingerprint(nlu_dir: Path = NLU_DIR) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = nlu_dir / name
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        # Bytecode caches appear when Rasa imports nlu/components: they shape nothing.
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             if not file.exists():
                 continue

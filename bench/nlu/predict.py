@@ -1,8 +1,10 @@
-"""Parse every held-out example with one trained model and write the predictions as JSON.
+"""Parse every example of the test splits with one trained model and write the predictions as JSON.
 
 Runs under the Rasa environment (``.venv-rasa/bin/python bench/nlu/predict.py ...``), because Rasa
 cannot be imported next to the rest of Kopa; ``python -m bench.nlu`` calls it once per pipeline so
-both pipelines are parsed by the same code and scored by the same metrics.
+every pipeline is parsed by the same code and scored by the same metrics. Each parse is timed
+(wall clock and this thread's CPU time); progress goes to stderr as ``PROGRESS <done> <total>``
+lines, which ``bench.nlu`` turns into a progress bar.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,25 +23,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.disable(logging.WARNING)
 
 
-def _gold_examples(held_out: Path, synonyms: dict[str, str]) -> list[dict[str, Any]]:
+def _gold_examples(split: str, path: Path, synonyms: dict[str, str]) -> list[dict[str, Any]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     examples = []
-    for path in sorted(held_out.glob("*.yml")):
-        for message in load_data(str(path)).training_examples:
-            languages = [
-                synonyms.get(str(e["value"]).lower(), str(e["value"]))
-                for e in message.get("entities") or []
-                if e["entity"] == "language"
-            ]
-            examples.append(
-                {
-                    "lang": path.stem,
-                    "text": message.get("text"),
-                    "intent": message.get("intent"),
-                    "language_entity": languages[0] if languages else None,
-                }
-            )
+    for message in load_data(str(path)).training_examples:
+        languages = [
+            synonyms.get(str(e["value"]).lower(), str(e["value"]))
+            for e in message.get("entities") or []
+            if e["entity"] == "language"
+        ]
+        examples.append(
+            {
+                "split": split,
+                "lang": path.stem,
+                "text": message.get("text"),
+                "intent": message.get("intent"),
+                "language_entity": languages[0] if languages else None,
+            }
+        )
     return examples
 
 
@@ -46,25 +49,49 @@ async def _predict(model: Path, examples: list[dict[str, Any]]) -> list[dict[str
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model))
+    # The first parse builds TensorFlow's graph: keep it out of the latency figures.
+    await agent.parse_message("hello")
     rows = []
-    for example in examples:
+    step = max(1, len(examples) // 100)
+    for done, example in enumerate(examples, start=1):
+        wall, cpu = time.perf_counter(), time.thread_time()
         parsed = await agent.parse_message(example["text"])
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         languages = [e["value"] for e in parsed.get("entities", []) if e["entity"] == "language"]
+        ranking = parsed.get("intent_ranking") or []
         rows.append(
             {
                 **example,
                 "predicted": parsed["intent"]["name"],
                 "confidence": round(float(parsed["intent"]["confidence"]), 4),
+                "runner_up": ranking[1]["name"] if len(ranking) > 1 else None,
+                # The classifier's own top intents (without the fallback), so that thresholds
+                # can be studied on the old split without training again.
+                "ranking": [
+                    [r["name"], round(float(r["confidence"]), 4)]
+                    for r in ranking
+                    if r["name"] != "nlu_fallback"
+                ][:3],
                 "predicted_language_entity": languages[0] if languages else None,
+                "parse_ms": round(1000 * wall, 2),
+                "parse_cpu_ms": round(1000 * cpu, 2),
             }
         )
+        if done % step == 0 or done == len(examples):
+            print(f"PROGRESS {done} {len(examples)}", file=sys.stderr, flush=True)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--held-out", type=Path, required=True, help="directory of <lang>.yml")
+    parser.add_argument(
+        "--split",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a directory of <lang>.yml files to parse, under a name (repeatable)",
+    )
     parser.add_argument("--synonyms", type=Path, required=True, help="Rasa NLU file of synonyms")
     # A file, not stdout: Rasa's structlog debug lines go to stdout.
     parser.add_argument("--out", type=Path, required=True)
@@ -73,7 +100,11 @@ def main() -> None:
     from rasa.shared.nlu.training_data.loading import load_data
 
     synonyms = {k.lower(): v for k, v in load_data(str(args.synonyms)).entity_synonyms.items()}
-    examples = _gold_examples(args.held_out, synonyms)
+    examples = []
+    for spec in args.split:
+        name, directory = spec.split("=", 1)
+        for path in sorted(Path(directory).glob("*.yml")):
+            examples += _gold_examples(name, path, synonyms)
     started = time.perf_counter()
     rows = asyncio.run(_predict(args.model, examples))
     elapsed = time.perf_counter() - started

@@ -82,8 +82,20 @@ def normalize(example: str) -> str:
     return folded or " ".join(text.split())
 
 
+def _language_files(directory: Path, lang: str) -> list[Path]:
+    """``<lang>.yml`` and the language's other files (``<lang>_variety.yml``, ...)."""
+    return sorted(directory.glob(f"{lang}.yml")) + sorted(directory.glob(f"{lang}_*.yml"))
+
+
 def _split(directory: Path) -> dict[str, dict[str, list[str]]]:
-    return {lang: _examples(directory / f"{lang}.yml") for lang in LANGUAGES}
+    split: dict[str, dict[str, list[str]]] = {}
+    for lang in LANGUAGES:
+        merged: dict[str, list[str]] = defaultdict(list)
+        for path in _language_files(directory, lang):
+            for intent, examples in _examples(path).items():
+                merged[intent] += examples
+        split[lang] = merged
+    return split
 
 
 TRAINING = _split(TRAIN_DIR)
