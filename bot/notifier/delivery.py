@@ -21,10 +21,13 @@ counted against the caps, rule R-4), of which at most a margin and a tick per la
 besides the few sends that woke too late and were waiting for a later slot.
 
 Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
-``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
-never retried); unknown (never resent); rate limited (the channel pauses for ``retry_after`` in
-the shared limiter, and every booked send still waiting in any worker is held back); outside the
-WhatsApp window (retried as a template).
+``dead`` with a dead letter and an alert to the loan officer); blocked (the user blocked the bot
+or cannot receive: opt-out recorded, never retried); channel error (a token, request or template
+the provider refuses: the channel's campaign halts with a dead letter until an operator resumes
+it, nobody is opted out); unknown (never resent); rate limited (the channel pauses for
+``retry_after`` in the shared limiter, and every booked send still waiting in any worker is held
+back); recipient rate limited (that chat alone backs off); outside the WhatsApp window (retried
+as a template).
 """
 
 from __future__ import annotations
