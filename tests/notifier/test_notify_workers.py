@@ -242,7 +242,10 @@ def _held_worker(admin: Any, timeout: float) -> str:
         if names:
             return str(names[0]).rsplit(" ", 1)[-1]
         time.sleep(0.02)
-    raise AssertionError("no worker reached the hold")
+    statuses = admin.execute(
+        text("SELECT status, count(*) FROM outbox_message GROUP BY status")
+    ).all()
+    raise AssertionError(f"no worker reached the hold: {dict(statuses)}")
 
 
 def _kill_at(url: str, workers: Sequence[subprocess.Popen[bytes]], kill: Kill) -> None:
@@ -259,8 +262,15 @@ def _kill_at(url: str, workers: Sequence[subprocess.Popen[bytes]], kill: Kill) -
             )
         )
         try:
-            kill.worker = _held_worker(admin, 150)  # three workers starting on a busy machine
+            kill.worker = _held_worker(admin, 240)  # three workers starting on a busy machine
             proc = workers[int(kill.worker.removeprefix("w"))]
+            # The whole worker dies at once, as with its host: its judging process too (left
+            # alone it would notice within 0.5 s, and meanwhile try its commit again).
+            children = subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            for child in children:
+                os.kill(int(child), signal.SIGKILL)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=5)
             kill.killed_at = time.time()

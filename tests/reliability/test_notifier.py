@@ -209,9 +209,11 @@ def test_F4_worker_survives_terminated_connections_and_5_s_of_commit_latency(
                 ).all()
             assert len(ended) >= 2  # the worker's pool and its judging process's connection
             _wait_until(lambda: accepted() >= 20, 60)
-            with admin.connect() as conn, conn.begin():
+            locker = build_engine(fresh_pg)
+            with locker.connect() as conn, conn.begin():
                 conn.execute(text("LOCK TABLE outbox_message IN EXCLUSIVE MODE"))
                 time.sleep(5.0)
+            locker.dispose()
             _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
             time.sleep(0.5)
             assert worker.poll() is None  # it survived both
