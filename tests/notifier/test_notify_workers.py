@@ -204,12 +204,13 @@ def _rows(url: str) -> list[OutboxMessage]:
 
 # A trigger that makes the update of one chat's row into one status wait for an advisory lock
 # the test holds: the worker that makes it is caught at a known moment, to be killed there.
-_HOLD_LOCK = 0x686F6C64  # "hold"
-_HOLD_FUNCTION = f"""
+# Every hold is armed before the workers start (a campaign may reach its row at any time).
+_HOLD_LOCK = 0x686F6C64  # "hold"; hold n waits on _HOLD_LOCK + n
+_HOLD_FUNCTION = """
 CREATE OR REPLACE FUNCTION kopa_test_hold() RETURNS trigger AS $$
 BEGIN
     IF NEW.recipient = TG_ARGV[0] AND NEW.status = TG_ARGV[1] AND OLD.status <> NEW.status THEN
-        PERFORM pg_advisory_xact_lock({_HOLD_LOCK});
+        PERFORM pg_advisory_xact_lock(TG_ARGV[2]::bigint);
     END IF;
     RETURN NEW;
 END;
@@ -229,15 +230,35 @@ class Kill:
     killed_at: float = 0.0  # time.time() of the kill
 
 
-def _held_worker(admin: Any, timeout: float) -> str:
-    """The worker id whose connection waits on the hold."""
+def _arm(admin: Any, kills: Sequence[Kill]) -> None:
+    admin.execute(text(_HOLD_FUNCTION))
+    for n, kill in enumerate(kills):
+        key = _HOLD_LOCK + n
+        admin.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        admin.execute(
+            text(
+                f"CREATE TRIGGER kopa_test_hold_{n} BEFORE UPDATE ON outbox_message FOR EACH ROW "
+                f"EXECUTE FUNCTION kopa_test_hold('{kill.chat}', '{kill.moment}', '{key}')"
+            )
+        )
+
+
+def _disarm(admin: Any, n: int) -> None:
+    admin.execute(text(f"DROP TRIGGER IF EXISTS kopa_test_hold_{n} ON outbox_message"))
+    admin.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _HOLD_LOCK + n})
+
+
+def _held_worker(admin: Any, n: int, timeout: float) -> str:
+    """The worker id whose connection waits on hold ``n``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         names = admin.scalars(
             text(
-                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-            )
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = :low"
+                " AND a.datname = current_database()"
+            ),
+            {"low": (_HOLD_LOCK + n) & 0xFFFFFFFF},
         ).all()
         if names:
             return str(names[0]).rsplit(" ", 1)[-1]
@@ -245,48 +266,36 @@ def _held_worker(admin: Any, timeout: float) -> str:
     statuses = admin.execute(
         text("SELECT status, count(*) FROM outbox_message GROUP BY status")
     ).all()
-    raise AssertionError(f"no worker reached the hold: {dict(statuses)}")
+    raise AssertionError(f"no worker reached hold {n}: {dict(statuses)}")
 
 
-def _kill_at(url: str, workers: Sequence[subprocess.Popen[bytes]], kill: Kill) -> None:
-    """Catch the worker that updates ``kill.chat``'s row to ``kill.moment``, SIGKILL it there,
-    end its database sessions (its held transaction rolls back) and let the others go on."""
-    engine = build_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as admin:
-        admin.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _HOLD_LOCK})
-        admin.execute(text(_HOLD_FUNCTION))
+def _kill_at(admin: Any, workers: Sequence[subprocess.Popen[bytes]], n: int, kill: Kill) -> None:
+    """SIGKILL the worker caught at hold ``n`` there, end its database sessions (its held
+    transaction rolls back) and let the others go on."""
+    try:
+        kill.worker = _held_worker(admin, n, 240)  # three workers starting on a busy machine
+        proc = workers[int(kill.worker.removeprefix("w"))]
+        # The whole worker dies at once, as with its host: its judging process too (left
+        # alone it would notice within 0.5 s, and meanwhile try its commit again).
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for child in children:
+            os.kill(int(child), signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+        kill.killed_at = time.time()
+        # A killed client does not end a session waiting on a lock: end its sessions (the
+        # worker's and its judging process's) as a crashed host's would end.
         admin.execute(
             text(
-                "CREATE TRIGGER kopa_test_hold BEFORE UPDATE ON outbox_message FOR EACH ROW "
-                f"EXECUTE FUNCTION kopa_test_hold('{kill.chat}', '{kill.moment}')"
-            )
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name IN (:a, :b)"
+            ),
+            {"a": f"kopa-notify {kill.worker}", "b": f"kopa-notify-judging {kill.worker}"},
         )
-        try:
-            kill.worker = _held_worker(admin, 240)  # three workers starting on a busy machine
-            proc = workers[int(kill.worker.removeprefix("w"))]
-            # The whole worker dies at once, as with its host: its judging process too (left
-            # alone it would notice within 0.5 s, and meanwhile try its commit again).
-            children = subprocess.run(
-                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
-            ).stdout.split()
-            for child in children:
-                os.kill(int(child), signal.SIGKILL)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=5)
-            kill.killed_at = time.time()
-            # A killed client does not end a session waiting on a lock: end its sessions (the
-            # worker's and its judging process's) as a crashed host's would end.
-            admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND application_name IN (:a, :b)"
-                ),
-                {"a": f"kopa-notify {kill.worker}", "b": f"kopa-notify-judging {kill.worker}"},
-            )
-        finally:
-            admin.execute(text("DROP TRIGGER IF EXISTS kopa_test_hold ON outbox_message"))
-            admin.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _HOLD_LOCK})
-    engine.dispose()
+    finally:
+        _disarm(admin, n)
 
 
 @dataclass
@@ -306,14 +315,20 @@ def run_with_kills(
     with ServerThread(fake.app) as server:
         recipients = _campaign(url, config, size=size)
         caught = [Kill(recipients[index], moment) for index, moment in kills]
-        workers = _start_workers(url, server.url, config, redis)
-        try:
-            for kill in caught:
-                _kill_at(url, workers, kill)
-            _wait_until(lambda: _open_rows(url) == 0, 120)
-            time.sleep(1.0)  # nothing may arrive late
-        finally:
-            _stop(workers)
+        engine = build_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as admin:
+            _arm(admin, caught)
+            workers = _start_workers(url, server.url, config, redis)
+            try:
+                for n, kill in enumerate(caught):
+                    _kill_at(admin, workers, n, kill)
+                _wait_until(lambda: _open_rows(url) == 0, 120)
+                time.sleep(1.0)  # nothing may arrive late
+            finally:
+                for n in range(len(caught)):
+                    _disarm(admin, n)
+                _stop(workers)
+        engine.dispose()
         accepted = [e for e in fake.state.query("sendMessage", None) if e["outcome"] == "ok"]
     arrivals: dict[str, list[float]] = {}
     for entry in accepted:

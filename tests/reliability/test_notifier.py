@@ -68,7 +68,7 @@ from tests.notifier.test_notify_workers import (  # noqa: F401 - fixtures used b
     run_with_kills,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(600)]
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)
 
@@ -119,9 +119,9 @@ def _deliverer(bound: Bound, gateways: dict[str, Any], limiter: Any, **kw: Any) 
 # -- F-1, F-2: a worker killed at a controlled moment ----------------------------------------
 @pytest.fixture(scope="module")
 def killed_campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KilledRun, Any]]:
-    """One campaign of 30 on three workers (3 s leases, 20/s) in a scratch database: the worker
-    that commits the outcome of the 8th recipient's accepted send is killed before the commit
-    (F-1); the one that marks the 20th recipient's send is killed before the call (F-2)."""
+    """One campaign of 20 on three workers (3 s leases, 20/s) in a scratch database: the worker
+    that commits the outcome of the 6th recipient's accepted send is killed before the commit
+    (F-1); the one that marks the 14th recipient's send is killed before the call (F-2)."""
     import os
     import uuid
 
@@ -141,7 +141,7 @@ def killed_campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     upgrade(url)
     try:
         yield run_with_kills(
-            url, redis, tmp_path_factory.mktemp("kills"), [(8, "sent"), (20, "sending")]
+            url, redis, tmp_path_factory.mktemp("kills"), [(5, "sent"), (13, "sending")], size=20
         )
     finally:
         with admin.connect() as conn:
