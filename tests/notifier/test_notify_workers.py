@@ -244,36 +244,42 @@ def _arm(admin: Any, kills: Sequence[Kill]) -> None:
 
 
 def _disarm(admin: Any, n: int) -> None:
-    admin.execute(text(f"DROP TRIGGER IF EXISTS kopa_test_hold_{n} ON outbox_message"))
+    # Unlock first: dropping the trigger waits for the sessions the lock holds up.
     admin.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _HOLD_LOCK + n})
+    admin.execute(text(f"DROP TRIGGER IF EXISTS kopa_test_hold_{n} ON outbox_message"))
 
 
-def _held_worker(admin: Any, n: int, timeout: float) -> str:
-    """The worker id whose connection waits on hold ``n``."""
+def _next_held(admin: Any, armed: set[int], timeout: float) -> tuple[int, str]:
+    """The first of the ``armed`` holds a worker waits on, and that worker's id (holds are
+    reached in whatever order the campaign goes)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        names = admin.scalars(
+        waiting = admin.execute(
             text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                " WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = :low"
-                " AND a.datname = current_database()"
-            ),
-            {"low": (_HOLD_LOCK + n) & 0xFFFFFFFF},
+                "SELECT l.objid, a.application_name FROM pg_locks l"
+                " JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory'"
+                " AND NOT l.granted AND a.datname = current_database()"
+            )
         ).all()
-        if names:
-            return str(names[0]).rsplit(" ", 1)[-1]
+        for objid, name in waiting:
+            n = int(objid) - (_HOLD_LOCK & 0xFFFFFFFF)
+            if n in armed:
+                return n, str(name).rsplit(" ", 1)[-1]
         time.sleep(0.02)
     statuses = admin.execute(
         text("SELECT status, count(*) FROM outbox_message GROUP BY status")
     ).all()
-    raise AssertionError(f"no worker reached hold {n}: {dict(statuses)}")
+    raise AssertionError(f"no worker reached holds {sorted(armed)}: {dict(statuses)}")
 
 
-def _kill_at(admin: Any, workers: Sequence[subprocess.Popen[bytes]], n: int, kill: Kill) -> None:
-    """SIGKILL the worker caught at hold ``n`` there, end its database sessions (its held
-    transaction rolls back) and let the others go on."""
+def _kill_next(admin: Any, workers: Sequence[subprocess.Popen[bytes]], kills: list[Kill]) -> None:
+    """SIGKILL the worker caught at the next hold reached, there; end its database sessions
+    (its held transaction rolls back) and let the others go on."""
+    armed = {n for n, kill in enumerate(kills) if not kill.worker}
+    n, worker = _next_held(admin, armed, 240)  # three workers starting on a busy machine
+    kill = kills[n]
     try:
-        kill.worker = _held_worker(admin, n, 240)  # three workers starting on a busy machine
+        kill.worker = worker
         proc = workers[int(kill.worker.removeprefix("w"))]
         # The whole worker dies at once, as with its host: its judging process too (left
         # alone it would notice within 0.5 s, and meanwhile try its commit again).
@@ -320,8 +326,8 @@ def run_with_kills(
             _arm(admin, caught)
             workers = _start_workers(url, server.url, config, redis)
             try:
-                for n, kill in enumerate(caught):
-                    _kill_at(admin, workers, n, kill)
+                for _ in caught:
+                    _kill_next(admin, workers, caught)
                 _wait_until(lambda: _open_rows(url) == 0, 120)
                 time.sleep(1.0)  # nothing may arrive late
             finally:
