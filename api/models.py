@@ -6,7 +6,7 @@ from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
 from api.core.db import Base
 from api.ledger.models import ContactEvent
 from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus
-from api.outbox.models import OutboxMessage, OutboxStatus
+from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
 from api.payments.models import Payment, PaymentAllocation
 from api.promises.models import PromiseStatus, PromiseToPay
 
@@ -23,6 +23,8 @@ __all__ = [
     "ChannelIdentity",
     "Consent",
     "ContactEvent",
+    "DeadLetter",
+    "DeadLetterReason",
     "Frequency",
     "Installment",
     "InstallmentStatus",

@@ -72,4 +72,47 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Of a text sent in parts: how many parts have been delivered, so that a retry sends only
+    # the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class DeadLetterReason(enum.StrEnum):
+    # The provider refused the channel itself (token, bad request, template, unknown code):
+    # the channel's campaign is halted until an operator resumes it.
+    channel_error = "channel_error"
+    retries_exhausted = "retries_exhausted"  # a message that kept failing: its officer is told
+
+
+class DeadLetter(Base):
+    """What the notifier could not deliver and an operator must look at (``kopa cases``, the
+    console): a halted channel, or a message whose retries ran out.
+
+    ``error`` is the provider's error type and code, never a message text or a recipient.
+    """
+
+    __tablename__ = "notify_dead_letter"
+    __table_args__ = (
+        # The claim asks for the open halts on every chunk: a handful of rows at most.
+        Index(
+            "ix_notify_dead_letter_open_halt",
+            "channel",
+            postgresql_where=text("halts_channel AND resolved_at IS NULL"),
+            sqlite_where=text("halts_channel AND resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[DeadLetterReason] = mapped_column(
+        Enum(DeadLetterReason, native_enum=False, length=24)
+    )
+    error: Mapped[str | None] = mapped_column(String(200))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"), index=True)
+    # While open, no worker claims this channel's messages (a channel_error).
+    halts_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))

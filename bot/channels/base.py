@@ -17,7 +17,16 @@ class SendOutcome(enum.StrEnum):
     sent = "sent"
     retryable = "retryable"  # connect error, 5xx: try again later with backoff
     rate_limited = "rate_limited"  # 429: nothing to this channel before retry_after
-    final = "final"  # blocked by the user, invalid recipient: never retry
+    # Only this recipient is over its limit (WhatsApp pair rate 131056): back off that chat
+    # alone for retry_after; every other recipient goes on.
+    recipient_rate_limited = "recipient_rate_limited"
+    # The recipient blocked the bot or cannot receive (Telegram 403 "bot was blocked by the user"
+    # / "user is deactivated", WhatsApp 131026 / 131050): an opt-out from this channel.
+    blocked = "blocked"
+    # The channel cannot send as configured: a revoked or wrong token, a bad request, a template
+    # error, a code we do not know. Nobody is opted out; the channel's campaign stops until an
+    # operator resumes it.
+    channel_error = "channel_error"
     unknown = "unknown"  # timed out after the request left: never resend automatically
     outside_window = "outside_window"  # WhatsApp free-form outside 24 h: use a template
 
@@ -60,6 +69,8 @@ class OutboundMessage:
     template: Template | None = None  # WhatsApp: send this instead of free text
     request_contact: bool = False  # Telegram: a keyboard button that shares the user's phone
     contact_button_title: str | None = None
+    # A text sent in parts whose first parts went in an earlier attempt: start at this part.
+    first_part: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,9 @@ class SendResult:
     provider_message_id: str | None = None
     retry_after: float | None = None
     error: str | None = None
+    # Of a message sent in parts: how many parts went before this outcome (a retry sends the
+    # rest only).
+    parts_sent: int = 0
 
 
 class ChannelGateway(Protocol):

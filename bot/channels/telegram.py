@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -104,8 +105,21 @@ def _seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+# Forbidden descriptions that mean this recipient will not receive from the bot: an opt-out
+# (RapidPro's courier treats the same two as "contact stopped"). Any other 403 (a group that
+# removed the bot, a user who never started it) is not the borrower's choice to stop.
+BLOCKED_DESCRIPTIONS = ("bot was blocked by the user", "user is deactivated")
+
+
 def classify(error: TelegramError) -> SendResult:
-    """Map a PTB error to what the caller may do next (see ``SendOutcome``)."""
+    """Map a PTB error to what the caller may do next (see ``SendOutcome``).
+
+    Only a blocked or deactivated user is ``blocked`` (an opt-out). A wrong or revoked token
+    (401/404), a bad request (400), a migrated chat and any error PTB does not name are
+    ``channel_error``: they say something is wrong with the bot or what it sends, which a retry
+    or an opt-out cannot mend. The error text kept is the error's type and Telegram's
+    description, never the token (``InvalidToken`` raised at start-up quotes it).
+    """
     name = type(error).__name__
     if isinstance(error, RetryAfter):
         with warnings.catch_warnings():
@@ -113,9 +127,15 @@ def classify(error: TelegramError) -> SendResult:
             warnings.simplefilter("ignore")
             wait = _seconds(error.retry_after)
         return SendResult(SendOutcome.rate_limited, retry_after=wait, error=name)
-    if isinstance(error, Forbidden | BadRequest | ChatMigrated | InvalidToken):
-        # Blocked, deactivated, chat not found, message refused, bad token: a retry cannot help.
-        return SendResult(SendOutcome.final, error=f"{name}: {error.message}")
+    if isinstance(error, Forbidden):
+        description = error.message.lower()
+        if any(reason in description for reason in BLOCKED_DESCRIPTIONS):
+            return SendResult(SendOutcome.blocked, error=f"{name}: {error.message}")
+        return SendResult(SendOutcome.channel_error, error=f"{name}: {error.message}")
+    if isinstance(error, InvalidToken):
+        return SendResult(SendOutcome.channel_error, error=name)
+    if isinstance(error, BadRequest | ChatMigrated):
+        return SendResult(SendOutcome.channel_error, error=f"{name}: {error.message}")
     if isinstance(error, TimedOut):
         cause = error.__cause__
         if cause is None or isinstance(cause, NOT_SENT_ERRORS):
@@ -128,7 +148,7 @@ def classify(error: TelegramError) -> SendResult:
             # 5xx answers carry no cause; a refused connection never reached Telegram.
             return SendResult(SendOutcome.retryable, error=f"{name}: {error.message}")
         return SendResult(SendOutcome.unknown, error=name)
-    return SendResult(SendOutcome.retryable, error=name)
+    return SendResult(SendOutcome.channel_error, error=name)
 
 
 def _chat_id(recipient: str) -> int | str:
@@ -304,21 +324,25 @@ class TelegramGateway:
         return None
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Send text (split under 4096 characters) with its keyboard on the last piece."""
+        """Send text (split under 4096 characters) with its keyboard on the last piece.
+
+        The pieces before ``message.first_part`` went in an earlier attempt and are skipped; a
+        failure answers how many pieces have gone (``parts_sent``), so a retry sends the rest.
+        """
         pieces = split_text(message.text, MAX_TEXT)
         markup = self._markup(message)
         chat_id = _chat_id(message.recipient)
         last_id: str | None = None
-        for index, piece in enumerate(pieces):
+        for index in range(min(message.first_part, len(pieces) - 1), len(pieces)):
             last = index == len(pieces) - 1
             reply_markup = markup if last else None
             try:
-                last_id = await self._send_message(chat_id, piece, reply_markup)
+                last_id = await self._send_message(chat_id, pieces[index], reply_markup)
             except TelegramError as exc:
-                result = classify(exc)
-                logger.warning("telegram send %s: %s", result.outcome, result.error)
+                result = replace(classify(exc), parts_sent=index)
+                logger.warning("telegram send %s: %s", result.outcome, type(exc).__name__)
                 return result
-        return SendResult(SendOutcome.sent, provider_message_id=last_id)
+        return SendResult(SendOutcome.sent, provider_message_id=last_id, parts_sent=len(pieces))
 
     async def _send_message(
         self,

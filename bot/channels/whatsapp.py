@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -45,9 +45,16 @@ MAX_ROW_DESCRIPTION = 72
 LIST_BUTTON_LABEL = "☰"
 
 # Graph error codes (pywa's errors.py mirrors Meta's table; see the shared channels guide).
-RATE_LIMIT_CODES = {4: 60.0, 80007: 60.0, 130429: 1.0, 131056: 6.0}
+# The whole business number is over a limit: the channel pauses (seconds when no Retry-After).
+RATE_LIMIT_CODES = {4: 60.0, 80007: 60.0, 130429: 1.0}
+# One recipient is over its limit: that chat alone backs off. 131056 is the pair rate limit
+# (about one message per 6 s per recipient); 131049 a per-user limit to wait a day out.
+RECIPIENT_LIMIT_CODES = {131056: 6.0, 131049: 24 * 3600.0}
 OUTSIDE_WINDOW_CODES = {131047}
 RETRYABLE_CODES = {1, 2, 131000, 131016}
+# The user cannot receive from us: undeliverable (not on WhatsApp, terms not accepted), or they
+# stopped our messages. An opt-out from WhatsApp, never retried.
+BLOCKED_CODES = {131026, 131050}
 
 
 def signature_ok(raw_body: bytes, header: str | None, app_secret: str) -> bool:
@@ -225,13 +232,17 @@ class WhatsAppGateway:
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> SendResult:
-        result = SendResult(SendOutcome.final, error="nothing to send")
-        for payload in self.payloads(message):
-            result = await self._post(payload)
+        """Post each payload of ``message`` in turn, from ``message.first_part`` on (the parts
+        before it went in an earlier attempt); a failure answers how many parts have gone."""
+        payloads = self.payloads(message)
+        first = 0 if message.template is not None else min(message.first_part, len(payloads) - 1)
+        result = SendResult(SendOutcome.channel_error, error="nothing to send")
+        for index in range(first, len(payloads)):
+            result = await self._post(payloads[index])
             if result.outcome != SendOutcome.sent:
                 logger.warning("whatsapp send %s: %s", result.outcome, result.error)
-                return result
-        return result
+                return replace(result, parts_sent=index)
+        return replace(result, parts_sent=len(payloads))
 
     async def _post(self, payload: dict[str, Any]) -> SendResult:
         try:
@@ -251,7 +262,14 @@ class WhatsAppGateway:
 
 
 def classify_error(response: httpx.Response) -> SendResult:
-    """Map a Graph error answer to what the caller may do next."""
+    """Map a Graph error answer to what the caller may do next.
+
+    Only the codes of a user who cannot receive are ``blocked`` (an opt-out). A revoked token
+    (190), a bad parameter (100, 131009), a template error (132xxx), a quality stop (131048,
+    131064) and any code not named here are ``channel_error``: nobody is opted out and the
+    campaign on this channel stops for an operator to look at. The error kept is the status and
+    the code, never Graph's message (it may quote the recipient's number).
+    """
     code: int | None = None
     try:
         error = response.json().get("error") or {}
@@ -265,12 +283,16 @@ def classify_error(response: httpx.Response) -> SendResult:
         retry_after = float(header) if header else None
     except ValueError:
         retry_after = None
+    if code in RECIPIENT_LIMIT_CODES:
+        wait = retry_after or RECIPIENT_LIMIT_CODES[code]
+        return SendResult(SendOutcome.recipient_rate_limited, retry_after=wait, error=label)
     if code in RATE_LIMIT_CODES or response.status_code == 429:
         default = RATE_LIMIT_CODES.get(code or 0, 1.0)
         return SendResult(SendOutcome.rate_limited, retry_after=retry_after or default, error=label)
     if code in OUTSIDE_WINDOW_CODES:
         return SendResult(SendOutcome.outside_window, error=label)
-    if response.status_code >= 500 or code in RETRYABLE_CODES:
+    if code in BLOCKED_CODES:
+        return SendResult(SendOutcome.blocked, error=label)
+    if code in RETRYABLE_CODES or response.status_code >= 500:
         return SendResult(SendOutcome.retryable, error=label)
-    # 131026 undeliverable, 131050 opted out of marketing, 100/131009 invalid, 132xxx template.
-    return SendResult(SendOutcome.final, error=label)
+    return SendResult(SendOutcome.channel_error, error=label)

@@ -5,7 +5,7 @@ Control endpoints (same on both fakes):
 - ``GET /_fake/sent`` lists every recorded request (``?method=sendMessage`` or ``?recipient=`` to
   filter); ``DELETE /_fake/sent`` clears the log.
 - ``POST /_fake/faults`` adds a fault ``{"kind", "recipient"?, "times"?, "retry_after"?,
-  "status"?, "delay"?}``; ``DELETE /_fake/faults`` removes them all.
+  "status"?, "delay"?, "after"?}``; ``DELETE /_fake/faults`` removes them all.
 - ``PUT /_fake/rate_limit`` ``{"per_second": 1000}`` answers 429 beyond that many messages per
   second across all recipients (``null`` turns it off).
 - ``POST /_fake/deliver`` sends an inbound update to the gateway (provider-specific body).
@@ -34,6 +34,7 @@ class FaultSpec(BaseModel):
     retry_after: int = 3
     status: int = 502
     delay: float = 15.0  # timeout faults: how long to hold the answer
+    after: int = 0  # let this many matching requests through first (the 2nd part of a text)
 
 
 class RateLimitSpec(BaseModel):
@@ -44,6 +45,7 @@ class RateLimitSpec(BaseModel):
 class Fault:
     spec: FaultSpec
     used: int = 0
+    passed: int = 0  # matching requests let through (``spec.after``)
 
 
 @dataclass
@@ -78,6 +80,9 @@ class FakeState:
         """The first matching fault, counting its use; exhausted faults are dropped."""
         for fault in list(self.faults):
             if fault.spec.recipient is not None and fault.spec.recipient != recipient:
+                continue
+            if fault.passed < fault.spec.after:
+                fault.passed += 1
                 continue
             fault.used += 1
             if fault.spec.times is not None and fault.used >= fault.spec.times:

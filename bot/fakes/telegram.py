@@ -27,7 +27,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.fakes.common import FakeState, control_router, parse_params, request_params
 
-FAULT_KINDS = frozenset({"rate_limit", "server_error", "timeout", "blocked", "chat_not_found"})
+FAULT_KINDS = frozenset(
+    {
+        "rate_limit",
+        "server_error",
+        "timeout",
+        "blocked",
+        "deactivated",
+        "chat_not_found",
+        "invalid_token",
+        "kicked",
+    }
+)
 # Methods that address a chat: the ones faults and the rate limit apply to.
 MESSAGE_METHODS = frozenset({"sendMessage", "editMessageText"})
 BOT_USER = {
@@ -239,8 +250,14 @@ class FakeTelegram:
                 return error(fault.status, reason)
             if fault.kind == "blocked":
                 return error(403, "Forbidden: bot was blocked by the user")
+            if fault.kind == "deactivated":
+                return error(403, "Forbidden: user is deactivated")
+            if fault.kind == "kicked":
+                return error(403, "Forbidden: bot was kicked from the group chat")
             if fault.kind == "chat_not_found":
                 return error(400, "Bad Request: chat not found")
+            if fault.kind == "invalid_token":  # a revoked token
+                return error(401, "Unauthorized")
             # timeout: the message is delivered, but the answer comes too late for the client.
             entry["outcome"] = "ok"
             await asyncio.sleep(fault.delay)

@@ -39,6 +39,10 @@ FAULT_KINDS = frozenset(
         "undeliverable",
         "outside_window",
         "pair_rate_limit",
+        "stopped_marketing",
+        "invalid_token",
+        "template_error",
+        "unknown_code",
     }
 )
 MAX_TEXT = 4096
@@ -71,6 +75,15 @@ _GRAPH_ERRORS: dict[str, tuple[int, int, str, str]] = {
     "undeliverable": (400, 131026, "Message Undeliverable", "Message Undeliverable."),
     "blocked": (400, 131026, "Message Undeliverable", "Message Undeliverable."),
     "invalid": (400, 131009, "Parameter value is not valid", ""),
+    "stopped_marketing": (400, 131050, "Unable to deliver the message", "User stopped marketing."),
+    "invalid_token": (401, 190, "Invalid OAuth access token", "Error validating access token."),
+    "template_error": (
+        400,
+        132001,
+        "Template name does not exist in the translation",
+        "template name does not exist in the language",
+    ),
+    "unknown_code": (400, 135999, "A code this fake makes up", ""),
 }
 
 

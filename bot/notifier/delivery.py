@@ -21,10 +21,13 @@ counted against the caps, rule R-4), of which at most a margin and a tick per la
 besides the few sends that woke too late and were waiting for a later slot.
 
 Outcomes: sent; retryable (full-jitter exponential backoff, at most ``max_attempts``, then
-``dead`` with an alert to the loan officer); final (the channel is unusable: opt-out recorded,
-never retried); unknown (never resent); rate limited (the channel pauses for ``retry_after`` in
-the shared limiter, and every booked send still waiting in any worker is held back); outside the
-WhatsApp window (retried as a template).
+``dead`` with a dead letter and an alert to the loan officer); blocked (the user blocked the bot
+or cannot receive: opt-out recorded, never retried); channel error (a token, request or template
+the provider refuses: the channel's campaign halts with a dead letter until an operator resumes
+it, nobody is opted out); unknown (never resent); rate limited (the channel pauses for
+``retry_after`` in the shared limiter, and every booked send still waiting in any worker is held
+back); recipient rate limited (that chat alone backs off); outside the WhatsApp window (retried
+as a template).
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import String, Update, case, select, update
+from sqlalchemy import Select, String, Update, case, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
@@ -51,7 +55,7 @@ from api.branches.models import Officer
 from api.core.db import by_id, in_ids
 from api.ledger import service as ledger
 from api.loans.models import Loan
-from api.outbox.models import OutboxMessage, OutboxStatus
+from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
 from bot.channels.base import ChannelGateway, OutboundMessage, SendOutcome, SendResult
 from bot.notifier.config import (
     CampaignConfig,
@@ -96,6 +100,18 @@ MARK_MARGIN_MAX = 0.15
 MAX_MOVES = 2
 # How long the pause of a channel, as last read from the shared limiter, is trusted.
 PAUSE_RECHECK = 0.02
+# Verdicts older than this when their rows come to be booked are asked again (an opt-out, a
+# promise or the end of the send window may have come meanwhile): a chunk kept waiting by a 429
+# pause or a fully booked channel. At full rate a lane's next chunk waits about a lane cycle
+# (lanes x CHUNK_SECONDS, 1.2 s with 4 lanes) and is not judged twice.
+REJUDGE_AFTER = 2.0
+# Database work cut off by a lost connection is tried again after these waits (doubling).
+DB_RETRY_FIRST = 0.05
+DB_RETRY_MAX = 1.0
+# A channel halted by a channel_error is paused in the shared limiter this long, so that the
+# sends other workers have booked are held back at once; the halt itself (a dead letter) is what
+# keeps its messages from being claimed until an operator resumes it.
+HALT_PAUSE_SECONDS = 60.0
 _HELD_BY_THIS_PASS = (OutboxStatus.claimed, OutboxStatus.ready)
 # What the ledger event of a decision about an outbox row needs of it (see Deliverer._event).
 _EVENT_COLUMNS = (
@@ -129,6 +145,12 @@ class DeliveryStats:
     moved: int = 0
     # Sends that found no later slot either and went back to the queue.
     late: int = 0
+    # Rows judged again after waiting longer than REJUDGE_AFTER for a slot.
+    rejudged: int = 0
+    # channel_error outcomes: the channel's campaign was halted (nobody opted out).
+    halted: int = 0
+    # One recipient's limit (WhatsApp 131056): that recipient backs off, the others go on.
+    recipient_limited: int = 0
 
     def add(self, other: DeliveryStats) -> None:
         for name, value in asdict(other).items():
@@ -158,6 +180,7 @@ class _Chunk:
     judged: asyncio.Future[tuple[int, list[Job]]]
     wanted: int
     fresh_since: float
+    judged_since: float  # monotonic time its claim began: its verdicts are at most this old
 
     def held(self) -> list[int]:
         """The ids of the rows judged ready (none before the judging is done)."""
@@ -218,6 +241,37 @@ def recover_expired(session: Session, now: datetime) -> tuple[int, int]:
     return len(reclaimed), len(lost)
 
 
+def _open_halts() -> Select[str]:
+    return select(DeadLetter.channel).where(
+        DeadLetter.halts_channel.is_(True), DeadLetter.resolved_at.is_(None)
+    )
+
+
+def halted_channels(session: Session) -> set[str]:
+    """The channels whose campaign is stopped by an open dead letter (a ``channel_error``)."""
+    return set(session.scalars(_open_halts()))
+
+
+def resume_channel(session: Session, channel: str, *, at: datetime, by: str) -> int:
+    """Resolve the open halts of ``channel``: its waiting messages are claimed again.
+
+    Returns:
+        How many halts were resolved.
+    """
+    resolved = session.execute(
+        update(DeadLetter)
+        .where(
+            DeadLetter.channel == channel,
+            DeadLetter.halts_channel.is_(True),
+            DeadLetter.resolved_at.is_(None),
+        )
+        .values(resolved_at=at, resolved_by=by)
+        .returning(DeadLetter.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return len(resolved)
+
+
 def claim(
     session: Session,
     *,
@@ -238,6 +292,8 @@ def claim(
         .where(
             OutboxMessage.status.in_([OutboxStatus.pending, OutboxStatus.retry]),
             OutboxMessage.send_at <= now,
+            # A halted channel's messages wait for an operator (see halted_channels).
+            OutboxMessage.channel.not_in(_open_halts()),
         )
         .order_by(OutboxMessage.send_at)
         .limit(limit)
@@ -366,14 +422,15 @@ class Deliverer:
         remaining = limit
         ready: list[Job] = []
         upcoming: _Chunk | None = None
-        renewed = time.monotonic()
+        renewed = judged_since = time.monotonic()
 
         def next_chunk() -> _Chunk:
             nonlocal remaining
             wanted = min(remaining, self.chunk_size())
             remaining -= wanted
             started = time.monotonic()
-            return _Chunk(asyncio.ensure_future(self._judge(wanted, now, stats)), wanted, started)
+            judged = asyncio.ensure_future(self._judge(wanted, now, stats))
+            return _Chunk(judged, wanted, started, started)
 
         while True:
             if not ready:
@@ -387,6 +444,13 @@ class Deliverer:
                 if claimed < chunk.wanted:
                     remaining = 0  # fewer due rows than asked for: the end of the queue
                 renewed = chunk.fresh_since
+                judged_since = chunk.judged_since
+                continue
+            if time.monotonic() - judged_since > REJUDGE_AFTER and not self.stopping:
+                # Every row of ``ready`` comes from one chunk: one comparison per booking, and
+                # only a chunk kept waiting (a 429 pause, a fully booked channel) pays a judging.
+                judged_since = time.monotonic()
+                ready = await self._judge_again(ready, now, stats)
                 continue
             if time.monotonic() - renewed > lease / 3:
                 # Heartbeat (R-2): rows waiting for a slot keep their lease, and so do those of
@@ -425,6 +489,15 @@ class Deliverer:
         if self.judging is not None:
             return await self.judging.judge(limit, now, stats)
         return await self._in_thread(self._db, self._claim_and_judge, limit, now, stats)
+
+    async def _judge_again(
+        self, jobs: list[Job], now: datetime | None, stats: DeliveryStats
+    ) -> list[Job]:
+        ids = [job.id for job in jobs]
+        stats.rejudged += len(ids)
+        if self.judging is not None:
+            return await self.judging.rejudge(ids, now, stats)
+        return await self._in_thread(self._db, self._rejudge, ids, now, stats)
 
     def _claim_and_judge(
         self, limit: int, now: datetime | None, stats: DeliveryStats
@@ -465,38 +538,67 @@ class Deliverer:
             rows = list(
                 session.scalars(select(OutboxMessage).where(in_ids(OutboxMessage.id, ids, session)))
             )
-            facts = SendTimeFacts(
-                session,
-                rows,
-                config=self.config,
-                policies=self._policies,
-                lock_loans=_is_postgres(session),
-            )
-            for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
-                snapshot, window = facts.snapshot(row, at)
-                decision = decide(snapshot)
-                if decision.action != "send":
-                    self._not_now(session, row, decision, at, window, stats)
-                    continue
-                try:
-                    outbound = build_outbound(
-                        channel=row.channel,
-                        recipient=row.recipient,
-                        purpose=row.purpose,
-                        message_key=row.message_key,
-                        locale=row.locale,
-                        args=row.args,
-                        buttons=row.buttons,
-                        limited=decision.limited,
-                        use_template=self._needs_template(row, at, facts),
-                        templates=self.templates,
-                    )
-                except TemplateMissing:
-                    self._suppress(session, row, "whatsapp_no_template", at, stats)
-                    continue
-                facts.record_attempt(row, at)
-                jobs.append(Job(row.id, row.channel, row.recipient, outbound, decision))
+            jobs = self._judge_rows(session, rows, at, stats)
         return len(claimed), jobs
+
+    def _judge_rows(
+        self, session: Session, rows: list[OutboxMessage], at: datetime, stats: DeliveryStats
+    ) -> list[Job]:
+        """Ask the rules about ``rows`` (held by this worker) at ``at``: the rows they stop are
+        suppressed or rescheduled here; the others are rendered into jobs."""
+        jobs: list[Job] = []
+        facts = SendTimeFacts(
+            session,
+            rows,
+            config=self.config,
+            policies=self._policies,
+            lock_loans=_is_postgres(session),
+        )
+        for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
+            snapshot, window = facts.snapshot(row, at)
+            decision = decide(snapshot)
+            if decision.action != "send":
+                self._not_now(session, row, decision, at, window, stats)
+                continue
+            try:
+                outbound = build_outbound(
+                    channel=row.channel,
+                    recipient=row.recipient,
+                    purpose=row.purpose,
+                    message_key=row.message_key,
+                    locale=row.locale,
+                    args=row.args,
+                    buttons=row.buttons,
+                    limited=decision.limited,
+                    use_template=self._needs_template(row, at, facts),
+                    templates=self.templates,
+                )
+            except TemplateMissing:
+                self._suppress(session, row, "whatsapp_no_template", at, stats)
+                continue
+            if row.parts_sent:
+                outbound = replace(outbound, first_part=row.parts_sent)
+            facts.record_attempt(row, at)
+            jobs.append(Job(row.id, row.channel, row.recipient, outbound, decision))
+        return jobs
+
+    def _rejudge(self, ids: list[int], now: datetime | None, stats: DeliveryStats) -> list[Job]:
+        """Judge again rows judged ready a while ago and still waiting for a slot (an opt-out,
+        a promise, a hardship case or the end of the send window may have come meanwhile).
+
+        Returns:
+            The jobs that may still go; the others are suppressed or rescheduled.
+        """
+        with self.session_factory() as session, session.begin():
+            at = now or self.clock()
+            query = select(OutboxMessage).where(
+                in_ids(OutboxMessage.id, ids, session),
+                OutboxMessage.claimed_by == self.worker_id,
+                OutboxMessage.status == OutboxStatus.ready,
+            )
+            if _is_postgres(session):
+                query = query.with_for_update()
+            return self._judge_rows(session, list(session.scalars(query)), at, stats)
 
     def _needs_template(self, row: OutboxMessage, at: datetime, facts: SendTimeFacts) -> bool:
         if row.channel != "whatsapp":
@@ -705,12 +807,30 @@ class Deliverer:
         except Exception as exc:  # the request may have left: never resend what might have gone
             logger.error("outbox row %s: gateway raised %s", job.id, type(exc).__name__)
             job.result = SendResult(SendOutcome.unknown, error=type(exc).__name__)
-        if job.result.outcome == SendOutcome.rate_limited:
+        outcome = job.result.outcome
+        if outcome == SendOutcome.sent:
+            return
+        if outcome == SendOutcome.rate_limited:
             # Shared with every worker: nothing to this channel before retry_after (R-6).
             slack = self.config.delivery.retry_after_slack_seconds
             seconds = (job.result.retry_after or 1.0) + slack
             self._note_pause(job.channel, seconds)
             await self.limiter.pause(job.channel, seconds)
+        elif outcome == SendOutcome.recipient_rate_limited:
+            # This recipient only (WhatsApp 131056): its chat's next slot moves past the wait in
+            # the shared limiter; the channel and every other chat go on.
+            slack = self.config.delivery.retry_after_slack_seconds
+            seconds = (job.result.retry_after or 1.0) + slack
+            await self.limiter.back_off(job.channel, job.recipient, seconds)
+        elif outcome == SendOutcome.channel_error:
+            # The provider refused the channel itself (token, request, template): hold back
+            # every send of it here and in every worker now; the halt recorded with the outcome
+            # keeps its messages from being claimed until an operator resumes it.
+            logger.error(
+                "channel %s halted by outbox row %s: %s", job.channel, job.id, job.result.error
+            )
+            self._note_pause(job.channel, HALT_PAUSE_SECONDS)
+            await self.limiter.pause(job.channel, HALT_PAUSE_SECONDS)
 
     def _lateness(self, channel: str) -> float:
         """How late a send on ``channel`` may leave (Limits.lateness_allowed)."""
@@ -745,19 +865,35 @@ class Deliverer:
 
     def _mark_sending(self, ids: list[int], now: datetime | None) -> set[int]:
         """Commit ``sending`` before the requests may leave: after this a crash can only leave an
-        unknown outcome, never a resend."""
+        unknown outcome, never a resend. A lost connection is retried (see _reconnecting)."""
+        patience = self.config.delivery.lease_seconds / 3
+        return _reconnecting(lambda again: self._mark_once(ids, now, again), patience)
+
+    def _mark_once(self, ids: list[int], now: datetime | None, again: bool) -> set[int]:
         with self.session_factory() as session, session.begin():
             at = now or self.clock()
-            marked = session.scalars(
-                update(OutboxMessage)
-                .where(
-                    in_ids(OutboxMessage.id, ids, session),
-                    OutboxMessage.claimed_by == self.worker_id,
-                    OutboxMessage.status == OutboxStatus.ready,
+            mine = [
+                in_ids(OutboxMessage.id, ids, session),
+                OutboxMessage.claimed_by == self.worker_id,
+            ]
+            if not again:
+                statement = update(OutboxMessage).where(
+                    *mine, OutboxMessage.status == OutboxStatus.ready
                 )
-                .values(
+                attempts: Any = OutboxMessage.attempts + 1
+            else:
+                # The connection was lost, maybe after the first try committed: rows it marked
+                # are marked already, and their attempt counted once.
+                statement = update(OutboxMessage).where(
+                    *mine, OutboxMessage.status.in_([OutboxStatus.ready, OutboxStatus.sending])
+                )
+                attempts = OutboxMessage.attempts + case(
+                    (OutboxMessage.status == OutboxStatus.ready, 1), else_=0
+                )
+            marked = session.scalars(
+                statement.values(
                     status=OutboxStatus.sending,
-                    attempts=OutboxMessage.attempts + 1,
+                    attempts=attempts,
                     lease_until=at + timedelta(seconds=self.config.delivery.lease_seconds),
                 )
                 .returning(OutboxMessage.id)
@@ -766,6 +902,25 @@ class Deliverer:
             return set(marked)
 
     def _finish(
+        self,
+        jobs: list[Job],
+        now: datetime | None,
+        stats: DeliveryStats,
+        waits: Mapping[str, float],
+    ) -> None:
+        """:meth:`_finish_once`, again while the database connection is lost (for up to a
+        lease: after it another worker turns the rows unknown, and this one's late update of
+        them finds nothing to change). A retry after a commit whose answer was lost changes
+        nothing either: every update is of rows this worker holds in the state it left them."""
+
+        def attempt(_: int) -> DeliveryStats:
+            counted = DeliveryStats()
+            self._finish_once(jobs, now, counted, waits)
+            return counted
+
+        stats.add(_reconnecting(attempt, self.config.delivery.lease_seconds))
+
+    def _finish_once(
         self,
         jobs: list[Job],
         now: datetime | None,
@@ -1004,6 +1159,8 @@ class Deliverer:
         delivery = self.config.delivery
         outcome = result.outcome
         row.lease_until = None
+        # The parts of a long text that went stay gone: a retry sends the rest (never resent).
+        row.parts_sent = max(row.parts_sent, result.parts_sent)
         if outcome == SendOutcome.sent:
             row.status = OutboxStatus.sent
             row.sent_at = at
@@ -1016,13 +1173,32 @@ class Deliverer:
             row.last_error = result.error
             self._log(session, row, at, "unknown", "provider_timeout")
             stats.unknown += 1
-        elif outcome == SendOutcome.final:
+        elif outcome == SendOutcome.blocked:
             row.status = OutboxStatus.failed
             row.last_error = result.error
             self._log(session, row, at, "failed", "blocked_by_user")
             if row.borrower_id is not None and row.officer_id is None:
                 self._record_opt_out(session, row, at)
             stats.failed += 1
+        elif outcome == SendOutcome.channel_error:
+            # Refused before delivery, and not the borrower's doing: the message waits, unsent,
+            # for the channel to be resumed; nobody is opted out.
+            row.attempts -= 1
+            row.status = OutboxStatus.retry
+            row.send_at = at
+            row.claimed_by = None
+            row.last_error = result.error
+            self._log(session, row, at, "rescheduled", "channel_halted")
+            self._halt_channel(session, row, result, at)
+            stats.halted += 1
+        elif outcome == SendOutcome.recipient_rate_limited:
+            wait = (result.retry_after or 1.0) + delivery.retry_after_slack_seconds
+            row.attempts -= 1  # refused before delivery
+            row.status = OutboxStatus.retry
+            row.send_at = at + timedelta(seconds=wait)
+            row.claimed_by = None
+            self._log(session, row, at, "rescheduled", "recipient_rate_limited", retry_after=wait)
+            stats.recipient_limited += 1
         elif outcome == SendOutcome.rate_limited:
             wait = (result.retry_after or 1.0) + delivery.retry_after_slack_seconds
             row.attempts -= 1  # refused before delivery: not an attempt on the borrower
@@ -1043,6 +1219,17 @@ class Deliverer:
             row.status = OutboxStatus.dead
             row.last_error = result.error
             self._log(session, row, at, "dead", "retries_exhausted")
+            session.add(
+                DeadLetter(
+                    at=at,
+                    channel=row.channel,
+                    reason=DeadLetterReason.retries_exhausted,
+                    error=(result.error or "")[:200],
+                    outbox_id=row.id,
+                    halts_channel=False,
+                    worker=self.worker_id,
+                )
+            )
             self._alert_officer(session, row, at)
             stats.dead += 1
         else:
@@ -1057,6 +1244,26 @@ class Deliverer:
             row.last_error = result.error
             self._log(session, row, at, "rescheduled", "retryable_failure")
             stats.retried += 1
+
+    def _halt_channel(
+        self, session: Session, row: OutboxMessage, result: SendResult, at: datetime
+    ) -> None:
+        """Stop the campaign on ``row``'s channel with a dead letter an operator sees in
+        ``kopa cases`` (one open halt per channel; the sends refused with it add nothing)."""
+        if row.channel in halted_channels(session):
+            return
+        session.add(
+            DeadLetter(
+                at=at,
+                channel=row.channel,
+                reason=DeadLetterReason.channel_error,
+                error=(result.error or "")[:200],
+                outbox_id=row.id,
+                halts_channel=True,
+                worker=self.worker_id,
+            )
+        )
+        session.flush()
 
     def _record_opt_out(self, session: Session, row: OutboxMessage, at: datetime) -> None:
         """A blocked chat is an opt-out from that channel (rules C-5, R-7)."""
@@ -1119,6 +1326,29 @@ class Deliverer:
                 attempts=0,
             )
         )
+
+
+def _reconnecting(attempt: Callable[[bool], T], patience: float) -> T:
+    """Run ``attempt(again)`` until it gets through a lost or refused database connection (a
+    restarted server, a terminated backend), waiting DB_RETRY_FIRST, then twice as long each
+    time up to DB_RETRY_MAX, for ``patience`` seconds at most. SQLAlchemy invalidates the pool's
+    connections on the first disconnect it sees, so the next try connects afresh; ``again``
+    tells a retry from the first try."""
+    deadline = time.monotonic() + patience
+    delay = DB_RETRY_FIRST
+    again = False
+    while True:
+        try:
+            return attempt(again)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning(
+                "database connection lost (%s); trying again in %.2f s", type(exc).__name__, delay
+            )
+            time.sleep(delay)
+            delay = min(DB_RETRY_MAX, 2 * delay)
+            again = True
 
 
 async def _sleep_until(loop_time: float) -> None:

@@ -85,6 +85,14 @@ class JudgingProcess:
         stats.add(counted)
         return cast(tuple[int, list[Job]], result)
 
+    async def rejudge(
+        self, ids: list[int], now: datetime | None, stats: DeliveryStats
+    ) -> list[Job]:
+        """:meth:`Deliverer._rejudge`, in the judging process."""
+        jobs, counted = await self._call(_rejudge, ids, now)
+        stats.add(counted)
+        return cast(list[Job], jobs)
+
     async def record(
         self,
         jobs: list[Job],
@@ -108,7 +116,9 @@ def _start(url: str, worker_id: str, channels: list[str], niceness: int) -> None
     engine = build_engine(
         url,
         pool_size=1,
-        pool_pre_ping=False,
+        # A ping per claim or record (a few a second, in this process, off the send path)
+        # finds a connection the database dropped (a restart) before the work is tried on it.
+        pool_pre_ping=True,
         pool_recycle=300,
         connect_args={"application_name": application_name(worker_id)},
     )
@@ -141,6 +151,11 @@ def _warm_up() -> None:
 def _judge(limit: int, now: datetime | None) -> tuple[tuple[int, list[Job]], DeliveryStats]:
     stats = DeliveryStats()
     return _judging()._claim_and_judge(limit, now, stats), stats
+
+
+def _rejudge(ids: list[int], now: datetime | None) -> tuple[list[Job], DeliveryStats]:
+    stats = DeliveryStats()
+    return _judging()._rejudge(ids, now, stats), stats
 
 
 def _record(jobs: list[Job], now: datetime | None, waits: dict[str, float]) -> DeliveryStats:

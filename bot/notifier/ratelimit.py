@@ -112,6 +112,11 @@ class RateLimiter(Protocol):
         """Seconds left of a pause on ``channel`` (0.0 when none)."""
         ...
 
+    async def back_off(self, channel: str, recipient: str, seconds: float) -> None:
+        """Nothing goes to ``recipient`` on ``channel`` for ``seconds`` (a per-recipient limit
+        such as WhatsApp's pair rate, 131056); the channel and other chats are untouched."""
+        ...
+
 
 @dataclass(frozen=True)
 class Reservation:
@@ -273,6 +278,10 @@ class LocalRateLimiter:
     async def paused_for(self, channel: str) -> float:
         return max(0.0, self._paused_until.get(channel, 0.0) - time.monotonic())
 
+    async def back_off(self, channel: str, recipient: str, seconds: float) -> None:
+        key = f"{channel}:{_chat_key(recipient)}"
+        self._tat[key] = max(self._tat.get(key, 0.0), time.monotonic() + seconds)
+
 
 # KEYS: channel bucket, chat bucket, pause key. ARGV: interval and tolerance for each bucket.
 # Returns "0" when granted, else the seconds to wait, as a string (Redis would truncate a number).
@@ -356,6 +365,19 @@ out[1] = string.format('%.6f', retry_in)
 return out
 """
 
+# KEYS: the chat bucket. ARGV: seconds. The chat's next slot moves to at least now + seconds.
+_BACK_OFF_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local until_at = now + tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < until_at then
+  redis.call('SET', KEYS[1], string.format('%.6f', until_at),
+             'PX', math.ceil((until_at - now) * 1000) + 1000)
+end
+return 1
+"""
+
 _PAUSE_LUA = """
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
@@ -375,6 +397,7 @@ class RedisRateLimiter:
         self._gcra = client.register_script(_GCRA_LUA)
         self._pause = client.register_script(_PAUSE_LUA)
         self._reserve = client.register_script(_RESERVE_LUA)
+        self._back_off = client.register_script(_BACK_OFF_LUA)
 
     async def try_acquire(self, channel: str, recipient: str) -> float:
         limits = self._limits.get(channel)
@@ -426,3 +449,7 @@ class RedisRateLimiter:
     async def paused_for(self, channel: str) -> float:
         left = await self._redis.pttl(f"{self._prefix}:pause:{channel}")
         return max(0.0, int(left) / 1000)
+
+    async def back_off(self, channel: str, recipient: str, seconds: float) -> None:
+        key = f"{self._prefix}:rate:{channel}:{_chat_key(recipient)}"
+        await self._back_off(keys=[key], args=[seconds])

@@ -44,6 +44,9 @@ from kopa.runtime import tune_gc
 logger = logging.getLogger(__name__)
 # Planning is idempotent, but a 100 000-loan plan is work best done by one worker at a time.
 PLAN_LOCK = 0x6B6F7061  # "kopa"
+# A lane whose pass failed (the database or Redis away) tries again after these waits (doubling).
+LANE_BACKOFF_FIRST = 0.5
+LANE_BACKOFF_MAX = 15.0
 
 
 class NotifierSettings(BaseSettings):
@@ -148,19 +151,30 @@ class Worker:
     async def _plan_loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            await asyncio.to_thread(self.plan_if_due, loop.time())
+            try:
+                await asyncio.to_thread(self.plan_if_due, loop.time())
+            except Exception as exc:
+                # A lost database must not end planning for the life of the worker: the plan
+                # is idempotent and runs again at its next turn.
+                logger.error("planning failed: %s", type(exc).__name__)
+                self._last_plan = None
             await _wait(stop, self.settings.poll_seconds)
 
     async def _lane(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 stats = await self.deliverer.run_once(limit=self._per_lane())
             except Exception as exc:
                 # A lost database or Redis connection must not end the worker: the rows of the
-                # failed pass come back when their lease expires (sending ones as unknown).
-                logger.error("delivery pass failed: %s", type(exc).__name__)
-                await _wait(stop, max(1.0, self.settings.poll_seconds))
+                # failed pass come back when their lease expires (sending ones as unknown), and
+                # the lane tries again, waiting longer each time while the failures last.
+                failures += 1
+                wait = min(LANE_BACKOFF_MAX, LANE_BACKOFF_FIRST * 2 ** (failures - 1))
+                logger.error("delivery pass failed: %s; next in %.1f s", type(exc).__name__, wait)
+                await _wait(stop, wait)
                 continue
+            failures = 0
             self.totals.add(stats)
             if stats.claimed == 0:
                 await _wait(stop, self.settings.poll_seconds)
@@ -198,8 +212,10 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     bot_settings = get_bot_settings()
     config = load_campaigns()
     url = get_settings().database_url
-    # One ping per checkout would add a round trip to every transaction of every message;
-    # recycling connections covers a restarted database instead.
+    # No ping per checkout here: this process's transactions are the marks, 20 a second just
+    # before their sends leave. A lost connection invalidates the pool at its first failure, and
+    # the marks and records try again (delivery._reconnecting); claims, judging and records in
+    # the judging process do ping (judging._start), off the send path.
     worker_id = worker_id or default_worker_id()
     pool: dict[str, Any] = (
         {

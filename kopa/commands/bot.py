@@ -70,7 +70,8 @@ def serve_bot(
 
 
 def cases() -> None:
-    """List open cases by SLA deadline (from the loan API at KOPA_API_URL)."""
+    """List the notifier's open dead letters (from the database) and open cases by SLA
+    deadline (from the loan API at KOPA_API_URL)."""
     import asyncio
     from datetime import UTC, datetime
 
@@ -91,6 +92,13 @@ def cases() -> None:
             await desk.aclose()
 
     console = Console()
+    # The notifier's dead letters first, from the database: a halted channel is a case for an
+    # operator too, and shows even when the loan API is down.
+    from api.core.db import session_scope
+    from kopa.commands.notify import dead_letter_table
+
+    with session_scope() as session:
+        console.print(dead_letter_table(session))
     try:
         rows = asyncio.run(fetch())
     except httpx.HTTPError as exc:

@@ -40,6 +40,69 @@ def plan_table(session: Session, at: datetime) -> Table:
     return table
 
 
+def dead_letter_table(session: Session, *, include_resolved: bool = False) -> Table:
+    """What the notifier could not deliver, newest first: halted channels (with why) and
+    messages whose retries ran out (``kopa notify dead-letters``, ``kopa cases``)."""
+    from sqlalchemy import select
+
+    from api.outbox.models import DeadLetter
+
+    query = select(DeadLetter).order_by(DeadLetter.at.desc(), DeadLetter.id.desc()).limit(200)
+    if not include_resolved:
+        query = query.where(DeadLetter.resolved_at.is_(None))
+    rows = list(session.scalars(query))
+    table = Table(title=f"Notifier dead letters ({len(rows)})")
+    for column in ("at (UTC)", "channel", "reason", "error", "outbox row", "state", "worker"):
+        table.add_column(column)
+    for row in rows:
+        if row.resolved_at is not None:
+            when = row.resolved_at.astimezone(UTC)
+            state = f"resolved {when:%Y-%m-%d %H:%M} by {row.resolved_by}"
+        elif row.halts_channel:
+            state = "CHANNEL HALTED"
+        else:
+            state = "open"
+        table.add_row(
+            f"{row.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+            row.channel,
+            str(row.reason),
+            row.error or "",
+            str(row.outbox_id or "-"),
+            state,
+            row.worker or "",
+            style="bold red" if row.halts_channel and row.resolved_at is None else "",
+        )
+    return table
+
+
+@app.command("dead-letters")
+def dead_letters(
+    include_resolved: bool = typer.Option(False, "--all", help="resolved ones too"),
+) -> None:
+    """Halted channels and messages whose retries ran out, newest first."""
+    from rich.console import Console
+
+    from api.core.db import session_scope
+
+    with session_scope() as session:
+        Console().print(dead_letter_table(session, include_resolved=include_resolved))
+
+
+@app.command()
+def resume(
+    channel: str = typer.Argument(..., help="telegram or whatsapp"),
+    by: str = typer.Option(..., "--by", help="who resumes it (recorded on the dead letter)"),
+) -> None:
+    """Resume a channel halted by a provider error, once its cause is fixed (a new token, a
+    corrected template): its waiting messages are claimed, and judged, again."""
+    from api.core.db import session_scope
+    from bot.notifier.delivery import resume_channel
+
+    with session_scope() as session:
+        count = resume_channel(session, channel, at=datetime.now(UTC), by=by)
+    typer.echo(f"{channel}: {count} halt(s) resolved" if count else f"{channel} was not halted")
+
+
 @app.command()
 def plan(
     at: str = typer.Option(None, "--at", help="ISO 8601 instant with offset (default: now)"),

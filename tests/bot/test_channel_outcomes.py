@@ -125,8 +125,12 @@ async def test_telegram_long_text_is_split_under_4096_with_buttons_on_the_last_p
         ({"kind": "rate_limit", "retry_after": 7}, SendOutcome.rate_limited, 7.0),
         ({"kind": "server_error", "status": 502}, SendOutcome.retryable, None),
         ({"kind": "server_error", "status": 500}, SendOutcome.retryable, None),
-        ({"kind": "blocked"}, SendOutcome.final, None),
-        ({"kind": "chat_not_found"}, SendOutcome.final, None),
+        ({"kind": "blocked"}, SendOutcome.blocked, None),
+        ({"kind": "deactivated"}, SendOutcome.blocked, None),
+        # Only a blocked or deactivated user opts out: anything else is the bot's problem.
+        ({"kind": "kicked"}, SendOutcome.channel_error, None),
+        ({"kind": "chat_not_found"}, SendOutcome.channel_error, None),
+        ({"kind": "invalid_token"}, SendOutcome.channel_error, None),
         ({"kind": "timeout", "delay": 2.0}, SendOutcome.unknown, None),
     ],
 )
@@ -175,7 +179,7 @@ async def test_telegram_fault_for_one_chat_leaves_others_alone(
     finally:
         await gateway.aclose()
 
-    assert (blocked.outcome, other.outcome) == (SendOutcome.final, SendOutcome.sent)
+    assert (blocked.outcome, other.outcome) == (SendOutcome.blocked, SendOutcome.sent)
     assert "blocked by the user" in (blocked.error or "")
 
 
@@ -292,10 +296,15 @@ async def test_whatsapp_template_and_long_text(
     ("spec", "outcome", "retry_after"),
     [
         ({"kind": "rate_limit", "retry_after": 4}, SendOutcome.rate_limited, 4.0),
-        ({"kind": "pair_rate_limit"}, SendOutcome.rate_limited, 6.0),
+        # One recipient's pair rate limit: that recipient backs off, not the channel.
+        ({"kind": "pair_rate_limit"}, SendOutcome.recipient_rate_limited, 6.0),
         ({"kind": "outside_window"}, SendOutcome.outside_window, None),
-        ({"kind": "undeliverable"}, SendOutcome.final, None),
-        ({"kind": "blocked"}, SendOutcome.final, None),
+        ({"kind": "undeliverable"}, SendOutcome.blocked, None),
+        ({"kind": "blocked"}, SendOutcome.blocked, None),
+        ({"kind": "stopped_marketing"}, SendOutcome.blocked, None),
+        ({"kind": "invalid_token"}, SendOutcome.channel_error, None),
+        ({"kind": "template_error"}, SendOutcome.channel_error, None),
+        ({"kind": "unknown_code"}, SendOutcome.channel_error, None),
         ({"kind": "server_error", "status": 500}, SendOutcome.retryable, None),
         ({"kind": "timeout", "delay": 2.0}, SendOutcome.unknown, None),
     ],

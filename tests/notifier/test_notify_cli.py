@@ -72,3 +72,38 @@ def test_plan_dry_run_prints_one_json_line_per_candidate_and_a_table(tmp_path: P
     with Session(engine) as session:  # a dry run writes nothing
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     engine.dispose()
+
+
+def test_a_halted_channel_shows_in_the_dead_letters_until_an_operator_resumes_it(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from api.outbox.models import DeadLetter, DeadLetterReason
+
+    url = f"sqlite:///{tmp_path / 'kopa.db'}"
+    upgrade(url)
+    engine = build_engine(url)
+    with Session(engine) as session:
+        session.add(
+            DeadLetter(
+                at=datetime(2026, 12, 1, 6, 30, tzinfo=UTC),
+                channel="whatsapp",
+                reason=DeadLetterReason.channel_error,
+                error="graph 400 code 132001",
+                halts_channel=True,
+                worker="w1",
+            )
+        )
+        session.commit()
+
+    halted = _kopa(url, "dead-letters")
+    resumed = _kopa(url, "resume", "whatsapp", "--by", "ops-amina")
+    after = _kopa(url, "dead-letters")
+    history = _kopa(url, "dead-letters", "--all")
+
+    assert "whatsapp" in halted and "CHANNEL HALTED" in halted and "132001" in halted
+    assert resumed.strip() == "whatsapp: 1 halt(s) resolved"
+    assert "Notifier dead letters (0)" in after
+    assert "resolved" in history and "ops-amina" in history
+    engine.dispose()
