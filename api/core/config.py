@@ -36,6 +36,15 @@ class CasePolicy(BaseModel):
     payment_claim_sla_hours: int = 24
     # What a borrower is told when a payment they claim has not arrived yet.
     payments_visible_within_hours: int = 24
+    # Officers must not be flooded: over 24 hours a borrower opens at most this many cases (of
+    # any kind but hardship, which is never capped), payment claims and officer requests. Later
+    # requests are added to their latest case as notes, alert nobody, and the borrower hears it
+    # is already with the officer.
+    max_cases_per_day: int = 3
+    max_payment_claims_per_day: int = 2
+    max_officer_requests_per_day: int = 2
+    # Notes keep the borrower's words; past this many a day only the request is counted.
+    max_notes_per_day: int = 20
 
 
 class Settings(BaseSettings):

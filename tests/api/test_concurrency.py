@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Borrower
-from api.cases.models import CaseKind
+from api.cases.models import Case, CaseKind
 from api.cases.service import open_case
 from api.core.db import build_engine
 from api.core.migrate import upgrade
@@ -184,5 +184,39 @@ def test_a_case_retried_twice_at_once_is_opened_and_alerted_once(
             select(func.count())
             .select_from(OutboxMessage)
             .where(OutboxMessage.business_key == f"case:{first}:officer_alert")
+        )
+    assert alerts == 1
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_requests_of_a_kind_at_once_open_one_case_and_alert_once(
+    factory: sessionmaker[Session], attempt: int
+) -> None:
+    """A duplicated webhook: two deliveries, two different keys, one case, one alert."""
+    with factory() as session:
+        branch = make_branch(session)
+        borrower_id = make_borrower(session, branch, officer=make_officer(session, branch)).id
+        session.commit()
+    keys = iter([f"dup-{attempt}-a-{uuid.uuid4().hex}", f"dup-{attempt}-b-{uuid.uuid4().hex}"])
+    lock = threading.Lock()
+
+    def open_it(session: Session) -> str:
+        with lock:
+            key = next(keys)
+        return open_case(
+            session=session,
+            borrower=session.get_one(Borrower, borrower_id),
+            kind=CaseKind.complaint,
+            now=aware(2026, 12, 1),
+            idempotency_key=key,
+        ).disposition.value
+
+    assert sorted(_race(factory, open_it)) == ["added", "opened"]
+    with factory() as session:
+        alerts = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .join(Case, Case.id == OutboxMessage.case_id)
+            .where(Case.borrower_id == borrower_id, OutboxMessage.purpose == "officer_alert")
         )
     assert alerts == 1
