@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     payment_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     hash_pepper: SecretStr = SecretStr(DEV_HASH_PEPPER)
+    # The payment webhook's signed timestamp may be this far from the API's clock (replays
+    # outside it are refused), and its body this large at most (413 beyond).
+    payment_webhook_tolerance_seconds: int = 300
+    payment_webhook_max_body_bytes: int = 16_384
     verification: VerificationPolicy = VerificationPolicy()
     promises: PromisePolicy = PromisePolicy()
     cases: CasePolicy = CasePolicy()
