@@ -47,6 +47,28 @@ class CasePolicy(BaseModel):
     max_notes_per_day: int = 20
 
 
+class RetentionPolicy(BaseModel):
+    """What ``kopa retention run`` removes, and where Rasa keeps its conversations.
+
+    Rasa's tracker store is named by URL: ``tracker_store_url`` for its SQL store (the table
+    ``events``), ``tracker_redis_url`` for its Redis store (production: Redis db 1); its Redis
+    lock store (db 2) is taken per conversation while a tracker is changed.
+    """
+
+    # Free text borrowers typed (case words and details, notes) of cases resolved this long ago,
+    # and finished inbox rows.
+    days: int = 90
+    # Conversations idle this long are deleted; older events of active ones lose their text.
+    tracker_days: int = 30
+    tracker_store_url: str | None = None
+    tracker_redis_url: str | None = None
+    tracker_key_prefix: str = "tracker:"
+    lock_redis_url: str | None = None
+    lock_key_prefix: str = "lock:"
+    # How long to wait for a conversation Rasa is answering before leaving it to the next run.
+    lock_wait_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KOPA_",
@@ -67,6 +89,7 @@ class Settings(BaseSettings):
     verification: VerificationPolicy = VerificationPolicy()
     promises: PromisePolicy = PromisePolicy()
     cases: CasePolicy = CasePolicy()
+    retention: RetentionPolicy = RetentionPolicy()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
