@@ -64,10 +64,12 @@ async def main(command, args):
         print(json.dumps(result))
     elif command == "hold":
         r = args["stores"]["redis"]
-        lock_store = RedisLockStore(host=r["host"], port=r["port"], db=r["db"], key_prefix=r["prefix"])
+        lock_store = RedisLockStore(
+            host=r["host"], port=r["port"], db=r["db"], key_prefix=r["prefix"]
+        )
         async with lock_store.lock(args["sender"], lock_lifetime=60, wait_time_in_seconds=0.05):
             print("held", flush=True)
-            time.sleep(args["seconds"])
+            await asyncio.sleep(args["seconds"])
             tracker = await stores(args["stores"])[0].retrieve(args["sender"])
             texts = [getattr(e, "text", None) for e in tracker.events] if tracker else []
             print(json.dumps({"texts_at_release": texts, "released_at": time.time()}), flush=True)

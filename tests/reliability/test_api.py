@@ -44,7 +44,7 @@ def _redis_url() -> str:
 
 
 def _rasa(command: str, args: dict[str, Any]) -> Any:
-    done = subprocess.run(  # noqa: S603 - this repository's helper, Rasa's interpreter
+    done = subprocess.run(
         [str(RASA_PYTHON), str(RASA_STORES), command, json.dumps(args)],
         capture_output=True,
         text=True,
@@ -105,7 +105,7 @@ def test_P7_retention_job_deletes_idle_conversations_anonymises_old_events_and_h
         session.commit()
 
     # Rasa holds the active conversation's lock for 3 s while the job starts.
-    holder = subprocess.Popen(  # noqa: S603
+    holder = subprocess.Popen(
         [str(RASA_PYTHON), str(RASA_STORES), "hold",
          json.dumps({"stores": stores, "sender": "tg:active", "seconds": 3})],
         stdout=subprocess.PIPE, text=True,
@@ -124,7 +124,7 @@ def test_P7_retention_job_deletes_idle_conversations_anonymises_old_events_and_h
         "KOPA_RETENTION__LOCK_KEY_PREFIX": f"{prefix}:lock:",
         "KOPA_RETENTION__TRACKER_STORE_URL": f"sqlite:///{stores['sqlite']}",
     }
-    job = subprocess.run(  # noqa: S603
+    job = subprocess.run(
         [sys.executable, "-m", "kopa.cli", "retention", "run"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
