@@ -10,23 +10,28 @@ SQLite, Rasa's own tracker and lock store classes (run from Rasa's virtualenv), 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from actions.promises import ActionRecordPromise
 from api.borrowers.models import Borrower
 from api.branches.models import Branch, StaffRole
 from api.cases.models import Case, CaseKind, CaseStatus
@@ -37,8 +42,10 @@ from api.main import create_app
 from api.outbox.models import OutboxMessage
 from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
+from kopa import stack as kopa_stack
 from kopa.i18n import render
 from kopa.paths import RASA_VENV, ROOT
+from tests.actions.helpers_actions import keys, make_tracker
 from tests.api.conftest import Api, api, clock  # noqa: F401 - fixtures
 from tests.api.factories import (
     DEFAULT_DOB,
@@ -372,3 +379,134 @@ def test_P6_officer_alert_escalation_and_case_list_carry_only_allowlisted_fields
     assert len(mine) == 1 and set(mine[0]) == OFFICER_VIEW_FIELDS
     for value in forbidden:
         assert value not in json.dumps(mine)
+
+
+class _SlowProxy:
+    """A TCP proxy that holds each request ``delay`` seconds before passing it to the API.
+
+    The request still reaches the API after its caller gave up, as a slow network or server
+    would deliver it: the write may land late, and a retry must not make a second one.
+    """
+
+    def __init__(self, upstream_port: int, delay: float) -> None:
+        self.upstream_port, self.delay = upstream_port, delay
+        self.port = kopa_stack.free_port()
+        self.loop = asyncio.new_event_loop()
+        self.delivered = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+             if line.lower().startswith(b"content-length:")),
+            0,
+        )  # fmt: skip
+        request = head + (await reader.readexactly(length) if length else b"")
+        await asyncio.sleep(self.delay)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        up_writer.write(request)
+        await up_writer.drain()
+        answer = await up_reader.read(65536)
+        self.delivered.set()
+        up_writer.close()
+        with contextlib.suppress(ConnectionError):
+            writer.write(answer)
+            await writer.drain()
+            writer.close()
+
+    def __enter__(self) -> _SlowProxy:
+        self.thread.start()
+        server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port), self.loop
+        ).result(timeout=5)
+        self.server = server
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def test_F10_slow_or_down_loan_api_gets_a_safe_reply_and_a_retry_makes_one_promise(
+    tmp_path: Path, committed_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loan API 10 s slow (a delaying proxy in front of the real API), then down.
+
+    Pass criterion: the promise action gives up after its 3 s client timeout (far below Rasa's
+    300 s action timeout and the gateway's 8 s deadline) with "try again shortly" and no slot
+    change; the delayed write lands whole or not at all, and the retried turn (same message id,
+    same Idempotency-Key) leaves exactly one promise.
+    """
+    engine = build_engine(committed_sqlite_url)
+    with Session(engine) as session:
+        branch = make_branch(session)
+        borrower = make_borrower(session, branch, officer=make_officer(session, branch))
+        loan = make_loan(
+            session, borrower, schedule=[(date.today() + timedelta(days=20), "900.00", "90", "10")]
+        )
+        identity = make_verified_identity(
+            session, borrower, at=datetime.now(UTC) + timedelta(minutes=10)
+        )
+        user, loan_id = identity.external_user_id, loan.id
+        session.commit()
+    token = "f10-token"
+    service = kopa_stack.start_api(committed_sqlite_url, token, tmp_path / "logs", {})
+    try:
+        kopa_stack.wait_healthy(service, 60.0)
+        api_port = int(service.url.rsplit(":", 1)[1])
+        promised = (date.today() + timedelta(days=3)).isoformat()
+        tracker = make_tracker(
+            sender=f"tg:{user}",
+            intent="affirm",
+            metadata={"message_id": f"tg:{user}:501"},
+            slots={
+                "promise_amount": "250.00",
+                "promise_date": promised,
+                "promise_confirmed": True,
+                "promise_loan_id": str(loan_id),
+                "promise_currency": "KES",
+                "promise_started_at": f"tg:{user}:500",
+            },
+        )
+        monkeypatch.setenv("KOPA_SERVICE_TOKEN", token)
+
+        async def record() -> tuple[CollectingDispatcher, list[Any], float]:
+            dispatcher = CollectingDispatcher()
+            started = time.monotonic()
+            events = await ActionRecordPromise().run(dispatcher, tracker, {})
+            return dispatcher, events, time.monotonic() - started
+
+        def promises() -> list[PromiseToPay]:
+            with Session(engine) as session:
+                return list(session.scalars(select(PromiseToPay)))
+
+        # Down: nothing listens.
+        monkeypatch.setenv("KOPA_API_URL", f"http://127.0.0.1:{kopa_stack.free_port()}")
+        dispatcher, events, took = asyncio.run(record())
+        assert keys(dispatcher) == ["common.try_again_shortly"] and events == []
+        assert took < 4.0 and promises() == []
+
+        # Slow: 10 s before the request reaches the API.
+        with _SlowProxy(api_port, delay=10.0) as proxy:
+            monkeypatch.setenv("KOPA_API_URL", f"http://127.0.0.1:{proxy.port}")
+            dispatcher, events, took = asyncio.run(record())
+            assert keys(dispatcher) == ["common.try_again_shortly"] and events == []
+            assert 2.5 < took < 4.0  # the 3 s client timeout, well below 8 s and 300 s
+            assert proxy.delivered.wait(timeout=20)
+        landed = promises()
+        assert len(landed) == 1  # the late write is whole: amount and date as asked
+        assert (landed[0].amount, landed[0].promised_date.isoformat()) == (
+            Decimal("250.00"),
+            promised,
+        )
+
+        # The borrower's retry of the same turn: the same key, still one promise.
+        monkeypatch.setenv("KOPA_API_URL", service.url)
+        dispatcher, _events, _took = asyncio.run(record())
+        assert keys(dispatcher) == ["conv.promise.recorded"]
+        assert [p.id for p in promises()] == [landed[0].id]
+    finally:
+        service.stop()
+        engine.dispose()
