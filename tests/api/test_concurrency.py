@@ -6,7 +6,6 @@ the racing sessions must really commit.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,15 +14,13 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Borrower
 from api.cases.models import Case, CaseKind
 from api.cases.service import open_case
 from api.core.db import build_engine
-from api.core.migrate import upgrade
 from api.loans.models import Loan
 from api.outbox.models import OutboxMessage
 from api.payments.models import Payment, PaymentAllocation
@@ -31,6 +28,7 @@ from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
 from api.promises.service import create_promise
 from tests.api.factories import aware, make_borrower, make_branch, make_loan, make_officer
+from tests.api.scratch import scratch_postgres
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -38,23 +36,10 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def factory() -> Iterator[sessionmaker[Session]]:
-    base = os.environ.get("KOPA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    name = f"kopa_race_{uuid.uuid4().hex[:10]}"
-    admin = build_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    engine = build_engine(url, pool_size=4)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("kopa_race") as url:
+        engine = build_engine(url, pool_size=4)
+        yield sessionmaker(bind=engine, expire_on_commit=False)
+        engine.dispose()
 
 
 def _race(factory: sessionmaker[Session], work: Callable[[Session], T]) -> list[T]:

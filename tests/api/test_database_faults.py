@@ -8,7 +8,6 @@ sessions share that server, so it is never really restarted here.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -23,12 +22,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from api.core.db import build_engine
-from api.core.migrate import upgrade
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage
 from api.promises.models import PromiseToPay
 from kopa import stack as kopa_stack
 from tests.api.factories import make_borrower, make_branch, make_loan, make_verified_identity
+from tests.api.scratch import scratch_postgres
 
 pytestmark = pytest.mark.postgres
 TOKEN = "db-faults-token"
@@ -83,39 +82,25 @@ class Running:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    base = os.environ.get("KOPA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    name = f"kopa_faults_{uuid.uuid4().hex[:10]}"
-    admin = build_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    engine = build_engine(url)
-    with Session(engine) as session:
-        branch = make_branch(session)
-        borrower = make_borrower(session, branch)
-        make_loan(
-            session, borrower, schedule=[(date.today() + timedelta(days=20), "900.00", "90", "10")]
-        )
-        identity = make_verified_identity(
-            session, borrower, at=datetime.now(UTC) + timedelta(hours=2)
-        )
-        base_path = f"/v1/identities/telegram/{identity.external_user_id}"
-        session.commit()
-    service = kopa_stack.start_api(url, TOKEN, tmp_path_factory.mktemp("api"), {})
-    try:
-        kopa_stack.wait_healthy(service, 60.0)
-        yield Running(service.url, engine, name, base_path)
-    finally:
-        service.stop()
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("kopa_faults") as url:
+        engine = build_engine(url)
+        with Session(engine) as session:
+            branch = make_branch(session)
+            borrower = make_borrower(session, branch)
+            due = date.today() + timedelta(days=20)
+            make_loan(session, borrower, schedule=[(due, "900.00", "90", "10")])
+            identity = make_verified_identity(
+                session, borrower, at=datetime.now(UTC) + timedelta(hours=2)
+            )
+            base_path = f"/v1/identities/telegram/{identity.external_user_id}"
+            session.commit()
+        service = kopa_stack.start_api(url, TOKEN, tmp_path_factory.mktemp("api"), {})
+        try:
+            kopa_stack.wait_healthy(service, 60.0)
+            yield Running(service.url, engine, make_url(url).database or "", base_path)
+        finally:
+            service.stop()
+            engine.dispose()
 
 
 def test_connections_terminated_between_requests_are_replaced(running: Running) -> None:
