@@ -173,12 +173,13 @@ def start_rasa(model: Path, actions_url: str, log_dir: Path) -> Service:
     port = free_port()
     endpoints = log_dir / "endpoints.yml"
     log_dir.mkdir(parents=True, exist_ok=True)
-    # The secret stays in the environment: Rasa expands ${...} when it reads the file.
+    # The secret stays in the environment: Rasa expands ${...} when it reads the file (only in
+    # an unquoted YAML value).
     endpoints.write_text(
         "action_endpoint:\n"
         f'  url: "{actions_url}/webhook"\n'
         "  headers:\n"
-        f'    {ACTION_TOKEN_HEADER}: "${{KOPA_ACTION_SERVER_TOKEN}}"\n'
+        f"    {ACTION_TOKEN_HEADER}: ${{KOPA_ACTION_SERVER_TOKEN}}\n"
     )
     command = [
         str(RASA_BIN), "run",

@@ -7,6 +7,8 @@ when ``KOPA_ENV=production``.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import yaml
 
 from actions.server import DEV_ACTION_SERVER_TOKEN, TOKEN_HEADER, ActionServerSettings
 from kopa import stack as kopa_stack
-from kopa.paths import NLU_DIR, ROOT
+from kopa.paths import NLU_DIR, RASA_VENV, ROOT
 
 ACTION_CALL = {
     "next_action": "action_request_officer",
@@ -103,3 +105,29 @@ def test_the_native_stack_starts_rasa_with_the_token(
     written = yaml.safe_load((tmp_path / "endpoints.yml").read_text(encoding="utf-8"))
     assert written["action_endpoint"]["headers"] == {TOKEN_HEADER: "${KOPA_ACTION_SERVER_TOKEN}"}
     assert "act-tok" not in (tmp_path / "endpoints.yml").read_text(encoding="utf-8")
+
+
+def test_rasa_itself_reads_the_secret_header_from_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rasa expands ``${VAR}`` only in unquoted YAML values: read both endpoint files with
+    Rasa's own reader, as ``rasa run`` does."""
+    rasa_python = RASA_VENV / "bin" / "python"
+    if not rasa_python.exists():
+        pytest.skip("Rasa's virtualenv is not installed")
+    written = tmp_path / "endpoints.yml"
+    monkeypatch.setattr(kopa_stack, "_spawn", lambda *args, **kwargs: None)
+    kopa_stack.start_rasa(tmp_path / "model.tar.gz", "http://127.0.0.1:1", tmp_path)
+    script = (
+        "import sys\n"
+        "from rasa.utils.endpoints import read_endpoint_config\n"
+        "for path in sys.argv[1:]:\n"
+        "    print(read_endpoint_config(path, 'action_endpoint').headers)\n"
+    )
+    done = subprocess.run(
+        [str(rasa_python), "-c", script, str(written), str(NLU_DIR / "endpoints.yml")],
+        capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, "KOPA_ACTION_SERVER_TOKEN": "expanded-XYZ"},
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()[-2:]
+    assert lines == [f"{{'{TOKEN_HEADER}': 'expanded-XYZ'}}"] * 2
