@@ -10,15 +10,14 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import (
-    caller,
-    idempotency_key,
-    latest_user_timestamp,
-    local_timezone,
-    say,
-    try_again,
+from actions.common import caller, local_timezone, say, try_again
+from actions.loan_api import (
+    Case,
+    LoanApiClient,
+    LoanApiError,
+    VerificationRequired,
+    request_key,
 )
-from actions.loan_api import Case, LoanApiClient, LoanApiError, VerificationRequired
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import moment, nested
 
@@ -29,8 +28,22 @@ REASON_MIN_WORDS = 4
 
 
 def _say_case(say_fn: Callable[..., None], case: Case, key: str, **args: Any) -> None:
-    """Name the officer when one is assigned, else the branch."""
+    """Name the officer when one is assigned, else the branch.
+
+    A request the API added to a case already open (or kept on the latest one past the daily
+    cap) alerted nobody: the borrower hears it is already with the officer.
+    """
     by = moment(case.sla_due_at, local_timezone())
+    if case.disposition != "opened":
+        if case.officer_name:
+            say_fn(
+                "conv.case.already_with_officer",
+                reference=case.reference,
+                officer=case.officer_name,
+            )
+        else:
+            say_fn("conv.case.already_with_branch", reference=case.reference)
+        return
     if case.officer_name:
         say_fn(f"{key}.opened", reference=case.reference, officer=case.officer_name, by=by, **args)
     else:
@@ -85,7 +98,7 @@ class ActionOpenHardshipCase(Action):
     ) -> list[EventType]:
         reason = tracker.get_slot("hardship_reason")
         relief = tracker.get_slot("hardship_relief")
-        key = idempotency_key(tracker, "hardship", latest_user_timestamp(tracker), relief)
+        key = request_key(tracker, "hardship", relief)
         try:
             async with LoanApiClient() as api:
                 who = caller(tracker)
@@ -109,7 +122,7 @@ class ActionOpenHardshipCase(Action):
 
 @request("officer")
 async def request_officer(context: RequestContext) -> list[EventType]:
-    key = idempotency_key(context.tracker, "officer", latest_user_timestamp(context.tracker))
+    key = request_key(context.tracker, "officer")
     case = await context.api.open_case(
         context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
     )
@@ -119,7 +132,7 @@ async def request_officer(context: RequestContext) -> list[EventType]:
 
 @request("complaint")
 async def file_complaint(context: RequestContext) -> list[EventType]:
-    key = idempotency_key(context.tracker, "complaint", latest_user_timestamp(context.tracker))
+    key = request_key(context.tracker, "complaint")
     words = context.text.strip()
     case = await context.api.open_case(
         context.who.channel,

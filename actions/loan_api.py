@@ -8,6 +8,7 @@ meaning for the conversation (verification needed, failed, locked; a promise ref
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from rasa_sdk import Tracker
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
@@ -95,6 +97,9 @@ class Case(_Model):
     status: str
     officer_name: str | None = None
     sla_due_at: datetime
+    # opened | added (to the open case of this kind) | capped (over the daily cap): only
+    # "opened" alerted an officer; the others are "already with your officer".
+    disposition: str = "opened"
 
 
 class PaymentClaim(_Model):
@@ -102,6 +107,37 @@ class PaymentClaim(_Model):
     payment: Payment | None = None
     case_reference: str | None = None
     expected_within_hours: int | None = None
+    disposition: str | None = None
+
+
+def message_reference(tracker: Tracker) -> str:
+    """The channel's id of the message being answered, the same on every delivery of it.
+
+    The gateway puts it in the user message's metadata as ``message_id`` (``tg:<chat>:<id>``,
+    the WhatsApp message id). Rasa's event timestamp is new on each delivery, so a duplicated
+    webhook would look like a new request; it stands in only where a channel has no message
+    ids (the terminal chat).
+    """
+    metadata = (tracker.latest_message or {}).get("metadata")
+    message_id = metadata.get("message_id") if isinstance(metadata, dict) else None
+    if isinstance(message_id, str) and message_id:
+        return message_id
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return f"t:{float(event.get('timestamp') or 0.0)}"
+    return "t:0"
+
+
+def request_key(tracker: Tracker, purpose: str, *parts: object) -> str:
+    """The Idempotency-Key of a request made in answer to the latest user message.
+
+    Conversation, purpose and the message's channel id (:func:`message_reference`): a retry or
+    a redelivery of that message makes one record, a later message another.
+    """
+    material = "\x00".join(
+        str(p) for p in (tracker.sender_id, purpose, message_reference(tracker), *parts)
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 class LoanApiError(Exception):
@@ -323,6 +359,7 @@ class LoanApiClient:
         amount: Decimal | None = None,
         paid_on: date | None = None,
         reference: str | None = None,
+        idempotency_key: str | None = None,
     ) -> PaymentClaim:
         body: dict[str, Any] = {}
         if amount is not None:
@@ -332,7 +369,11 @@ class LoanApiClient:
         if reference is not None:
             body["reference"] = reference
         result: PaymentClaim = await self._get_model(
-            PaymentClaim, "POST", f"/identities/{channel}/{user}/payment-claims", json=body
+            PaymentClaim,
+            "POST",
+            f"/identities/{channel}/{user}/payment-claims",
+            json=body,
+            idempotency_key=idempotency_key,
         )
         return result
 

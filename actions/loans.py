@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk.events import EventType
 
 from actions.common import language, line, local_date, today
-from actions.loan_api import Loan
+from actions.loan_api import Loan, request_key
 from actions.parsing import parse_amount, parse_date
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import day, money, nested
@@ -145,7 +145,11 @@ async def report_payment(context: RequestContext) -> list[EventType]:
     if paid_on is not None and paid_on > today():
         paid_on = None
     claim = await context.api.claim_payment(
-        context.who.channel, context.who.user, amount=amount, paid_on=paid_on
+        context.who.channel,
+        context.who.user,
+        amount=amount,
+        paid_on=paid_on,
+        idempotency_key=request_key(context.tracker, "payment_claim"),
     )
     if claim.found and claim.payment is not None:
         context.say(

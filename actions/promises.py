@@ -16,7 +16,6 @@ from actions.common import (
     caller,
     idempotency_key,
     language,
-    latest_user_timestamp,
     say,
     today,
     try_again,
@@ -26,6 +25,7 @@ from actions.loan_api import (
     LoanApiError,
     PromiseRejected,
     VerificationRequired,
+    message_reference,
 )
 from actions.parsing import ParsedAmount, parse_promise
 from actions.requests import RequestAction, RequestContext, request
@@ -116,7 +116,8 @@ async def start_promise(context: RequestContext) -> list[EventType]:
         SlotSet("promise_currency", loan.currency),
         SlotSet("promise_outstanding", str(loan.outstanding)),
         SlotSet("promise_due_now", str(due_now)),
-        SlotSet("promise_started_at", str(latest_user_timestamp(context.tracker))),
+        # The message that started the promise: its channel id keys the promise's creation.
+        SlotSet("promise_started_at", message_reference(context.tracker)),
         SlotSet("promise_amount", str(amount) if amount is not None else None),
         SlotSet("promise_date", when.isoformat() if when else None),
         SlotSet("promise_confirmed", None),

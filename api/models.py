@@ -2,7 +2,7 @@
 
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
-from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
+from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
 from api.core.db import Base
 from api.ledger.models import ContactEvent
 from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus
@@ -17,6 +17,7 @@ __all__ = [
     "Branch",
     "Case",
     "CaseKind",
+    "CaseNote",
     "CaseOutcome",
     "CaseStatus",
     "Channel",

@@ -1,9 +1,12 @@
 """Start and stop the running product: loan API, action server and Rasa server.
 
 Each service is a subprocess bound to 127.0.0.1 on a free port chosen at start, with its logs
-in a file (never a pipe that could fill up) and a health wait. Tests, ``kopa chat --start``, the
-demo and the benchmarks share this one way of starting things. Rasa's telemetry is switched off:
-nothing here talks to anything but localhost.
+in a file (never a pipe that could fill up) and a health wait. Rasa's HTTP API needs its auth
+token (``--auth-token``, ``KOPA_RASA_TOKEN``) and the action server the shared secret Rasa sends
+in a header (``KOPA_ACTION_SERVER_TOKEN``, ``actions/server.py``); both come from the
+environment, development placeholders otherwise, and travel to Rasa through its environment.
+Tests, ``kopa chat --start``, the demo and the benchmarks share this one way of starting
+things. Rasa's telemetry is switched off: nothing here talks to anything but localhost.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import httpx
 from kopa.paths import NLU_DIR, RASA_BIN, ROOT, VAR_DIR
 
 HOST = "127.0.0.1"
+DEV_RASA_TOKEN = "dev-rasa-token"  # noqa: S105 - a development placeholder
+DEV_ACTION_SERVER_TOKEN = "dev-action-server-token"  # noqa: S105 - as actions/server.py
+ACTION_TOKEN_HEADER = "X-Kopa-Action-Token"  # noqa: S105 - a header name
 
 
 class StackError(RuntimeError):
@@ -68,6 +74,8 @@ class Stack:
     api_url: str | None = None
     actions_url: str | None = None
     rasa_url: str | None = None
+    # Rasa's HTTP API (/conversations/..., /model/...) answers only with ``?token=``.
+    rasa_token: str = DEV_RASA_TOKEN
     services: list[Service] = field(default_factory=list)
 
     def service(self, name: str) -> Service:
@@ -139,10 +147,25 @@ def start_api(
     return _spawn("api", command, port, "/health", env, log_dir)
 
 
+def action_server_token() -> str:
+    return os.environ.get("KOPA_ACTION_SERVER_TOKEN") or DEV_ACTION_SERVER_TOKEN
+
+
+def rasa_token() -> str:
+    return os.environ.get("KOPA_RASA_TOKEN") or DEV_RASA_TOKEN
+
+
 def start_actions(api_url: str, token: str, log_dir: Path, extra_env: dict[str, str]) -> Service:
     port = free_port()
-    env = _base_env({"KOPA_API_URL": api_url, "KOPA_SERVICE_TOKEN": token, **extra_env})
-    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    env = _base_env(
+        {
+            "KOPA_API_URL": api_url,
+            "KOPA_SERVICE_TOKEN": token,
+            "KOPA_ACTION_SERVER_TOKEN": action_server_token(),
+            **extra_env,
+        }
+    )
+    command = [sys.executable, "-m", "actions.server", "--port", str(port)]
     return _spawn("actions", command, port, "/health", env, log_dir)
 
 
@@ -150,7 +173,14 @@ def start_rasa(model: Path, actions_url: str, log_dir: Path) -> Service:
     port = free_port()
     endpoints = log_dir / "endpoints.yml"
     log_dir.mkdir(parents=True, exist_ok=True)
-    endpoints.write_text(f'action_endpoint:\n  url: "{actions_url}/webhook"\n')
+    # The secret stays in the environment: Rasa expands ${...} when it reads the file (only in
+    # an unquoted YAML value).
+    endpoints.write_text(
+        "action_endpoint:\n"
+        f'  url: "{actions_url}/webhook"\n'
+        "  headers:\n"
+        f"    {ACTION_TOKEN_HEADER}: ${{KOPA_ACTION_SERVER_TOKEN}}\n"
+    )
     command = [
         str(RASA_BIN), "run",
         "--model", str(model),
@@ -159,11 +189,15 @@ def start_rasa(model: Path, actions_url: str, log_dir: Path) -> Service:
         "--interface", HOST,
         "--port", str(port),
         "--enable-api",
+        "--auth-token", rasa_token(),
     ]  # fmt: skip
     # The model names Kopa's own NLU components as `components.<module>`: nlu/ must be importable
     # (`rasa train` runs in nlu/, which Rasa puts on the path itself).
     env = _base_env(
-        {"PYTHONPATH": os.pathsep.join(filter(None, [str(NLU_DIR), os.environ.get("PYTHONPATH")]))}
+        {
+            "KOPA_ACTION_SERVER_TOKEN": action_server_token(),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(NLU_DIR), os.environ.get("PYTHONPATH")])),
+        }
     )
     return _spawn("rasa", command, port, "/webhooks/rest/", env, log_dir)
 
@@ -199,7 +233,7 @@ def running_stack(
     token = token or os.environ.get("KOPA_SERVICE_TOKEN") or "dev-service-token"
     log_dir = log_dir or VAR_DIR / "stack"
     extra = extra_env or {}
-    stack = Stack()
+    stack = Stack(rasa_token=rasa_token())
     try:
         pinned = os.environ.get("KOPA_RASA_MODEL")
         model = model or (Path(pinned) if pinned else ensure_model())

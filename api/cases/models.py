@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, func
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -32,10 +32,29 @@ class CaseOutcome(enum.StrEnum):
     no_action = "no_action"
 
 
+# Statuses of a case an officer still has to work; a borrower has at most one such case of a kind.
+UNRESOLVED_STATUSES = ("open", "acknowledged", "called")
+_UNRESOLVED_SQL = text("status IN ('open', 'acknowledged', 'called')")
+
+
 class Case(Base):
-    """A hardship case, officer request, complaint or payment claim, with a human reference."""
+    """A hardship case, officer request, complaint or payment claim, with a human reference.
+
+    A borrower has at most one unresolved case of each kind: a second request becomes a
+    :class:`CaseNote` on it (the partial unique index below holds the rule against races).
+    """
 
     __tablename__ = "case"
+    __table_args__ = (
+        Index(
+            "uq_case_one_unresolved_per_borrower_kind",
+            "borrower_id",
+            "kind",
+            unique=True,
+            postgresql_where=_UNRESOLVED_SQL,
+            sqlite_where=_UNRESOLVED_SQL,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
@@ -64,3 +83,24 @@ class Case(Base):
     called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseNote(Base):
+    """A later request added to an unresolved case instead of opening a second one.
+
+    ``capped`` marks a request that came after the borrower's daily cap of new cases: it was
+    added to their latest case rather than alerting an officer again.
+    """
+
+    __tablename__ = "case_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[CaseKind] = mapped_column(Enum(CaseKind, native_enum=False, length=16))
+    capped: Mapped[bool] = mapped_column(default=False)
+    borrower_words: Mapped[str | None] = mapped_column(Text)
+    requested_relief: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), index=True)

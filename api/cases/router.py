@@ -42,7 +42,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
     response_model=CaseOut,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "a retry with the same Idempotency-Key: the case opened first"}
+        200: {
+            "description": "a retry with the same Idempotency-Key, or a request added to an "
+            "unresolved case of the same kind or (past the daily cap) to the latest case: "
+            "nobody is alerted; ``disposition`` says which"
+        }
     },
 )
 def open_case(
@@ -86,6 +90,7 @@ def open_case(
         status=opened.case.status,
         officer_name=opened.officer.name,
         sla_due_at=opened.case.sla_due_at,
+        disposition=opened.disposition.value,
     )
 
 
@@ -128,6 +133,7 @@ def claim_payment(
         found=False,
         case_reference=answer.case.reference,
         expected_within_hours=answer.expected_within_hours,
+        disposition=answer.disposition.value if answer.disposition else None,
     )
 
 

@@ -22,12 +22,18 @@ class CaseIn(BaseModel):
     loan_id: int | None = None
 
 
+Disposition = Literal["opened", "added", "capped"]
+
+
 class CaseOut(BaseModel):
     reference: str
     kind: CaseKind
     status: CaseStatus
     officer_name: str
     sla_due_at: datetime
+    # opened: a new case; added: put on the unresolved case of this kind; capped: the daily cap
+    # was reached, put on the latest case. Only "opened" alerted an officer.
+    disposition: Disposition = "opened"
 
 
 class PaymentClaimIn(BaseModel):
@@ -41,6 +47,7 @@ class PaymentClaimOut(BaseModel):
     payment: PaymentLine | None = None
     case_reference: str | None = None
     expected_within_hours: int | None = None
+    disposition: Disposition | None = None
 
 
 class OfficerActionIn(BaseModel):

@@ -7,6 +7,7 @@ case that was rolled back.
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,7 @@ from api.cases.exceptions import (
     OfficerNotFound,
     OutcomeRequired,
 )
-from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
+from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
 from api.core.config import CasePolicy, get_settings
 from api.ledger import service as ledger
 from api.loans import service as loan_service
@@ -57,13 +58,36 @@ CATEGORY_PATTERN = re.compile(r"^[a-z_]{1,32}$")
 # Chats the notifier can deliver to (the terminal chat is interactive only).
 DELIVERABLE = (Channel.telegram, Channel.whatsapp)
 CLAIM_LOOKBACK = timedelta(days=30)
+CAP_WINDOW = timedelta(hours=24)
+
+
+class Disposition(enum.StrEnum):
+    """What became of a borrower's request for a case."""
+
+    opened = "opened"  # a new case; its officer is alerted
+    added = "added"  # added to the borrower's unresolved case of the same kind
+    capped = "capped"  # over the daily cap: added to their latest case, nobody alerted
 
 
 @dataclass(frozen=True)
 class OpenedCase:
     case: Case
     officer: Officer
-    created: bool  # False: an earlier request with the same Idempotency-Key opened it
+    created: bool  # True only when this request opened (and alerted) a new case
+    disposition: Disposition = Disposition.opened
+
+
+@dataclass(frozen=True)
+class CaseRequest:
+    """What the borrower asked for, kept on the case or on a note added to it."""
+
+    kind: CaseKind
+    channel: str | None = None
+    category: str | None = None
+    borrower_words: str | None = None
+    requested_relief: str | None = None
+    details: dict[str, Any] | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class ClaimAnswer:
     payment: Payment | None
     case: Case | None
     expected_within_hours: int
+    disposition: Disposition | None = None
 
 
 def new_reference(session: Session, kind: CaseKind) -> str:
@@ -124,18 +149,35 @@ def open_case(
 ) -> OpenedCase:
     """Open a case, assign it, pause collection for hardship and alert the officer.
 
+    A borrower has at most one unresolved case of each kind: a later request is added to it as
+    a note and alerts nobody. Past the daily caps of :class:`CasePolicy` a request is added to
+    the borrower's latest case instead of opening one. A retry with the same Idempotency-Key
+    answers what the first request did.
+
     Raises:
-        CaseIdempotencyKeyReused: the key opened a case of another kind.
+        CaseIdempotencyKeyReused: the key was used by a request of another kind or borrower.
         NoOfficer: the borrower has no officer and the branch no manager.
     """
     policy = policy or get_settings().cases
-    if idempotency_key is not None:
-        earlier = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
-        if earlier is not None:
-            if earlier.kind != kind or earlier.borrower_id != borrower.id:
-                raise CaseIdempotencyKeyReused()
-            officer = session.get_one(Officer, earlier.assigned_officer_id)
-            return OpenedCase(earlier, officer, created=False)
+    request = CaseRequest(
+        kind=kind,
+        channel=channel,
+        category=category,
+        borrower_words=borrower_words,
+        requested_relief=requested_relief,
+        details=details,
+        idempotency_key=idempotency_key,
+    )
+    earlier = _earlier_request(session, request, borrower)
+    if earlier is not None:
+        return earlier
+    unresolved = _unresolved_case(session, borrower.id, kind)
+    if unresolved is not None:
+        return _add_note(session, unresolved, request, borrower, now, policy, capped=False)
+    if _over_daily_cap(session, borrower.id, kind, now, policy):
+        latest = _latest_case(session, borrower.id)
+        if latest is not None:
+            return _add_note(session, latest, request, borrower, now, policy, capped=True)
 
     officer = _assignee(session, borrower)
     case = Case(
@@ -155,20 +197,20 @@ def open_case(
         created_at=now,
     )
     try:
-        # Two deliveries of the same retry can race to the unique key: the loser answers the
-        # winner's case (and alerts nobody twice).
+        # Two deliveries of one request (same key) or two requests of one kind can race: the
+        # unique key and the one-unresolved-case index let one win; the other answers the
+        # winner's case and alerts nobody twice.
         with session.begin_nested():
             session.add(case)
             session.flush()
     except IntegrityError:
-        winner = (
-            session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
-            if idempotency_key is not None
-            else None
-        )
+        raced = _earlier_request(session, request, borrower)
+        if raced is not None:
+            return raced
+        winner = _unresolved_case(session, borrower.id, kind)
         if winner is None:
             raise
-        return OpenedCase(winner, session.get_one(Officer, winner.assigned_officer_id), False)
+        return _add_note(session, winner, request, borrower, now, policy, capped=False)
     if kind is CaseKind.hardship:
         # Hardship is the person's, not one loan's: no reminder about any of their loans.
         for open_loan in loan_service.loans_of(session, borrower.id):
@@ -197,6 +239,132 @@ def open_case(
         now=now,
     )
     return OpenedCase(case, officer, created=True)
+
+
+def _earlier_request(
+    session: Session, request: CaseRequest, borrower: Borrower
+) -> OpenedCase | None:
+    """What a request with the same Idempotency-Key did: opened a case or added a note."""
+    key = request.idempotency_key
+    if key is None:
+        return None
+    case = session.scalar(select(Case).where(Case.idempotency_key == key))
+    disposition = Disposition.opened
+    if case is None:
+        note = session.scalar(select(CaseNote).where(CaseNote.idempotency_key == key))
+        if note is None:
+            return None
+        if note.kind != request.kind:
+            raise CaseIdempotencyKeyReused()
+        case = session.get_one(Case, note.case_id)
+        disposition = Disposition.capped if note.capped else Disposition.added
+    elif case.kind != request.kind:
+        raise CaseIdempotencyKeyReused()
+    if case.borrower_id != borrower.id:
+        raise CaseIdempotencyKeyReused()
+    officer = session.get_one(Officer, case.assigned_officer_id)
+    return OpenedCase(case, officer, created=False, disposition=disposition)
+
+
+def _unresolved_case(session: Session, borrower_id: int, kind: CaseKind) -> Case | None:
+    return session.scalar(
+        select(Case).where(
+            Case.borrower_id == borrower_id, Case.kind == kind, Case.status.in_(UNRESOLVED)
+        )
+    )
+
+
+def _latest_case(session: Session, borrower_id: int) -> Case | None:
+    """The case a capped request is added to: the newest unresolved one, else the newest."""
+    return session.scalar(
+        select(Case)
+        .where(Case.borrower_id == borrower_id)
+        .order_by(Case.status.in_(UNRESOLVED).desc(), Case.created_at.desc(), Case.id.desc())
+    )
+
+
+def _over_daily_cap(
+    session: Session, borrower_id: int, kind: CaseKind, now: datetime, policy: CasePolicy
+) -> bool:
+    """Whether opening one more case of ``kind`` would pass a cap of the last 24 hours.
+
+    Hardship is neither capped nor counted: it pauses collection, and its officer must resolve
+    the previous one before another can open, so it cannot flood anyone.
+    """
+    if kind is CaseKind.hardship:
+        return False
+    rows = session.execute(
+        select(Case.kind, func.count())
+        .where(
+            Case.borrower_id == borrower_id,
+            Case.kind != CaseKind.hardship,
+            Case.created_at > now - CAP_WINDOW,
+        )
+        .group_by(Case.kind)
+    )
+    opened = {CaseKind(k): int(n) for k, n in rows}
+    kind_caps = {
+        CaseKind.payment_claim: policy.max_payment_claims_per_day,
+        CaseKind.officer_request: policy.max_officer_requests_per_day,
+    }
+    if sum(opened.values()) >= policy.max_cases_per_day:
+        return True
+    return kind in kind_caps and opened.get(kind, 0) >= kind_caps[kind]
+
+
+def _add_note(
+    session: Session,
+    case: Case,
+    request: CaseRequest,
+    borrower: Borrower,
+    now: datetime,
+    policy: CasePolicy,
+    *,
+    capped: bool,
+) -> OpenedCase:
+    """Keep a later request on ``case`` for its officer, without alerting anyone."""
+    notes_today = session.scalar(
+        select(func.count())
+        .select_from(CaseNote)
+        .join(Case, Case.id == CaseNote.case_id)
+        .where(Case.borrower_id == borrower.id, CaseNote.created_at > now - CAP_WINDOW)
+    )
+    disposition = Disposition.capped if capped else Disposition.added
+    if int(notes_today or 0) < policy.max_notes_per_day:
+        note = CaseNote(
+            case_id=case.id,
+            kind=request.kind,
+            capped=capped,
+            borrower_words=request.borrower_words,
+            requested_relief=request.requested_relief,
+            details=request.details,
+            channel=request.channel,
+            idempotency_key=request.idempotency_key,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(note)
+                session.flush()
+        except IntegrityError:
+            raced = _earlier_request(session, request, borrower)
+            if raced is None:
+                raise
+            return raced
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="case",
+        decision=disposition.value,
+        rule=request.kind.value,
+        borrower_id=borrower.id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        channel=request.channel,
+    )
+    officer = session.get_one(Officer, case.assigned_officer_id)
+    return OpenedCase(case, officer, created=False, disposition=disposition)
 
 
 def _label(prefix: str, value: str | None, unknown: str) -> dict[str, Any]:
@@ -548,4 +716,4 @@ def claim_payment(
         idempotency_key=idempotency_key,
         policy=policy,
     )
-    return ClaimAnswer(None, opened.case, policy.payments_visible_within_hours)
+    return ClaimAnswer(None, opened.case, policy.payments_visible_within_hours, opened.disposition)

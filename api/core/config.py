@@ -36,6 +36,37 @@ class CasePolicy(BaseModel):
     payment_claim_sla_hours: int = 24
     # What a borrower is told when a payment they claim has not arrived yet.
     payments_visible_within_hours: int = 24
+    # Officers must not be flooded: over 24 hours a borrower opens at most this many cases (of
+    # any kind but hardship, which is never capped), payment claims and officer requests. Later
+    # requests are added to their latest case as notes, alert nobody, and the borrower hears it
+    # is already with the officer.
+    max_cases_per_day: int = 3
+    max_payment_claims_per_day: int = 2
+    max_officer_requests_per_day: int = 2
+    # Notes keep the borrower's words; past this many a day only the request is counted.
+    max_notes_per_day: int = 20
+
+
+class RetentionPolicy(BaseModel):
+    """What ``kopa retention run`` removes, and where Rasa keeps its conversations.
+
+    Rasa's tracker store is named by URL: ``tracker_store_url`` for its SQL store (the table
+    ``events``), ``tracker_redis_url`` for its Redis store (production: Redis db 1); its Redis
+    lock store (db 2) is taken per conversation while a tracker is changed.
+    """
+
+    # Free text borrowers typed (case words and details, notes) of cases resolved this long ago,
+    # and finished inbox rows.
+    days: int = 90
+    # Conversations idle this long are deleted; older events of active ones lose their text.
+    tracker_days: int = 30
+    tracker_store_url: str | None = None
+    tracker_redis_url: str | None = None
+    tracker_key_prefix: str = "tracker:"
+    lock_redis_url: str | None = None
+    lock_key_prefix: str = "lock:"
+    # How long to wait for a conversation Rasa is answering before leaving it to the next run.
+    lock_wait_seconds: float = 10.0
 
 
 class Settings(BaseSettings):
@@ -51,9 +82,14 @@ class Settings(BaseSettings):
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     payment_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     hash_pepper: SecretStr = SecretStr(DEV_HASH_PEPPER)
+    # The payment webhook's signed timestamp may be this far from the API's clock (replays
+    # outside it are refused), and its body this large at most (413 beyond).
+    payment_webhook_tolerance_seconds: int = 300
+    payment_webhook_max_body_bytes: int = 16_384
     verification: VerificationPolicy = VerificationPolicy()
     promises: PromisePolicy = PromisePolicy()
     cases: CasePolicy = CasePolicy()
+    retention: RetentionPolicy = RetentionPolicy()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

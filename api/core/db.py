@@ -59,7 +59,10 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # A connection the server dropped (restart, terminated backend) is replaced at checkout,
+    # and a server that does not answer fails the connect after 5 s instead of the OS's minutes.
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs["connect_args"] = {"connect_timeout": 5, **kwargs.get("connect_args", {})}
     return create_engine(url, **kwargs)
 
 

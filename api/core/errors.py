@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,21 @@ def register_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection lost mid-request (server restart, terminated backend, network): the
+        # transaction was rolled back with it, so nothing is half-written and the caller may
+        # retry with the same Idempotency-Key. The pool already dropped the dead connection.
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            logger.warning("database unavailable: %s", type(exc.orig).__name__)
+            return JSONResponse(
+                error_body("database_unavailable", "The database is unavailable; retry shortly"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        logger.error("database error: %s", type(exc.orig).__name__)
+        return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -27,11 +27,30 @@ def hmac_sha256_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def signature_matches(secret: str, body: bytes, header_value: str | None) -> bool:
-    """Check ``sha256=<hex>`` over the raw body in constant time."""
-    if not header_value or not header_value.startswith("sha256="):
-        return False
-    return hmac.compare_digest(header_value.removeprefix("sha256="), hmac_sha256_hex(secret, body))
+def payment_signature(secret: str, body: bytes, *, timestamp: int) -> str:
+    """``sha256=<hex>`` over ``<unix seconds>.`` and the raw body: the time is signed too."""
+    return "sha256=" + hmac_sha256_hex(secret, f"{timestamp}.".encode() + body)
+
+
+def payment_signature_headers(secret: str, body: bytes, *, timestamp: int) -> dict[str, str]:
+    """The headers a sender of the payment webhook signs a body with."""
+    return {
+        "X-Kopa-Timestamp": str(timestamp),
+        "X-Kopa-Signature": payment_signature(secret, body, timestamp=timestamp),
+    }
+
+
+def signed_timestamp(
+    secret: str, body: bytes, timestamp_header: str | None, signature_header: str | None
+) -> int | None:
+    """The signed send time of a payment webhook, or None when the signature does not match."""
+    if not timestamp_header or not timestamp_header.isdigit() or not signature_header:
+        return None
+    timestamp = int(timestamp_header)
+    expected = payment_signature(secret, body, timestamp=timestamp)
+    if not hmac.compare_digest(signature_header.encode(), expected.encode()):
+        return None
+    return timestamp
 
 
 def hash_secret_factor(pepper: str, value: str) -> str:

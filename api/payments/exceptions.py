@@ -1,12 +1,25 @@
 from __future__ import annotations
 
-from api.core.errors import Invalid, NotFound, Unauthorized
+from api.core.errors import DomainError, Invalid, NotFound, Unauthorized
 
 
 class BadSignature(Unauthorized):
     """The webhook signature is missing or does not match the body."""
 
     code = "bad_signature"
+
+
+class StaleSignature(Unauthorized):
+    """The webhook was signed more than the allowed window ago (or in the future): a replay."""
+
+    code = "stale_signature"
+
+
+class PayloadTooLarge(DomainError):
+    """The webhook body is larger than any payment confirmation."""
+
+    status_code = 413
+    code = "payload_too_large"
 
 
 class UnknownAccount(NotFound):

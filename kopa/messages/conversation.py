@@ -157,6 +157,15 @@ MESSAGES = {
         "I'm sorry about this. Your complaint is recorded under reference {reference}. Your "
         "branch will reply by {by}."
     ),
+    # A request the officer already has (an open case of that kind, or the day's cap reached).
+    "conv.case.already_with_officer": N_(
+        "{officer} already has your request (reference {reference}) and will contact you. "
+        "I have added this message to it."
+    ),
+    "conv.case.already_with_branch": N_(
+        "Your branch already has your request (reference {reference}) and will contact you. "
+        "I have added this message to it."
+    ),
     # Preferences.
     "conv.opted_out": N_(
         "Done: you will get no more reminders here. You can still write to me. Write START to "

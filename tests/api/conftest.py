@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.core.config import get_settings
 from api.core.deps import get_now, get_session
-from api.core.security import hmac_sha256_hex
+from api.core.security import hmac_sha256_hex, payment_signature_headers
 from api.main import create_app
 from tests.api.factories import aware
 
@@ -51,8 +51,11 @@ class Api:
     def webhook(self, body: dict[str, Any], *, signature: str | None = "valid") -> httpx.Response:
         raw = json.dumps(body).encode()
         headers = self._headers({"Content-Type": "application/json"})
+        secret = get_settings().payment_webhook_secret.get_secret_value()
         if signature == "valid":
-            secret = get_settings().payment_webhook_secret.get_secret_value()
+            timestamp = int(self.clock.now.timestamp())
+            headers.update(payment_signature_headers(secret, raw, timestamp=timestamp))
+        elif signature == "body-only":  # the old scheme: the body signed, no time
             headers["X-Kopa-Signature"] = f"sha256={hmac_sha256_hex(secret, raw)}"
         elif signature is not None:
             headers["X-Kopa-Signature"] = signature

@@ -6,7 +6,6 @@ the racing sessions must really commit.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,15 +14,13 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Borrower
-from api.cases.models import CaseKind
+from api.cases.models import Case, CaseKind
 from api.cases.service import open_case
 from api.core.db import build_engine
-from api.core.migrate import upgrade
 from api.loans.models import Loan
 from api.outbox.models import OutboxMessage
 from api.payments.models import Payment, PaymentAllocation
@@ -31,6 +28,7 @@ from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
 from api.promises.service import create_promise
 from tests.api.factories import aware, make_borrower, make_branch, make_loan, make_officer
+from tests.api.scratch import scratch_postgres
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -38,23 +36,10 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def factory() -> Iterator[sessionmaker[Session]]:
-    base = os.environ.get("KOPA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    name = f"kopa_race_{uuid.uuid4().hex[:10]}"
-    admin = build_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    engine = build_engine(url, pool_size=4)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("kopa_race") as url:
+        engine = build_engine(url, pool_size=4)
+        yield sessionmaker(bind=engine, expire_on_commit=False)
+        engine.dispose()
 
 
 def _race(factory: sessionmaker[Session], work: Callable[[Session], T]) -> list[T]:
@@ -184,5 +169,39 @@ def test_a_case_retried_twice_at_once_is_opened_and_alerted_once(
             select(func.count())
             .select_from(OutboxMessage)
             .where(OutboxMessage.business_key == f"case:{first}:officer_alert")
+        )
+    assert alerts == 1
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_requests_of_a_kind_at_once_open_one_case_and_alert_once(
+    factory: sessionmaker[Session], attempt: int
+) -> None:
+    """A duplicated webhook: two deliveries, two different keys, one case, one alert."""
+    with factory() as session:
+        branch = make_branch(session)
+        borrower_id = make_borrower(session, branch, officer=make_officer(session, branch)).id
+        session.commit()
+    keys = iter([f"dup-{attempt}-a-{uuid.uuid4().hex}", f"dup-{attempt}-b-{uuid.uuid4().hex}"])
+    lock = threading.Lock()
+
+    def open_it(session: Session) -> str:
+        with lock:
+            key = next(keys)
+        return open_case(
+            session=session,
+            borrower=session.get_one(Borrower, borrower_id),
+            kind=CaseKind.complaint,
+            now=aware(2026, 12, 1),
+            idempotency_key=key,
+        ).disposition.value
+
+    assert sorted(_race(factory, open_it)) == ["added", "opened"]
+    with factory() as session:
+        alerts = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .join(Case, Case.id == OutboxMessage.case_id)
+            .where(Case.borrower_id == borrower_id, OutboxMessage.purpose == "officer_alert")
         )
     assert alerts == 1

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.core.config import get_settings
-from api.core.security import hmac_sha256_hex
+from api.core.security import hmac_sha256_hex, payment_signature_headers
 from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.payments.models import Payment, PaymentAllocation
 from tests.api.conftest import Api
@@ -126,4 +128,80 @@ def test_wrong_currency_unknown_account_and_malformed_bodies_are_refused(
     naive = api.webhook(_confirmation(loan, "10.00", "NAIVE-1", received_at="2026-12-01T10:00"))
     assert naive.status_code == 422
     assert "Traceback" not in naive.text
+    assert _payments(session) == 0
+
+
+def _signed_post(
+    api: Api, raw: bytes, *, timestamp: int, extra: dict[str, str] | None = None
+) -> httpx.Response:
+    secret = get_settings().payment_webhook_secret.get_secret_value()
+    headers = {
+        "Authorization": f"Bearer {api.token}",
+        "Content-Type": "application/json",
+        **payment_signature_headers(secret, raw, timestamp=timestamp),
+        **(extra or {}),
+    }
+    return api.client.post("/v1/webhooks/payments", content=raw, headers=headers)
+
+
+def test_a_signed_confirmation_replayed_outside_five_minutes_is_refused(
+    api: Api, session: Session
+) -> None:
+    loan = _loan(session)
+    raw = json.dumps(_confirmation(loan, "300.00", "TS-1")).encode()
+    now = int(api.clock.now.timestamp())
+    for stale in (now - 301, now + 301):
+        refused = _signed_post(api, raw, timestamp=stale)
+        assert (refused.status_code, refused.json()["code"]) == (401, "stale_signature")
+    assert _payments(session) == 0
+    # The timestamp is signed: moving it into the window without the secret breaks the HMAC.
+    secret = get_settings().payment_webhook_secret.get_secret_value()
+    old = payment_signature_headers(secret, raw, timestamp=now - 400)
+    forged = api.client.post(
+        "/v1/webhooks/payments",
+        content=raw,
+        headers={
+            "Authorization": f"Bearer {api.token}",
+            "Content-Type": "application/json",
+            "X-Kopa-Signature": old["X-Kopa-Signature"],
+            "X-Kopa-Timestamp": str(now),
+        },
+    )
+    assert (forged.status_code, forged.json()["code"]) == (401, "bad_signature")
+    # The body alone signed (no timestamp), as before: refused.
+    unsigned_time = api.webhook(_confirmation(loan, "300.00", "TS-1"), signature="body-only")
+    assert unsigned_time.status_code == 401
+    assert _payments(session) == 0
+    inside = _signed_post(api, raw, timestamp=now - 299)
+    assert (inside.status_code, inside.json()) == (200, {"status": "recorded"})
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(
+    api: Api, session: Session
+) -> None:
+    loan = _loan(session)
+    limit = get_settings().payment_webhook_max_body_bytes
+    padded = _confirmation(loan, "300.00", "BIG-1", method="mobile_money" + " " * limit)
+    raw = json.dumps(padded).encode()
+    now = int(api.clock.now.timestamp())
+    response = _signed_post(api, raw, timestamp=now)
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
+
+    # A chunked body (no Content-Length) is cut off at the limit too.
+    secret = get_settings().payment_webhook_secret.get_secret_value()
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(64):
+            yield b" " * (limit // 8)
+
+    streamed = api.client.post(
+        "/v1/webhooks/payments",
+        content=chunks(),
+        headers={
+            "Authorization": f"Bearer {api.token}",
+            "Content-Type": "application/json",
+            **payment_signature_headers(secret, b"", timestamp=now),
+        },
+    )
+    assert (streamed.status_code, streamed.json()["code"]) == (413, "payload_too_large")
     assert _payments(session) == 0

@@ -18,7 +18,7 @@ from actions.common import today
 from api.borrowers.models import ChannelIdentity
 from api.cases.models import Case
 from api.core.config import get_settings
-from api.core.security import hmac_sha256_hex
+from api.core.security import payment_signature_headers
 from api.promises.models import PromiseToPay
 from bot.channels.base import InboundMessage
 from bot.conversation import ConversationService
@@ -363,7 +363,7 @@ async def test_a_payment_that_arrived_is_confirmed(chat: ChatFactory, world: Wor
             headers={
                 "Authorization": f"Bearer {world.token}",
                 "Content-Type": "application/json",
-                "X-Kopa-Signature": f"sha256={hmac_sha256_hex(secret, body)}",
+                **payment_signature_headers(secret, body, timestamp=int(time.time())),
             },
         )
     assert response.status_code == 200, response.text
