@@ -1,7 +1,7 @@
 """one unresolved case per borrower and kind; case notes for later requests
 
 Revision ID: 5a1c0e7d9b21
-Revises: 061c9dbbe946
+Revises: 5d2c7a91e4b3
 Create Date: 2026-12-04 15:10:00
 
 A second request of a kind while one is unresolved becomes a ``case_note`` on it; the partial
@@ -18,7 +18,7 @@ from alembic import op
 import api.core.types
 
 revision = "5a1c0e7d9b21"
-down_revision = "061c9dbbe946"
+down_revision = "5d2c7a91e4b3"
 branch_labels = None
 depends_on = None
 
