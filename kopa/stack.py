@@ -196,7 +196,9 @@ def start_rasa(model: Path, actions_url: str, log_dir: Path) -> Service:
     env = _base_env(
         {
             "KOPA_ACTION_SERVER_TOKEN": action_server_token(),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(NLU_DIR), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(NLU_DIR), os.environ.get("PYTHONPATH")])
+            ),
         }
     )
     return _spawn("rasa", command, port, "/webhooks/rest/", env, log_dir)
