@@ -4,6 +4,7 @@ from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
 from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
 from api.core.db import Base
+from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
 from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
@@ -24,6 +25,8 @@ __all__ = [
     "Consent",
     "ContactEvent",
     "Frequency",
+    "InboxMessage",
+    "InboxStatus",
     "Installment",
     "InstallmentStatus",
     "Loan",

@@ -8,16 +8,21 @@ and the tests see exactly what the gateway let through.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from api.core.migrate import upgrade
 from bot.app import create_app
 from bot.channels.base import InboundMessage, OutboundMessage
 from bot.config import BotSettings, TelegramSettings, WhatsAppSettings
@@ -40,6 +45,20 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@lru_cache(maxsize=1)
+def _migrated_template() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="kopa-gateway-")) / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def fresh_sqlite_url() -> str:
+    """A migrated SQLite database of its own (the gateway's inbox commits rows)."""
+    target = Path(tempfile.mkdtemp(prefix="kopa-gateway-")) / "kopa.db"
+    shutil.copyfile(_migrated_template(), target)
+    return f"sqlite:///{target}"
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -94,8 +113,9 @@ def gateway_settings(
         rasa_url=rasa_url or closed_port_url(),
         api_url=api_url or closed_port_url(),
         redis_url=None,
-        database_url=database_url,
+        database_url=database_url or fresh_sqlite_url(),
         reply_deadline_seconds=4.0,
+        inbox_poll_seconds=0.1,
     )
 
 
@@ -125,6 +145,7 @@ class Gateway:
     def telegram_post(self, body: Any, secret: str | None = TG_SECRET) -> httpx.Response:
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
         if isinstance(body, bytes):
+            headers["Content-Type"] = "application/json"
             return self.client.post("/telegram/webhook", content=body, headers=headers)
         return self.client.post("/telegram/webhook", json=body, headers=headers)
 
