@@ -1,6 +1,6 @@
 """Every table, imported once so that metadata (Alembic, tests) sees the whole schema."""
 
-from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
 from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
 from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
 from api.core.db import Base
@@ -22,6 +22,7 @@ __all__ = [
     "CaseStatus",
     "Channel",
     "ChannelIdentity",
+    "ChatAlias",
     "Consent",
     "ContactEvent",
     "Frequency",

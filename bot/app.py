@@ -426,11 +426,13 @@ def create_app(
         owned: list[Any] = []
         convo = conversation
         if convo is None:
-            from bot.conversation import ConversationService
+            from bot.conversation import ChatRegistry, ConversationService
             from bot.rasa_client import RasaClient
 
             service = ConversationService(
-                RasaClient(cfg.rasa_url), deadline_seconds=cfg.reply_deadline_seconds
+                RasaClient(cfg.rasa_url),
+                ChatRegistry(cfg.api_url, cfg.service_token.get_secret_value()),
+                deadline_seconds=cfg.reply_deadline_seconds,
             )
             owned.append(service)
             convo = service

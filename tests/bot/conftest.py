@@ -30,7 +30,7 @@ from api.core.migrate import upgrade
 from bot.app import create_app
 from bot.channels.base import InboundMessage, OutboundMessage
 from bot.config import BotSettings, TelegramSettings, WhatsAppSettings
-from bot.conversation import ConversationService
+from bot.conversation import ChatRegistry, ConversationService
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
@@ -173,7 +173,11 @@ def start_gateway(
         database_url=database_url,
     )
     conversation = RecordingConversation(
-        ConversationService(RasaClient(settings.rasa_url), deadline_seconds=3.0)
+        ConversationService(
+            RasaClient(settings.rasa_url),
+            ChatRegistry(settings.api_url, settings.service_token.get_secret_value()),
+            deadline_seconds=3.0,
+        )
     )
     app = create_app(settings, conversation=conversation, telegram_polling=telegram_polling)
     server = ServerThread(app).start()
