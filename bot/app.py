@@ -389,7 +389,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack (a few KB of "[[[[").
         raise HTTPException(400, "body is not JSON") from exc
     if not isinstance(data, dict):
         raise HTTPException(400, "body is not a JSON object")

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 SENDER_PREFIXES = {"telegram": "tg", "whatsapp": "wa", "terminal": "cli"}
 TRY_AGAIN_KEY = "common.try_again_shortly"
 _REMEMBERED_LOCALES = 10_000
+# Telegram and WhatsApp cap a message at 4096 characters; a longer text was forged or pasted,
+# and Rasa's featurizers need no more to classify it.
+MAX_TEXT_TO_RASA = 4096
 
 
 _REMEMBERED_CHATS = 50_000
@@ -162,7 +165,8 @@ class ConversationService:
             "phone_proven": inbound.proven_phone is not None,
             "message_id": message_key(conversation, inbound.message_id),
         }
-        return await self._rasa.send(conversation, inbound.text or "", metadata)
+        text = (inbound.text or "")[:MAX_TEXT_TO_RASA]
+        return await self._rasa.send(conversation, text, metadata)
 
     def _remember(self, chat: tuple[str, str], locale: str) -> None:
         self._last_locale[chat] = locale

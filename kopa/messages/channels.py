@@ -9,8 +9,7 @@ MESSAGES = {
     ),
     # Said in a group or supergroup, never more: account questions belong in a private chat.
     "channels.private_only": N_(
-        "For your privacy I only talk about accounts in a private chat. Please message me "
-        "directly."
+        "For your privacy I only talk about accounts in a private chat. Please message me directly."
     ),
     "channels.unsupported_message": N_(
         "Sorry, I can only read text messages. Please type your question."

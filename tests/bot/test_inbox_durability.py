@@ -1,10 +1,10 @@
 """An acknowledged message is never lost (issue 14, defect 3).
 
 The gateway runs as a process of its own (``kopa serve bot``) on a migrated SQLite database, with
-the real python-telegram-bot talking to the fake Bot API. Its Rasa is a listener that accepts the
-request and never answers, so the test knows the turn is in progress when it SIGKILLs the
-gateway; then it restarts the gateway with Rasa down (nothing listens) and the provider delivers
-the same update again, as Telegram does when it is unsure.
+the real python-telegram-bot talking to the fake Bot API. Its loan API and Rasa are a listener
+that accepts requests and never answers, so the test knows the turn is in progress (registering
+the chat) when it SIGKILLs the gateway; then it restarts the gateway with both down (nothing
+listens).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ CHAT = 6_600_001
 WA_USER = "254711660001"
 
 
-class HangingRasa:
-    """Accepts connections and reads requests, never answers: a turn stuck inside Rasa."""
+class HangingServer:
+    """Accepts connections and reads requests, never answers: a turn stuck in a call."""
 
     def __init__(self) -> None:
         self._sock = socket.socket()
@@ -67,8 +67,8 @@ class HangingRasa:
 
 
 @pytest.fixture
-def hanging_rasa() -> Iterator[HangingRasa]:
-    rasa = HangingRasa()
+def hanging() -> Iterator[HangingServer]:
+    rasa = HangingServer()
     yield rasa
     rasa.close()
 
@@ -94,7 +94,7 @@ def _post_whatsapp(url: str, raw: bytes) -> httpx.Response:
 def test_turns_killed_mid_flight_are_replayed_after_restart_and_answered_once(
     fake_telegram: tuple[FakeTelegram, ServerThread],
     fake_whatsapp: tuple[FakeWhatsApp, ServerThread],
-    hanging_rasa: HangingRasa,
+    hanging: HangingServer,
     tmp_path: Path,
 ) -> None:
     telegram, tg_server = fake_telegram
@@ -102,7 +102,8 @@ def test_turns_killed_mid_flight_are_replayed_after_restart_and_answered_once(
     settings = gateway_settings(
         telegram_url=tg_server.url,
         whatsapp_url=wa_server.url,
-        rasa_url=hanging_rasa.url,
+        rasa_url=hanging.url,
+        api_url=hanging.url,
         database_url=fresh_sqlite_url(),
     ).model_copy(update={"inbox_lease_seconds": 2.0})
     gateway = GatewayProcess(settings, tmp_path / "gateway.log").start()
@@ -111,15 +112,18 @@ def test_turns_killed_mid_flight_are_replayed_after_restart_and_answered_once(
     try:
         assert _post_telegram(gateway.url, update).status_code == 200
         assert _post_whatsapp(gateway.url, raw).status_code == 200
-        wait_until(lambda: hanging_rasa.requests >= 2)  # both turns are inside "Rasa"
+        wait_until(lambda: hanging.requests >= 2)  # both turns are mid-call
         gateway.kill()
         assert telegram.sent_texts(CHAT) == []
         assert whatsapp.sent_texts(WA_USER) == []
 
-        # Back up with Rasa down: each replayed turn ends in "try again shortly". The providers
-        # got their 200, so nothing is delivered again: the inbox alone brings the turns back.
+        # Back up with the API and Rasa down: each replayed turn ends in "try again shortly".
+        # The providers got their 200, so nothing is delivered again: only the inbox replays.
         restarted = GatewayProcess(
-            settings.model_copy(update={"rasa_url": closed_port_url()}), gateway.log_path
+            settings.model_copy(
+                update={"rasa_url": closed_port_url(), "api_url": closed_port_url()}
+            ),
+            gateway.log_path,
         )
         restarted.port, restarted.url = gateway.port, gateway.url
         restarted.start()
