@@ -88,7 +88,6 @@ def install_log_redaction(settings: BotSettings) -> RedactSecrets:
             settings.whatsapp.app_secret.get_secret_value(),
             settings.whatsapp.verify_token.get_secret_value(),
             settings.service_token.get_secret_value(),
-            settings.hash_pepper.get_secret_value(),
         ]
     )
     root = logging.getLogger()

@@ -20,7 +20,6 @@ DEV_WHATSAPP_TOKEN = "dev-whatsapp-token"  # noqa: S105
 DEV_WHATSAPP_APP_SECRET = "dev-whatsapp-app-secret"  # noqa: S105
 DEV_WHATSAPP_VERIFY_TOKEN = "dev-whatsapp-verify-token"  # noqa: S105
 DEV_SERVICE_TOKEN = "dev-service-token"  # noqa: S105 - same placeholder as the loan API's
-DEV_HASH_PEPPER = "dev-pepper"  # same placeholder as the loan API's
 
 
 class TelegramSettings(BaseModel):
@@ -73,8 +72,6 @@ class BotSettings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     api_url: str = "http://127.0.0.1:8000"
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
-    # The loan API's pepper (KOPA_HASH_PEPPER): Rasa knows a chat only by its HMAC under it.
-    hash_pepper: SecretStr = SecretStr(DEV_HASH_PEPPER)
     # Where ``kopa serve bot`` listens (KOPA_GATEWAY_HOST, KOPA_GATEWAY_PORT).
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
@@ -100,7 +97,6 @@ class BotSettings(BaseSettings):
             return self
         placeholders = {
             "KOPA_SERVICE_TOKEN": (self.service_token, DEV_SERVICE_TOKEN, True),
-            "KOPA_HASH_PEPPER": (self.hash_pepper, DEV_HASH_PEPPER, True),
             "KOPA_TELEGRAM__TOKEN": (
                 self.telegram.token,
                 DEV_TELEGRAM_TOKEN,

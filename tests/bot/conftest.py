@@ -229,7 +229,6 @@ def gateway_env(settings: BotSettings, *, port: int) -> dict[str, str]:
             "KOPA_RASA_URL": settings.rasa_url,
             "KOPA_API_URL": settings.api_url,
             "KOPA_SERVICE_TOKEN": settings.service_token.get_secret_value(),
-            "KOPA_HASH_PEPPER": settings.hash_pepper.get_secret_value(),
             "KOPA_DATABASE_URL": settings.database_url,
             "KOPA_REPLY_DEADLINE_SECONDS": str(settings.reply_deadline_seconds),
             "KOPA_INBOX_LEASE_SECONDS": str(settings.inbox_lease_seconds),
