@@ -50,7 +50,7 @@ from tests.bot.conftest import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(1800)]
 
 PEPPER = f"reliability-pepper-{uuid.uuid4().hex[:8]}"
 REQUIRE = os.environ.get("KOPA_REQUIRE_SERVICES") == "1"
