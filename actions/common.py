@@ -1,8 +1,10 @@
 """What every action shares: who is talking, in which language, and how to answer with keys.
 
-The identity comes only from ``tracker.sender_id`` (set by the gateway) and the proven phone only
-from the latest user message's metadata (set by the gateway when the channel proved it). Slots and
-entities a user can type never decide whose account is read.
+The identity comes only from ``tracker.sender_id`` (the chat's pseudonym, set by the gateway; the
+loan API translates it back) and whether the channel proved a phone only from the latest user
+message's metadata (``phone_proven``, set by the gateway, which registered the number itself with
+the loan API: no phone number reaches Rasa). Slots and entities a user can type never decide whose
+account is read.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ def latest_metadata(tracker: Tracker) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def proven_phone(tracker: Tracker) -> str | None:
-    phone = latest_metadata(tracker).get("proven_phone")
-    return phone if isinstance(phone, str) and phone.startswith("+") else None
+def phone_proven(tracker: Tracker) -> bool:
+    """Whether the channel proved a phone with the latest message (the API holds the number)."""
+    return latest_metadata(tracker).get("phone_proven") is True
 
 
 def language(tracker: Tracker) -> str:

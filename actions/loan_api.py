@@ -253,12 +253,15 @@ class LoanApiClient:
         result: Identity = await self._get_model(Identity, "GET", f"/identities/{channel}/{user}")
         return result
 
-    async def start_verification(self, channel: str, user: str, phone: str) -> VerificationStarted:
+    async def start_verification(
+        self, channel: str, user: str, phone: str | None = None
+    ) -> VerificationStarted:
+        """Start the check; without ``phone`` the API uses the one the gateway registered."""
         result: VerificationStarted = await self._get_model(
             VerificationStarted,
             "POST",
             f"/identities/{channel}/{user}/verification/start",
-            json={"phone": phone},
+            json={"phone": phone} if phone is not None else {},
         )
         return result
 

@@ -20,7 +20,7 @@ from actions.common import (
     button,
     caller,
     local_timezone,
-    proven_phone,
+    phone_proven,
     say,
     try_again,
 )
@@ -103,8 +103,7 @@ async def start_verification(dispatcher: CollectingDispatcher, tracker: Tracker)
     # Reached by FollowupAction from any flow: when no form opens, listen rather than let the
     # policies guess what follows in a flow that was interrupted.
     listen = FollowupAction("action_listen")
-    phone = proven_phone(tracker)
-    if phone is None:
+    if not phone_proven(tracker):
         if who.channel == "telegram":
             say(dispatcher, tracker, "conv.verify.share_contact", request_contact=True)
         else:
@@ -112,7 +111,8 @@ async def start_verification(dispatcher: CollectingDispatcher, tracker: Tracker)
         return [listen]
     try:
         async with LoanApiClient() as api:
-            started = await api.start_verification(who.channel, who.user, phone)
+            # The loan API checks the phone the gateway registered for this chat.
+            started = await api.start_verification(who.channel, who.user)
     except IdentityLocked as exc:
         say_locked(dispatcher, tracker, exc)
         return [*(SlotSet(name, None) for name in PENDING_SLOTS), listen]
@@ -148,7 +148,7 @@ class ActionHandleInform(Action):
         # own contact; a bare answer such as "1500" starts nothing.
         text = str((tracker.latest_message or {}).get("text") or "").strip()
         waiting = tracker.get_slot("pending_request") is not None or text == "/inform"
-        if proven_phone(tracker) is not None and waiting:
+        if phone_proven(tracker) and waiting:
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []

@@ -1,9 +1,10 @@
 """Every table, imported once so that metadata (Alembic, tests) sees the whole schema."""
 
-from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
 from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
 from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
 from api.core.db import Base
+from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
 from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
@@ -22,11 +23,14 @@ __all__ = [
     "CaseStatus",
     "Channel",
     "ChannelIdentity",
+    "ChatAlias",
     "Consent",
     "ContactEvent",
     "DeadLetter",
     "DeadLetterReason",
     "Frequency",
+    "InboxMessage",
+    "InboxStatus",
     "Installment",
     "InstallmentStatus",
     "Loan",

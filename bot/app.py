@@ -1,12 +1,16 @@
 """The gateway web app: Telegram and WhatsApp webhooks in, replies out through the gateways.
 
 Every webhook is authenticated before anything else (Telegram's secret-token header, WhatsApp's
-HMAC over the raw body, both compared in constant time), bounded in size, parsed defensively (a
-bad body is a 4xx, never a 500) and acknowledged at once; the work runs in background tasks so
-that a slow Rasa never makes a provider retry. Each update is processed once
-(:mod:`bot.dedupe`). Officer button presses (``case:...``) go to :mod:`bot.officers`, everything
-else to the conversation service, which answers "try again shortly" when Rasa, the action
-server or the loan API is down or slow.
+HMAC over the raw body, both compared in constant time), must be a POST of JSON, is bounded in
+size and parsed defensively (a bad body is a 4xx, never a 500). Each chat update is then stored in
+the durable inbox (:mod:`bot.inbox`) and only then acknowledged with 200: when the database cannot
+store it the provider gets a 503 and delivers it again. Inbox workers in every gateway process
+answer the stored updates, one chat's updates one at a time in arrival order, and mark each done
+once its reply has been handed to the channel; a turn cut short by a crash is replayed.
+
+Officer button presses (``case:...``) go to :mod:`bot.officers`, everything else to the
+conversation service, which answers "try again shortly" when Rasa, the action server or the loan
+API is down or slow.
 
 Logs name channels, outcomes and exception types only: never what someone wrote, their phone
 number, or a token (Telegram's sits in every Bot API URL, so httpx's request log is silenced and
@@ -19,7 +23,10 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,9 +37,10 @@ from fastapi.responses import PlainTextResponse
 from bot import officers as officer_actions
 from bot.channels.base import InboundMessage, OutboundMessage, SendOutcome
 from bot.channels.registry import Channels, build_channels
-from bot.channels.whatsapp import StatusUpdate, parse_webhook
+from bot.channels.whatsapp import StatusUpdate, inbound, split_webhook
 from bot.config import BotSettings, get_bot_settings
 from bot.dedupe import Deduper, build_deduper
+from bot.inbox import ClaimedItem, Inbox, InboxItem
 from kopa.i18n import render
 
 logger = logging.getLogger(__name__)
@@ -140,7 +148,7 @@ def _status_time(timestamp: str | None) -> datetime:
 
 
 class InboundRouter:
-    """Dedupe, route (officer buttons vs conversation), send the replies."""
+    """Store inbound updates, answer them from the inbox, send the replies."""
 
     def __init__(
         self,
@@ -149,23 +157,154 @@ class InboundRouter:
         conversation: Conversation,
         officers: officer_actions.OfficerDesk | None,
         deduper: Deduper,
+        inbox: Inbox,
         status_sink: StatusSink | None = None,
         deadline_seconds: float = 10.0,
+        workers: int = 16,
+        poll_seconds: float = 0.5,
     ) -> None:
         self.channels = channels
         self.conversation = conversation
         self.officers = officers
         self.deduper = deduper
+        self.inbox = inbox
         self.status_sink = status_sink
         self.deadline = deadline_seconds
+        self._workers = workers
+        self._poll = poll_seconds
+        # One token per stored update wakes one idle worker; the rest wait for the poll.
+        self._wake: asyncio.Queue[None] = asyncio.Queue()
+        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
 
+    # -- storing -------------------------------------------------------------------------
     async def first_time(self, key: str) -> bool:
         try:
             return await self.deduper.first_time(key)
         except Exception as exc:  # a dedupe outage must not silence borrowers
             logger.warning("dedupe store unavailable (%s); processing anyway", type(exc).__name__)
             return True
+
+    async def _seen(self, key: str) -> bool:
+        try:
+            return await self.deduper.seen(key)
+        except Exception as exc:  # the inbox's unique key still refuses a second copy
+            logger.warning("dedupe store unavailable (%s); the inbox decides", type(exc).__name__)
+            return False
+
+    async def _remember(self, key: str) -> None:
+        try:
+            await self.deduper.remember(key)
+        except Exception as exc:
+            logger.warning("dedupe store unavailable (%s); not remembered", type(exc).__name__)
+
+    async def accept(self, items: Sequence[InboxItem]) -> None:
+        """Store ``items`` durably (raises when the database cannot) and wake the workers."""
+        unseen = [item for item in items if not await self._seen(item.key)]
+        fresh = await self.inbox.accept(unseen)
+        for item, new in zip(unseen, fresh, strict=True):
+            await self._remember(item.key)
+            if new:
+                self._wake.put_nowait(None)
+
+    async def accept_telegram(self, data: dict[str, Any]) -> None:
+        """Store one Telegram update (webhook body or polled); raises ValueError if malformed."""
+        telegram = self.channels.telegram
+        assert telegram is not None
+        update = telegram.parse(data)
+        chat = telegram.chat_key(update)
+        if chat is None:
+            return  # edits, member updates, polls: nothing to answer
+        await self.accept([InboxItem(f"tg:{update.update_id}", "telegram", chat, data)])
+
+    # -- answering -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._loops = [asyncio.create_task(self._dispatch())]
+
+    async def stop(self, seconds: float = 10.0) -> None:
+        """Let the turns in progress finish (up to ``seconds``), then stop claiming."""
+        self._stopping = True
+        self._wake.put_nowait(None)
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.drain(seconds)
+
+    async def _dispatch(self) -> None:
+        """Claim rows one at a time while a worker slot is free; each turn runs as its own task.
+
+        One claim loop per process: an idle gateway asks the database once per poll interval,
+        and a finished turn wakes it at once (its chat's next row may be waiting).
+        """
+        slots = asyncio.Semaphore(self._workers)
+        while not self._stopping:
+            await slots.acquire()
+            try:
+                item = await self.inbox.claim()
+            except Exception as exc:  # the database is down: try again after the poll
+                logger.error("inbox claim failed: %s", type(exc).__name__)
+                item = None
+            if item is None:
+                slots.release()
+                try:
+                    await asyncio.wait_for(self._wake.get(), self._poll)
+                except TimeoutError:
+                    pass
+                while not self._wake.empty():  # one claim looks at every stored row
+                    self._wake.get_nowait()
+                continue
+            task = asyncio.create_task(self._answer_item(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _task: self._turn_over(slots))
+
+    def _turn_over(self, slots: asyncio.Semaphore) -> None:
+        slots.release()
+        self._wake.put_nowait(None)  # the chat's next row may be waiting
+
+    async def _answer_item(self, item: ClaimedItem) -> None:
+        if item.attempts > self.inbox.max_attempts:
+            logger.error("inbox row %s given up after %d attempts", item.id, item.attempts - 1)
+            await self._finish(item, dead=True)
+            return
+        heartbeat = asyncio.create_task(self._keep_lease(item.id))
+        try:
+            await self.answer(item.channel, item.payload)
+        except Exception as exc:  # a bug in one update must not stop the others
+            logger.error("answering a %s update failed: %s", item.channel, type(exc).__name__)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        await self._finish(item, dead=False)
+
+    async def _finish(self, item: ClaimedItem, *, dead: bool) -> None:
+        try:
+            await self.inbox.finish(item.id, dead=dead)
+        except Exception as exc:  # left working: replayed once the lease runs out
+            logger.error("inbox row %s not marked done: %s", item.id, type(exc).__name__)
+
+    async def _keep_lease(self, item_id: int) -> None:
+        interval = self.inbox.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.inbox.renew(item_id)
+            except Exception as exc:
+                logger.warning("inbox lease not renewed: %s", type(exc).__name__)
+
+    async def answer(self, channel: str, payload: dict[str, Any]) -> None:
+        """Answer one stored update: forward it, or send the gateway's own line, or nothing."""
+        interpretation: InboundMessage | OutboundMessage | None
+        if channel == "telegram" and self.channels.telegram is not None:
+            interpretation = await self.channels.telegram.interpret(payload)
+        elif channel == "whatsapp":
+            interpretation = inbound(payload)
+        else:
+            logger.error("an inbox row of an unknown channel: %s", channel)
+            return
+        if isinstance(interpretation, OutboundMessage):
+            await self._send(channel, [interpretation])
+        elif interpretation is not None:
+            await self.handle(interpretation)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -176,10 +315,6 @@ class InboundRouter:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=seconds)
 
-    async def handle_once(self, key: str, inbound: InboundMessage) -> None:
-        if await self.first_time(key):
-            await self.handle(inbound)
-
     async def handle(self, inbound: InboundMessage) -> None:
         """Answer one inbound message; never raises."""
         try:
@@ -187,13 +322,16 @@ class InboundRouter:
         except Exception as exc:  # the borrower still hears back
             logger.error("handling a %s message failed: %s", inbound.channel, type(exc).__name__)
             replies = [self._say(inbound, TRY_AGAIN_KEY)]
-        gateway = self.channels.gateways.get(inbound.channel)
+        await self._send(inbound.channel, replies)
+
+    async def _send(self, channel: str, replies: list[OutboundMessage]) -> None:
+        gateway = self.channels.gateways.get(channel)
         if gateway is None:
             return
         for reply in replies:
             result = await gateway.send(reply)
             if result.outcome != SendOutcome.sent:
-                logger.warning("reply on %s not sent: %s", inbound.channel, result.outcome)
+                logger.warning("reply on %s not sent: %s", channel, result.outcome)
                 break
 
     async def _replies(self, inbound: InboundMessage) -> list[OutboundMessage]:
@@ -250,11 +388,24 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack (a few KB of "[[[[").
         raise HTTPException(400, "body is not JSON") from exc
     if not isinstance(data, dict):
         raise HTTPException(400, "body is not a JSON object")
     return data
+
+
+def worker_name() -> str:
+    """This process in ``inbox_message.worker``: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def require_json(request: Request) -> None:
+    """Refuse a body that is not declared JSON (providers always send ``application/json``)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, "expected application/json")
 
 
 def create_app(
@@ -275,11 +426,13 @@ def create_app(
         owned: list[Any] = []
         convo = conversation
         if convo is None:
-            from bot.conversation import ConversationService
+            from bot.conversation import ChatRegistry, ConversationService
             from bot.rasa_client import RasaClient
 
             service = ConversationService(
-                RasaClient(cfg.rasa_url), deadline_seconds=cfg.reply_deadline_seconds
+                RasaClient(cfg.rasa_url),
+                ChatRegistry(cfg.api_url, cfg.service_token.get_secret_value()),
+                deadline_seconds=cfg.reply_deadline_seconds,
             )
             owned.append(service)
             convo = service
@@ -295,25 +448,36 @@ def create_app(
             ledger_sink = LedgerStatusSink(cfg.database_url)
             owned.append(ledger_sink)
             sink = ledger_sink
+        inbox = Inbox(
+            cfg.database_url,
+            worker=worker_name(),
+            lease_seconds=cfg.inbox_lease_seconds,
+            pool_size=cfg.inbox_workers + 2,
+        )
+        owned.append(inbox)
         channels = build_channels(cfg, telegram_polling=telegram_polling)
         router = InboundRouter(
             channels=channels,
             conversation=convo,
             officers=desk,
             deduper=dedupe,
+            inbox=inbox,
             status_sink=sink,
             # Officer calls and the conversation each bound themselves; this is the backstop.
             deadline_seconds=cfg.reply_deadline_seconds + 2,
+            workers=cfg.inbox_workers,
+            poll_seconds=cfg.inbox_poll_seconds,
         )
         if channels.telegram is not None:
-            channels.telegram.bind(router.handle, router.first_time)
+            channels.telegram.bind(router.accept_telegram)
         await channels.start()
+        router.start()
         app.state.router = router
         app.state.channels = channels
         try:
             yield
         finally:
-            await router.drain()
+            await router.stop()
             await channels.aclose()
             for resource in owned:
                 await resource.aclose()
@@ -323,6 +487,16 @@ def create_app(
     def router_of(request: Request) -> InboundRouter:
         router: InboundRouter = request.app.state.router
         return router
+
+    async def store(accepting: Coroutine[Any, Any, None]) -> None:
+        """Store before acknowledging: a provider that gets no 2xx delivers again."""
+        try:
+            await accepting
+        except ValueError as exc:
+            raise HTTPException(400, "malformed update") from exc
+        except Exception as exc:
+            logger.error("inbox unavailable: %s", type(exc).__name__)
+            raise HTTPException(503, "try again") from exc
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -340,13 +514,15 @@ def create_app(
         expected = cfg.telegram.webhook_secret.get_secret_value()
         if not hmac.compare_digest(header.encode(), expected.encode()):
             raise HTTPException(403)
+        require_json(request)
         data = _json_object(await read_body(request, cfg.max_body_bytes))
         if not isinstance(data.get("update_id"), int):
             raise HTTPException(400, "not a Telegram update")
         try:
-            await telegram.feed(data)
+            telegram.parse(data)
         except Exception as exc:  # any malformed update is the sender's error
             raise HTTPException(400, "malformed update") from exc
+        await store(router.accept_telegram(data))
         return Response(status_code=200)
 
     @app.get("/whatsapp/webhook")
@@ -375,13 +551,17 @@ def create_app(
         raw = await read_body(request, cfg.max_body_bytes)
         if not whatsapp.signature_ok(raw, header):
             raise HTTPException(403)
+        require_json(request)
         payload = _json_object(raw)
         try:
-            messages, statuses = parse_webhook(payload)
+            messages, statuses = split_webhook(payload)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise HTTPException(400, "not a WhatsApp webhook") from exc
-        for message in messages:
-            router.spawn(router.handle_once(f"wa:{message.message_id}", message))
+        items = [
+            InboxItem(f"wa:{item['id']}", "whatsapp", f"wa:{item['from']}", item)
+            for item in messages
+        ]
+        await store(router.accept(items))
         for status in statuses:
             router.spawn(router.record_status(status))
         return Response(status_code=200)

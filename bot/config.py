@@ -72,12 +72,21 @@ class BotSettings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     api_url: str = "http://127.0.0.1:8000"
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+    # Where ``kopa serve bot`` listens (KOPA_GATEWAY_HOST, KOPA_GATEWAY_PORT).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
     # Shared by every gateway replica for inbound de-duplication; in-memory when unset.
     redis_url: str | None = None
-    # The contact ledger (WhatsApp status webhooks); unset: statuses are acknowledged only.
-    database_url: str | None = None
-    # Inbound updates are acknowledged at once; a borrower hears "try again shortly" after this.
+    # The app database (the loan API's): the durable inbox and the contact ledger.
+    database_url: str = "sqlite:///var/kopa.db"
+    # Inbound updates are acknowledged once stored; a borrower hears "try again shortly" after this.
     reply_deadline_seconds: float = 10.0
+    # Turns answered at once by this process (different chats; one chat is answered in order).
+    inbox_workers: int = 16
+    # A turn whose process died is replayed once its lease runs out (renewed while it runs).
+    inbox_lease_seconds: float = 30.0
+    # How often an idle process looks for rows other processes stored or leases that ran out.
+    inbox_poll_seconds: float = 0.5
     max_body_bytes: int = 1_000_000
     # Telegram resends an update it got no 2xx for; WhatsApp retries for days: keep ids 48 h.
     dedupe_ttl_seconds: int = 48 * 3600

@@ -11,7 +11,25 @@ from api.borrowers import service
 from api.borrowers.models import Borrower, Channel, ChannelIdentity
 from api.core.deps import NowDep, SessionDep, SettingsDep
 
-UserPath = Annotated[str, Path(min_length=1, max_length=64, description="the channel's user id")]
+
+def chat_user(
+    channel: Channel,
+    user: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=64,
+            description="the chat's pseudonym (as Rasa knows it) or the channel's user id",
+        ),
+    ],
+    session: SessionDep,
+) -> str:
+    """The channel's user id: a pseudonym the gateway registered is translated back."""
+    return service.chat_user(session=session, channel=channel, user=user)
+
+
+# Every identity route names the chat by ``{user}``; the routes see the channel's real id.
+UserPath = Annotated[str, Depends(chat_user)]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from api.core.errors import Conflict, DomainError, Forbidden, Invalid
+from api.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 
 class VerificationRequired(Forbidden):
@@ -47,3 +47,9 @@ class UnsupportedLocale(Invalid):
     """Kopa does not speak this language."""
 
     code = "unsupported_locale"
+
+
+class ChatNotRegistered(NotFound):
+    """A chat pseudonym the gateway never registered."""
+
+    code = "chat_not_registered"

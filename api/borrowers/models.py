@@ -59,6 +59,31 @@ class ChannelIdentity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 
+class ChatAlias(Base):
+    """The pseudonym by which Rasa knows a chat, and the phone the channel proved in it.
+
+    The gateway registers a chat before it forwards the chat's message to Rasa, which sees only
+    ``pseudonym`` (:mod:`kopa.pseudonym`); the identity routes translate it back to the real
+    ``external_user_id``, which the notifier needs to reach the borrower. ``proven_phone_e164``
+    is the phone the channel proved last (a Telegram contact shared by its owner, the WhatsApp
+    sender id), so that no phone number ever travels through Rasa.
+    """
+
+    __tablename__ = "borrower_chat_alias"
+    __table_args__ = (
+        UniqueConstraint("channel", "pseudonym"),
+        UniqueConstraint("channel", "external_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    external_user_id: Mapped[str] = mapped_column(String(64))
+    proven_phone_e164: Mapped[str | None] = mapped_column(String(20))
+    phone_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
 class Consent(Base):
     """Whether a borrower accepts messages on a channel; opt-out wins over everything."""
 

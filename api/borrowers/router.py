@@ -9,6 +9,8 @@ from api.borrowers.dependencies import UserPath
 from api.borrowers.exceptions import IdentityLocked, VerificationFailed
 from api.borrowers.models import Channel
 from api.borrowers.schemas import (
+    ChatAliasIn,
+    ChatAliasOut,
     ConsentIn,
     ConsentOut,
     IdentityOut,
@@ -33,6 +35,23 @@ def resolve_identity(
     return IdentityOut(status=view.status, locale=view.locale, first_name=view.first_name)
 
 
+@router.put("/alias", response_model=ChatAliasOut)
+def register_chat(
+    channel: Channel,
+    user: UserPath,
+    body: ChatAliasIn,
+    session: SessionDep,
+    now: NowDep,
+    settings: SettingsDep,
+) -> ChatAliasOut:
+    """Register the chat (and the phone its channel just proved); answer its pseudonym."""
+    pseudonym = service.register_chat(
+        session=session, channel=channel, user=user, phone=body.phone, now=now, settings=settings
+    )
+    session.commit()
+    return ChatAliasOut(pseudonym=pseudonym)
+
+
 @router.post(
     "/verification/start",
     response_model=VerificationStartOut,
@@ -47,8 +66,10 @@ def start_verification(
     settings: SettingsDep,
 ) -> VerificationStartOut:
     """Remember the proven phone and say which question to ask (same for any phone)."""
+    # Rasa never carries the phone: it is the one the gateway registered for this chat.
+    phone = body.phone or service.registered_phone(session=session, channel=channel, user=user)
     factor = service.start_verification(
-        session=session, channel=channel, user=user, phone=body.phone, now=now, settings=settings
+        session=session, channel=channel, user=user, phone=phone, now=now, settings=settings
     )
     session.commit()
     return VerificationStartOut(factor=factor)

@@ -20,6 +20,18 @@ class VerificationStartIn(BaseModel):
     )
 
 
+class ChatAliasIn(BaseModel):
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The phone the channel proved with this message, if it proved one.",
+    )
+
+
+class ChatAliasOut(BaseModel):
+    pseudonym: str = Field(description="The sender id Rasa knows this chat by (after the prefix).")
+
+
 class VerificationStartOut(BaseModel):
     factor: Factor
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.borrowers.exceptions import (
+    ChatNotRegistered,
     IdentityLocked,
     InvalidPhone,
     PhoneRequired,
@@ -25,11 +26,12 @@ from api.borrowers.exceptions import (
     VerificationNotStarted,
     VerificationRequired,
 )
-from api.borrowers.models import Borrower, Channel, ChannelIdentity, Consent
+from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
 from api.core.config import Settings
 from api.core.security import hash_secret_factor
 from api.ledger import service as ledger
 from kopa.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from kopa.pseudonym import chat_pseudonym, is_pseudonym
 
 
 class IdentityStatus(enum.StrEnum):
@@ -424,3 +426,64 @@ def mask_phone(phone: str) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# --- chat pseudonyms (what Rasa knows a chat by) -----------------------------------------------
+
+
+def register_chat(
+    *,
+    session: Session,
+    channel: Channel,
+    user: str,
+    phone: str | None,
+    now: datetime,
+    settings: Settings,
+) -> str:
+    """Register a chat before its message goes to Rasa; answer the pseudonym Rasa will know.
+
+    ``phone`` is the phone the channel proved with this message (a Telegram contact shared by
+    its owner, the WhatsApp sender id); it is kept for the verification that may follow.
+
+    Raises:
+        InvalidPhone: the phone is not a valid international number.
+    """
+    alias = session.scalar(
+        select(ChatAlias).where(ChatAlias.channel == channel, ChatAlias.external_user_id == user)
+    )
+    if alias is None:
+        pseudonym = chat_pseudonym(settings.hash_pepper.get_secret_value(), channel.value, user)
+        alias = ChatAlias(channel=channel, external_user_id=user, pseudonym=pseudonym)
+        session.add(alias)
+    if phone is not None:
+        alias.proven_phone_e164 = normalize_phone(phone)
+        alias.phone_proven_at = now
+    session.flush()
+    return alias.pseudonym
+
+
+def chat_user(*, session: Session, channel: Channel, user: str) -> str:
+    """The channel's own user id behind ``user`` (a registered pseudonym, or the id itself).
+
+    Raises:
+        ChatNotRegistered: ``user`` is a pseudonym no gateway registered.
+    """
+    if not is_pseudonym(user):
+        return user
+    real = session.scalar(
+        select(ChatAlias.external_user_id).where(
+            ChatAlias.channel == channel, ChatAlias.pseudonym == user
+        )
+    )
+    if real is None:
+        raise ChatNotRegistered()
+    return real
+
+
+def registered_phone(*, session: Session, channel: Channel, user: str) -> str | None:
+    """The phone the channel last proved in this chat, as the gateway registered it."""
+    return session.scalar(
+        select(ChatAlias.proven_phone_e164).where(
+            ChatAlias.channel == channel, ChatAlias.external_user_id == user
+        )
+    )

@@ -49,15 +49,26 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def build_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets its parent folder, foreign keys and WAL."""
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def build_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets its parent folder, foreign keys and WAL.
+
+    ``sqlite_immediate`` takes SQLite's write lock when a transaction begins, so that a
+    read-then-write transaction waits for another writer (``busy_timeout``) instead of failing
+    with "database is locked" when it upgrades.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(
+            engine, "begin", _sqlite_begin_immediate if sqlite_immediate else _sqlite_begin
+        )
         return engine
     # A connection the server dropped (restart, terminated backend) is replaced at checkout,
     # and a server that does not answer fails the connect after 5 s instead of the OS's minutes.

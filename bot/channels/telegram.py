@@ -1,10 +1,15 @@
 """Telegram through python-telegram-bot 22, behind our own web app (webhook) or polling.
 
-Inbound: updates arrive at ``POST /telegram/webhook`` (``bot.app`` checks the secret header and
-hands the JSON to :meth:`TelegramGateway.feed`) or through PTB's Updater in polling mode; either
-way they reach :meth:`TelegramGateway._on_update` on PTB's update queue, concurrently. There each
-update is de-duplicated by ``update_id``, turned into an :class:`InboundMessage` and passed to the
-inbound handler (``bot.app.InboundRouter``).
+Inbound: updates arrive at ``POST /telegram/webhook`` (``bot.app`` checks the secret header, reads
+the JSON and stores it in the durable inbox before answering 200) or through PTB's Updater in
+polling mode (:meth:`TelegramGateway._on_update` stores them the same way). Either way they are
+answered from the inbox: :meth:`TelegramGateway.interpret` turns a stored update into an
+:class:`InboundMessage` for the conversation, or into the gateway's own short answer.
+
+Account questions are answered in private chats only. In a group or supergroup the bot answers at
+most one generic line ("message me privately") to the message, forwards nothing (so nothing is
+disclosed and no verification starts) and never sends a reply meant for one person to the group;
+in a channel it says nothing at all, since a line there reaches every subscriber.
 
 A phone number counts as proven only when the user shared their *own* contact with the
 ``request_contact`` button: ``contact.user_id == from.id`` in a private chat. Anyone's contact
@@ -61,9 +66,12 @@ MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096
 CONTACT_SHARED_TEXT = "/inform"
 CONTACT_REFUSED_KEY = "channels.contact_not_yours"
 UNSUPPORTED_KEY = "channels.unsupported_message"
+PRIVATE_ONLY_KEY = "channels.private_only"
 
-InboundHandler = Callable[[InboundMessage], Awaitable[None]]
-FirstTime = Callable[[str], Awaitable[bool]]
+# Stores one update (its JSON) in the durable inbox; used in polling mode.
+UpdateSink = Callable[[dict[str, Any]], Awaitable[None]]
+# What a stored update asks for: forward a message, send the gateway's own line, or nothing.
+Interpretation = InboundMessage | OutboundMessage | None
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -186,14 +194,12 @@ class TelegramGateway:
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
-        self._inbound: InboundHandler | None = None
-        self._first_time: FirstTime | None = None
+        self._sink: UpdateSink | None = None
         self._started = False
 
-    def bind(self, inbound: InboundHandler, first_time: FirstTime) -> None:
-        """Where inbound messages go, and the de-duplication claim they pass first."""
-        self._inbound = inbound
-        self._first_time = first_time
+    def bind(self, sink: UpdateSink) -> None:
+        """Where polled updates are stored (the webhook route stores its own)."""
+        self._sink = sink
 
     async def start(self, *, receive: bool = True) -> None:
         """Initialise the bot (getMe); with ``receive``, process updates (and poll if asked)."""
@@ -221,86 +227,93 @@ class TelegramGateway:
             self._started = False
         await self.application.shutdown()
 
-    async def feed(self, data: dict[str, Any]) -> None:
-        """Queue one webhook update; raises ValueError when it is not a Telegram Update."""
+    def parse(self, data: dict[str, Any]) -> Update:
+        """The Update in a webhook body; raises ValueError when it is not one."""
         update = Update.de_json(data, self.application.bot)
         if update is None:
             raise ValueError("not an update")
-        await self.application.update_queue.put(update)
+        return update
+
+    @staticmethod
+    def chat_key(update: Update) -> str | None:
+        """The conversation an update belongs to (``tg:<chat id>``); None: nothing to answer."""
+        if update.callback_query is not None:
+            query = update.callback_query
+            chat = query.message.chat.id if query.message is not None else query.from_user.id
+            return f"tg:{chat}"
+        message = update.message or update.channel_post
+        if message is None:
+            return None  # edits, member updates, polls: nothing a borrower asked
+        return f"tg:{message.chat.id}"
 
     # -- inbound ---------------------------------------------------------------------------
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if self._inbound is None or self._first_time is None:
-            return
-        if not await self._first_time(f"tg:{update.update_id}"):
-            return
+        # Polling mode only: store, and let the inbox answer it like a webhook update.
+        if self._sink is not None:
+            await self._sink(update.to_dict())
+
+    async def interpret(self, data: dict[str, Any]) -> Interpretation:
+        """What to do with a stored update (answers a button press's spinner on the way)."""
+        update = self.parse(data)
         if update.callback_query is not None:
-            await self._on_callback(update)
-            return
+            return await self._on_callback(update)
         message = update.message
         if message is None or message.from_user is None:
-            return  # edits, channel posts, member updates: nothing a borrower asked
+            return None  # channel posts, edits, member updates: nothing a borrower asked
         sender = message.from_user
         locale = sender.language_code
+        chat_id = str(message.chat.id)
+        if message.chat.type != ChatType.PRIVATE:
+            return self._private_only(message.chat.type, chat_id, locale)
         base: dict[str, Any] = {
             "channel": CHANNEL,
             "sender": str(sender.id),
-            "chat_id": str(message.chat.id),
+            "chat_id": chat_id,
             "message_id": str(message.message_id),
             "locale_hint": locale,
         }
         if message.contact is not None:
             contact = message.contact
-            own = (
-                contact.user_id is not None
-                and contact.user_id == sender.id
-                and message.chat.type == ChatType.PRIVATE
-            )
+            own = contact.user_id is not None and contact.user_id == sender.id
             phone = normalize_phone(contact.phone_number) if own else None
             if phone is None:
                 logger.info("refused a shared contact that is not the sender's own")
-                await self.send(
-                    OutboundMessage(
-                        channel=CHANNEL,
-                        recipient=str(message.chat.id),
-                        text=render(CONTACT_REFUSED_KEY, locale),
-                    )
-                )
-                return
-            await self._inbound(
-                InboundMessage(text=CONTACT_SHARED_TEXT, proven_phone=phone, **base)
-            )
-            return
+                return self._line(chat_id, CONTACT_REFUSED_KEY, locale)
+            return InboundMessage(text=CONTACT_SHARED_TEXT, proven_phone=phone, **base)
         if message.text is None:
-            await self.send(
-                OutboundMessage(
-                    channel=CHANNEL,
-                    recipient=str(message.chat.id),
-                    text=render(UNSUPPORTED_KEY, locale),
-                )
-            )
-            return
-        await self._inbound(InboundMessage(text=message.text, **base))
+            return self._line(chat_id, UNSUPPORTED_KEY, locale)
+        return InboundMessage(text=message.text, **base)
 
-    async def _on_callback(self, update: Update) -> None:
+    @staticmethod
+    def _line(chat_id: str, key: str, locale: str | None) -> OutboundMessage:
+        return OutboundMessage(channel=CHANNEL, recipient=chat_id, text=render(key, locale))
+
+    def _private_only(self, chat_type: str, chat_id: str, locale: str | None) -> Interpretation:
+        if chat_type == ChatType.CHANNEL:
+            return None
+        logger.info("answered a %s chat with the private-chat notice only", chat_type)
+        return self._line(chat_id, PRIVATE_ONLY_KEY, locale)
+
+    async def _on_callback(self, update: Update) -> Interpretation:
         query = update.callback_query
-        assert query is not None and self._inbound is not None
+        assert query is not None
         try:
             # Stops the client's loading spinner; must come within seconds of the press.
             await query.answer()
         except TelegramError as exc:
             logger.warning("answerCallbackQuery failed: %s", type(exc).__name__)
+        locale = query.from_user.language_code
+        if query.message is not None and query.message.chat.type != ChatType.PRIVATE:
+            return self._private_only(query.message.chat.type, str(query.message.chat.id), locale)
         chat = query.message.chat.id if query.message is not None else query.from_user.id
-        await self._inbound(
-            InboundMessage(
-                channel=CHANNEL,
-                sender=str(query.from_user.id),
-                chat_id=str(chat),
-                text=query.data or "",
-                message_id=f"cb:{query.id}",
-                locale_hint=query.from_user.language_code,
-                callback_id=query.id,
-            )
+        return InboundMessage(
+            channel=CHANNEL,
+            sender=str(query.from_user.id),
+            chat_id=str(chat),
+            text=query.data or "",
+            message_id=f"cb:{query.id}",
+            locale_hint=locale,
+            callback_id=query.id,
         )
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -78,9 +78,19 @@ class StatusUpdate:
 
 def parse_webhook(payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
     """Messages and statuses in one webhook body; raises ValueError when it is not one."""
+    items, statuses = split_webhook(payload)
+    return [inbound(item) for item in items], statuses
+
+
+def split_webhook(payload: Any) -> tuple[list[dict[str, Any]], list[StatusUpdate]]:
+    """The raw message objects (each one answered on its own) and the statuses of a webhook.
+
+    Raises:
+        ValueError: not a WhatsApp Business webhook, or a message without its id or sender.
+    """
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         raise ValueError("not a WhatsApp Business webhook")
-    messages: list[InboundMessage] = []
+    messages: list[dict[str, Any]] = []
     statuses: list[StatusUpdate] = []
     for entry in payload.get("entry") or []:
         for change in entry.get("changes") or []:
@@ -88,9 +98,9 @@ def parse_webhook(payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate
                 continue
             value = change.get("value") or {}
             for item in value.get("messages") or []:
-                inbound = _inbound(item)
-                if inbound is not None:
-                    messages.append(inbound)
+                if not isinstance(item, dict) or not item.get("id") or not item.get("from"):
+                    raise ValueError("a message without its id or sender")
+                messages.append(item)
             for item in value.get("statuses") or []:
                 statuses.append(
                     StatusUpdate(
@@ -106,7 +116,8 @@ def parse_webhook(payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate
     return messages, statuses
 
 
-def _inbound(item: dict[str, Any]) -> InboundMessage | None:
+def inbound(item: dict[str, Any]) -> InboundMessage:
+    """The :class:`InboundMessage` of one raw message object (from :func:`split_webhook`)."""
     sender = str(item["from"])
     kind = item.get("type")
     text: str | None = None

@@ -48,8 +48,8 @@ def fake_whatsapp(
 
 
 def serve_bot(
-    host: str = typer.Option("127.0.0.1", help="address to bind"),
-    port: int = typer.Option(8080, help="port to bind"),
+    host: str | None = typer.Option(None, help="address to bind (else KOPA_GATEWAY_HOST)"),
+    port: int | None = typer.Option(None, help="port to bind (else KOPA_GATEWAY_PORT)"),
     telegram_polling: bool = typer.Option(
         False, help="poll Telegram (getUpdates) instead of receiving its webhook"
     ),
@@ -66,7 +66,13 @@ def serve_bot(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_redaction(settings)
     app = create_app(settings, telegram_polling=telegram_polling)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=host or settings.gateway_host,
+        port=port or settings.gateway_port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 def cases() -> None:

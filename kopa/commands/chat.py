@@ -13,6 +13,7 @@ import typer
 from kopa.i18n import SUPPORTED_LOCALES
 
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 def _rasa_is_up(url: str) -> bool:
@@ -22,9 +23,10 @@ def _rasa_is_up(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def _stack(start: bool, rasa_url: str) -> Iterator[str]:
+def _stack(start: bool, rasa_url: str) -> Iterator[tuple[str, str]]:
+    """The Rasa and loan API URLs of a running stack (started here with ``start``)."""
     if not start:
-        yield rasa_url
+        yield rasa_url, os.environ.get("KOPA_API_URL", DEFAULT_API_URL)
         return
     from api.core.config import get_settings
     from api.core.migrate import upgrade
@@ -34,8 +36,8 @@ def _stack(start: bool, rasa_url: str) -> Iterator[str]:
     upgrade(database_url)
     typer.echo("starting the loan API, the action server and Rasa (Rasa takes ~30 s)...", err=True)
     with running_stack(database_url) as stack:
-        assert stack.rasa_url is not None
-        yield stack.rasa_url
+        assert stack.rasa_url is not None and stack.api_url is not None
+        yield stack.rasa_url, stack.api_url
 
 
 def chat(
@@ -48,7 +50,7 @@ def chat(
 ) -> None:
     """Chat with Kopa as the borrower with this phone; one line per message (stdin works)."""
     from bot.channels.terminal import TerminalChat, TerminalGateway
-    from bot.conversation import ConversationService
+    from bot.conversation import ChatRegistry, ConversationService
     from bot.rasa_client import RasaClient
 
     if not phone.startswith("+") or len(phone) < 8:
@@ -64,14 +66,16 @@ def chat(
         )
         raise typer.Exit(code=2)
 
-    async def converse(url: str) -> None:
-        service = ConversationService(RasaClient(url))
+    async def converse(url: str, api_url: str) -> None:
+        # The terminal registers its chat with the loan API as the gateway does.
+        token = os.environ.get("KOPA_SERVICE_TOKEN", "dev-service-token")
+        service = ConversationService(RasaClient(url), ChatRegistry(api_url, token))
         try:
             await TerminalChat(service, TerminalGateway(), phone=phone, locale=lang).run()
         finally:
             await service.aclose()
 
-    with _stack(start, rasa_url) as url:
+    with _stack(start, rasa_url) as (url, api_url):
         if start:
             typer.echo("ready: type a message (Ctrl-D or /quit to end)", err=True)
-        asyncio.run(converse(url))
+        asyncio.run(converse(url, api_url))

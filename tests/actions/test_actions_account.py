@@ -93,10 +93,11 @@ async def test_whatsapp_and_terminal_chats_use_the_proven_phone(fake_api: FakeLo
         (200, {"factor": "national_id"}),
     )
     tracker = make_tracker(
-        sender="wa:254700000001", metadata={"proven_phone": "+254700000001", "locale": "sw"}
+        sender="wa:254700000001", metadata={"phone_proven": True, "locale": "sw"}
     )
     _, events = await run(ActionStartVerification(), tracker)
-    assert fake_api.bodies("POST", r".+/verification/start") == [{"phone": "+254700000001"}]
+    # The number stays with the loan API (the gateway registered it): Rasa never carries it.
+    assert fake_api.bodies("POST", r".+/verification/start") == [{}]
     assert events_of(events)["verification_factor"] == "national_id"
     assert events[-1]["name"] == "verification_form"
 

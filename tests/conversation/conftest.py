@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from actions.common import today
 from api.core.migrate import upgrade
 from bot.channels.base import InboundMessage, OutboundMessage
-from bot.conversation import ConversationService
+from bot.conversation import ChatRegistry, ConversationService
 from bot.rasa_client import RasaClient
 from kopa.i18n import SUPPORTED_LOCALES, render
 from kopa.paths import RASA_BIN
@@ -161,7 +161,10 @@ class ChatFactory:
         borrower_key: str | None = None,
     ) -> Chat:
         borrower = self.world.borrowers[borrower_key or locale]
-        service = ConversationService(RasaClient(str(self.world.stack.rasa_url)))
+        service = ConversationService(
+            RasaClient(str(self.world.stack.rasa_url)),
+            ChatRegistry(str(self.world.stack.api_url), self.world.token),
+        )
         self.services.append(service)
         # A fresh chat per test: identities, lockouts and dialogue state never leak across tests.
         user = {

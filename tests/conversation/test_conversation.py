@@ -21,7 +21,7 @@ from api.core.config import get_settings
 from api.core.security import payment_signature_headers
 from api.promises.models import PromiseToPay
 from bot.channels.base import InboundMessage
-from bot.conversation import ConversationService
+from bot.conversation import ChatRegistry, ConversationService
 from bot.rasa_client import RasaClient
 from kopa.i18n import SUPPORTED_LOCALES, format_day, format_money, render
 from kopa.stack import free_port, start_api, wait_healthy
@@ -300,7 +300,10 @@ async def test_five_wrong_answers_lock_the_chat(chat: ChatFactory, world: World)
 
 
 async def test_rasa_down_answers_try_again_within_seconds() -> None:
-    service = ConversationService(RasaClient(f"http://127.0.0.1:{free_port()}"))
+    service = ConversationService(
+        RasaClient(f"http://127.0.0.1:{free_port()}"),
+        ChatRegistry(f"http://127.0.0.1:{free_port()}", "no-api-here"),
+    )
     inbound = InboundMessage(
         channel="telegram", sender="1", chat_id="1", text="hola", message_id="m",
         locale_hint="es",

@@ -1,0 +1,1 @@
+"""The gateway's durable inbox: every inbound chat update, stored before it is acknowledged."""
