@@ -39,7 +39,7 @@ from bot.fakes.whatsapp import FakeWhatsApp, sign, text_payload
 from kopa.i18n import render
 from kopa.paths import RASA_BIN
 from kopa.pseudonym import chat_pseudonym
-from kopa.stack import Stack, running_stack
+from kopa.stack import Stack, rasa_token, running_stack
 from tests.api.factories import make_borrower, make_branch, make_loan, make_officer
 from tests.bot.conftest import (
     TG_SECRET,
@@ -150,7 +150,11 @@ class Rig:
         return f"{prefix}:{chat_pseudonym(PEPPER, channel, str(user))}"
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.stack.rasa_url}/conversations/{sender}/tracker", timeout=10)
+        response = httpx.get(
+            f"{self.stack.rasa_url}/conversations/{sender}/tracker",
+            params={"token": rasa_token()},
+            timeout=10,
+        )
         response.raise_for_status()
         tracker: dict[str, Any] = response.json()
         return tracker
