@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from api.core.errors import Conflict, DomainError, Forbidden, Invalid
+from api.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 
 class VerificationRequired(Forbidden):
@@ -19,7 +19,8 @@ class VerificationFailed(DomainError):
 
 
 class IdentityLocked(DomainError):
-    """Too many failed attempts: verification is locked for a while."""
+    """Too many failed attempts: verification is locked for a while (``held``: until an
+    officer unlocks it)."""
 
     status_code: ClassVar[int] = 423
     code: ClassVar[str] = "locked"
@@ -47,3 +48,15 @@ class UnsupportedLocale(Invalid):
     """Kopa does not speak this language."""
 
     code = "unsupported_locale"
+
+
+class FactorNotOffered(Conflict):
+    """Answer one of the factors this check offered (nothing was counted)."""
+
+    code = "factor_not_offered"
+
+
+class IdentityNotFound(NotFound):
+    """No such chat."""
+
+    code = "identity_not_found"
