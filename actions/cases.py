@@ -15,10 +15,17 @@ from actions.common import (
     idempotency_key,
     latest_user_timestamp,
     local_timezone,
+    proven_phone,
     say,
     try_again,
 )
-from actions.loan_api import Case, LoanApiClient, LoanApiError, VerificationRequired
+from actions.loan_api import (
+    Case,
+    LoanApiClient,
+    LoanApiError,
+    PhoneRequired,
+    VerificationRequired,
+)
 from actions.requests import RequestAction, RequestContext, request
 from kopa.i18n import moment, nested
 
@@ -107,8 +114,27 @@ class ActionOpenHardshipCase(Action):
         return [SlotSet(name, None) for name in HARDSHIP_SLOTS]
 
 
+async def request_callback(context: RequestContext) -> list[EventType]:
+    """Before (or without) verification: the officer calls the registered number of the phone
+    the channel proved. Nothing about the account is said, whoever owns the phone."""
+    phone = proven_phone(context.tracker)
+    if phone is None and context.who.channel == "telegram":
+        context.say("conv.callback.share_contact", request_contact=True)
+        return [SlotSet("pending_request", "officer")]
+    try:
+        await context.api.request_callback(context.who.channel, context.who.user, phone)
+    except PhoneRequired:
+        context.say("conv.verify.no_phone")
+        return []
+    context.say("conv.callback.requested")
+    return []
+
+
 @request("officer")
 async def request_officer(context: RequestContext) -> list[EventType]:
+    identity = await context.api.identity(context.who.channel, context.who.user)
+    if identity.status != "verified":
+        return await request_callback(context)
     key = idempotency_key(context.tracker, "officer", latest_user_timestamp(context.tracker))
     case = await context.api.open_case(
         context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
