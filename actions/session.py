@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -23,6 +24,7 @@ from actions.common import (
     say,
 )
 from actions.loan_api import LoanApiClient, LoanApiError
+from actions.preferences import ActionOptOut
 from actions.requests import run_request
 from actions.verification import PENDING_SLOTS, VERIFICATION_SLOTS, start_verification
 from kopa.i18n import SUPPORTED_LOCALES, normalize_locale
@@ -141,6 +143,26 @@ class ActionHandleInform(Action):
         return []
 
 
+# Asking to stop messages, in the four languages (folded), for a message the NLU could not
+# place: an opt-out must never be missed, so these are obeyed even then.
+OPT_OUT_ALONE = re.compile(
+    r"^\W*(stop|unsubscribe|stop all|arret|arrete|arretez|basta|alto|acha|simama)\W*$"
+)
+OPT_OUT_PHRASES = (
+    "stop messaging", "stop sending", "stop texting", "stop the messages", "stop these messages",
+    "no more messages", "don't message me", "dont message me", "unsubscribe",
+    "ne m'envoyez plus", "arretez de m'envoyer", "arretez les messages", "plus de messages",
+    "me desabonner", "desabonne",
+    "dejen de enviarme", "no me manden", "ya no me escriban", "no mas mensajes", "darme de baja",
+    "acha kunitumia", "usinitumie", "msinitumie", "sitaki ujumbe", "sitaki meseji",
+)  # fmt: skip
+
+
+def sounds_like_opt_out(text: str) -> bool:
+    folded = _fold(text)
+    return bool(OPT_OUT_ALONE.match(folded)) or any(p in folded for p in OPT_OUT_PHRASES)
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
     return "".join(char for char in decomposed if not unicodedata.combining(char))
@@ -188,6 +210,8 @@ class ActionHandleFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if sounds_like_opt_out(str((tracker.latest_message or {}).get("text") or "")):
+            return await ActionOptOut().run(dispatcher, tracker, domain)
         if sounds_like_hardship(tracker):
             say(
                 dispatcher,

@@ -252,3 +252,17 @@ async def test_an_unverified_request_for_the_officer_is_a_callback(fake_api: Fak
     await ActionRequestOfficer().run(dispatcher, tracker, DOMAIN)
     assert keys(dispatcher) == ["conv.callback.requested"]
     assert fake_api.bodies("POST", USER + "/callback") == [{"phone": "+254700000001"}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["STOP!!", "please stop messaging me", "Arrêtez de m'envoyer des messages", "acha kunitumia"],
+)
+async def test_an_opt_out_the_nlu_missed_is_still_obeyed(fake_api: FakeLoanApi, text: str) -> None:
+    fake_api.on("PUT", USER + "/consent", (200, {"channel": "telegram", "opted_in": False}))
+    dispatcher = CollectingDispatcher()
+    await ActionHandleFallback().run(
+        dispatcher, make_tracker(text=text, intent="out_of_scope"), DOMAIN
+    )
+    assert keys(dispatcher) == ["conv.opted_out"]
+    assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]

@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.borrowers.models import Borrower, ChannelIdentity
+from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.cases.models import Case
+from api.loans.models import Loan
+from kopa.i18n import format_money, render
 from tests.api.conftest import Api, api, clock  # noqa: F401 (fixtures, used by name)
 from tests.api.factories import (
     DEFAULT_DOB,
@@ -30,6 +33,8 @@ from tests.api.factories import (
     unique_phone,
 )
 from tests.api.test_verification import SCHEDULE
+from tests.conversation.conftest import Chat, ChatFactory, World, chat, world  # noqa: F401
+from tests.conversation.phrases import PHRASES
 
 # The one-answer form the API always took, so these tests also run against the code before the
 # escalation and the offered set (where they fail).
@@ -206,3 +211,165 @@ def test_P4_unknown_and_registered_phones_answer_in_similar_time(
     known_median = statistics.median(timings["known"])
     unknown_median = statistics.median(timings["unknown"])
     assert abs(known_median - unknown_median) <= max(0.25 * known_median, 0.005)
+
+
+# --- through the running stack (Rasa, the action server, the loan API) ----------------------
+
+
+def _identity(world: World, c: Chat) -> ChannelIdentity:
+    with Session(world.engine) as session:
+        identity = session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_user_id == c.user)
+        )
+        assert identity is not None
+        return identity
+
+
+def _owed(lang: str) -> list[str]:
+    return [format_money(Decimal(a), "KES", lang) for a in ("9000", "3000")]
+
+
+@pytest.mark.stack
+async def test_B4_guessing_in_chat_is_rate_limited_with_generic_replies(
+    chat: ChatFactory, world: World
+) -> None:
+    """Five wrong answers lock the chat (5 failed lookups per chat, then 30 min), every reply
+    generic (nothing about whether the phone is a client's); the lock is what an alert counts
+    (the 15th failure in 24 h holds the chat and alerts: test_B8_... above)."""
+    c = chat("en")
+    await c.say(PHRASES["en"]["balance"])
+    replies = [await c.say(f"01/01/19{60 + i}") for i in range(6)]
+    assert [r[0] for r in replies[:4]] == [
+        render("conv.verify.failed", "en", count=n) for n in (4, 3, 2, 1)
+    ]
+    assert replies[4][0].startswith(render("conv.verify.locked", "en", until="")[:25])
+    assert _identity(world, c).locked_until is not None
+    assert not any(any(o in t for o in _owed("en")) for r in replies for t in r)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "stop"),
+        ("en", "STOP!!"),
+        ("en", "unsubscribe"),
+        ("en", "please stop messaging me"),
+        ("fr", "arrêtez de m'envoyer des messages"),
+        ("es", "ya no me manden mensajes"),
+        ("sw", "acha kunitumia ujumbe"),
+    ],
+)
+async def test_B9_opt_out_variants_are_recognised_with_one_confirmation(
+    chat: ChatFactory, world: World, lang: str, text: str
+) -> None:
+    """Each variant: exactly one reply, the confirmation, and the chat's consent already off
+    when it arrives (the notifier reads it before its next send)."""
+    c = chat(lang)
+    assert await c.say(text) == [render("conv.opted_out", lang)]
+    assert _identity(world, c).opted_in is False
+
+
+@pytest.mark.stack
+async def test_B9_opt_out_mid_verification_reaches_the_borrowers_consent(
+    chat: ChatFactory, world: World
+) -> None:
+    c = chat("sw", borrower_key="switch-sw")
+    await c.say(PHRASES["sw"]["balance"])
+    replies = await c.say("STOP")
+    assert replies[0] == render("conv.opted_out", "sw")
+    assert replies.count(render("conv.opted_out", "sw")) == 1
+    await c.say("4821")
+    identity = _identity(world, c)
+    with Session(world.engine) as session:
+        consent = session.scalar(select(Consent).where(Consent.borrower_id == identity.borrower_id))
+    assert consent is not None and consent.opted_in is False
+
+
+ANGRY = {
+    "en": "this is bullshit, i lost my job and you keep texting me. i CANNOT pay!!",
+    "sw": "mnanisumbua sana! nimefutwa kazi, sina pesa ya kulipa, acheni ujinga",
+}
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("lang", sorted(ANGRY))
+async def test_B11_angry_hardship_gets_a_calm_reply_an_officer_case_and_a_pause(
+    chat: ChatFactory, world: World, lang: str
+) -> None:
+    """An angry, profane hardship message: acknowledged kindly (no payment asked, no amount
+    owed sent back), a hardship case for the officer, collection reminders paused."""
+    c = chat(lang, borrower_key=f"switch-{lang}")
+    first = await c.say(ANGRY[lang])
+    assert first[0] in (
+        render("conv.hardship.sorry", lang),
+        render("conv.hardship.sorry_unsure", lang),
+    )
+    assert not any(any(o in t for o in _owed(lang)) for t in first)
+    if first[0] == render("conv.hardship.sorry_unsure", lang):
+        first = await c.say("/hardship")
+    after = await c.say("4821")
+    assert after[0] == render("conv.verify.done", lang)
+    if render("conv.hardship.ask_reason", lang) in after:
+        after = await c.say(ANGRY[lang])
+    assert after[-1] == render("conv.hardship.ask_relief", lang)
+    opened = await c.say('/inform{"relief": "more_time"}')
+    assert not any(any(o in t for o in _owed(lang)) for t in opened)
+    borrower_id = _identity(world, c).borrower_id
+    with Session(world.engine) as session:
+        kinds = session.scalars(select(Case.kind).where(Case.borrower_id == borrower_id)).all()
+        paused = session.scalars(
+            select(Loan.collection_paused).where(Loan.borrower_id == borrower_id)
+        ).all()
+    assert "hardship" in [k.value for k in kinds]
+    assert paused and all(paused)
+
+
+@pytest.mark.stack
+async def test_P3_no_amount_before_verification_nor_after_the_idle_timeout(
+    chat: ChatFactory, world: World
+) -> None:
+    c = chat("fr")
+    asked = await c.say(PHRASES["fr"]["balance"])
+    assert asked == [render("conv.verify.ask_any", "fr")]
+    done, balance = await c.say("4821")
+    assert done == render("conv.verify.done", "fr")
+    assert any(o in balance for o in _owed("fr"))
+    with Session(world.engine) as session:
+        identity = session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_user_id == c.user)
+        )
+        assert identity is not None
+        identity.last_seen_at = datetime.now(UTC) - timedelta(minutes=16)
+        session.commit()
+    again = await c.say(PHRASES["fr"]["balance"])
+    assert again == [render("conv.verify.ask_any", "fr")]
+
+
+@pytest.mark.stack
+async def test_P4_unknown_and_registered_phones_read_the_same_chat(
+    chat: ChatFactory, world: World
+) -> None:
+    """A chat from a registered phone and one from a phone no borrower has: the same replies,
+    word for word, to a question, thanks, wrong answers and a callback request; turn
+    times within 30 % of each other."""
+    known = chat("es")
+    stranger = chat("es")
+    stranger.phone = unique_phone()
+    script = [
+        PHRASES["es"]["balance"],
+        "gracias",
+        "01/01/1961",
+        "0000",
+        "quiero que mi asesor me llame",
+    ]
+    script += ["01/01/1962", "1234"]  # 4 wrong: the lock's time would differ by the clock
+    times: dict[str, float] = {"known": 0.0, "stranger": 0.0}
+    transcripts: dict[str, list[list[str]]] = {"known": [], "stranger": []}
+    for text in script:
+        for name, c in (("known", known), ("stranger", stranger)):
+            began = time.perf_counter()
+            transcripts[name].append(await c.say(text))
+            times[name] += time.perf_counter() - began
+    assert transcripts["known"] == transcripts["stranger"]
+    assert abs(times["known"] - times["stranger"]) <= 0.3 * max(times.values())
