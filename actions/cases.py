@@ -121,13 +121,27 @@ async def request_callback(context: RequestContext) -> list[EventType]:
     if phone is None and context.who.channel == "telegram":
         context.say("conv.callback.share_contact", request_contact=True)
         return [SlotSet("pending_request", "officer")]
+    # A hardship told before the check makes the call a hardship case, with its words.
+    waiting = str(context.tracker.get_slot("pending_request") or "").split(",")
+    hardship = "hardship" in waiting
+    words = context.tracker.get_slot("pending_text") if hardship else None
     try:
-        await context.api.request_callback(context.who.channel, context.who.user, phone)
+        await context.api.request_callback(
+            context.who.channel,
+            context.who.user,
+            phone,
+            hardship=hardship,
+            borrower_words=str(words)[:500] if words else None,
+        )
     except PhoneRequired:
         context.say("conv.verify.no_phone")
         return []
     context.say("conv.callback.requested")
-    return []
+    if not hardship:
+        return []
+    # The officer now has the hardship: passing the check later opens no second case.
+    rest = ",".join(name for name in waiting if name and name != "hardship")
+    return [SlotSet("pending_request", rest or None), SlotSet("pending_text", None)]
 
 
 @request("officer")

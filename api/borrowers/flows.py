@@ -30,14 +30,17 @@ def _open_officer_case(
     borrower: Borrower,
     category: str,
     now: datetime,
+    kind: CaseKind = CaseKind.officer_request,
+    borrower_words: str | None = None,
 ) -> None:
     # One case per chat, purpose and day: pressing "call me" again adds nothing for the officer.
-    key = f"{category}:{identity.id}:{now.date().isoformat()}"
+    key = f"{category}:{kind.value}:{identity.id}:{now.date().isoformat()}"
     try:
         case_service.open_case(
             session=session,
             borrower=borrower,
-            kind=CaseKind.officer_request,
+            kind=kind,
+            borrower_words=borrower_words,
             now=now,
             channel=identity.channel.value,
             category=category,
@@ -79,12 +82,21 @@ def complete_verification(
 
 
 def request_callback(
-    *, session: Session, channel: Channel, user: str, phone: str | None, now: datetime
+    *,
+    session: Session,
+    channel: Channel,
+    user: str,
+    phone: str | None,
+    now: datetime,
+    hardship: bool = False,
+    borrower_words: str | None = None,
 ) -> None:
     """Ask the officer to call the registered number of the phone this chat proved.
 
     The answer is the same whether or not a borrower has that phone: the chatter learns
-    nothing, and only the registered number is called.
+    nothing, and only the registered number is called. A borrower who told of hardship gets a
+    hardship case (collection pauses, as for any hardship case), with their words for the
+    officer.
 
     Raises:
         PhoneRequired: no phone given and none proven before in this chat.
@@ -95,5 +107,11 @@ def request_callback(
     )
     if borrower is not None:
         _open_officer_case(
-            session, identity=identity, borrower=borrower, category=CALLBACK_CATEGORY, now=now
+            session,
+            identity=identity,
+            borrower=borrower,
+            category=CALLBACK_CATEGORY,
+            now=now,
+            kind=CaseKind.hardship if hardship else CaseKind.officer_request,
+            borrower_words=borrower_words,
         )

@@ -9,6 +9,7 @@ from api.borrowers.dependencies import UserPath
 from api.borrowers.exceptions import IdentityLocked, VerificationFailed
 from api.borrowers.models import Channel
 from api.borrowers.schemas import (
+    CallbackIn,
     CallbackOut,
     ConsentIn,
     ConsentOut,
@@ -94,11 +95,19 @@ def complete_verification(
 
 @router.post("/callback", response_model=CallbackOut, status_code=202)
 def request_callback(
-    channel: Channel, user: UserPath, body: VerificationStartIn, session: SessionDep, now: NowDep
+    channel: Channel, user: UserPath, body: CallbackIn, session: SessionDep, now: NowDep
 ) -> CallbackOut:
     """Ask the officer to call back the registered number of the phone this chat proved (the
     same answer whoever owns it)."""
-    flows.request_callback(session=session, channel=channel, user=user, phone=body.phone, now=now)
+    flows.request_callback(
+        session=session,
+        channel=channel,
+        user=user,
+        phone=body.phone,
+        now=now,
+        hardship=body.hardship,
+        borrower_words=body.borrower_words,
+    )
     session.commit()
     return CallbackOut(status="requested")
 

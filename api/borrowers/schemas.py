@@ -72,5 +72,15 @@ class LanguageOut(BaseModel):
     locale: str
 
 
+class CallbackIn(BaseModel):
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The phone the channel proved; optional when this chat proved one before.",
+    )
+    hardship: bool = Field(default=False, description="The borrower told of hardship.")
+    borrower_words: str | None = Field(default=None, max_length=500)
+
+
 class CallbackOut(BaseModel):
     status: str = Field(description="Always ``requested``, whoever owns the phone.")

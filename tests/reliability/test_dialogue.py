@@ -373,3 +373,28 @@ async def test_P4_unknown_and_registered_phones_read_the_same_chat(
             times[name] += time.perf_counter() - began
     assert transcripts["known"] == transcripts["stranger"]
     assert abs(times["known"] - times["stranger"]) <= 0.3 * max(times.values())
+
+
+def test_P4_a_hardship_callback_is_a_hardship_case_and_the_same_answer(
+    api: Api, session: Session
+) -> None:
+    """Before any check: the officer calls back the registered number; a borrower who told of
+    hardship gets a hardship case (collection paused); a stranger's phone, the same answer."""
+    borrower = _borrower(session)
+    body = {"phone": borrower.phone_e164, "hardship": True, "borrower_words": "lost my job"}
+    known = api.post("/v1/identities/telegram/cb-known/callback", body)
+    again = api.post("/v1/identities/telegram/cb-known/callback", body)
+    stranger = api.post(
+        "/v1/identities/telegram/cb-stranger/callback", {**body, "phone": unique_phone()}
+    )
+    assert (known.status_code, known.content) == (stranger.status_code, stranger.content)
+    assert again.content == known.content
+    cases = list(session.scalars(select(Case).where(Case.borrower_id == borrower.id)))
+    assert [(c.kind.value, c.category, c.borrower_words) for c in cases] == [
+        ("hardship", "callback", "lost my job")
+    ]
+    loans = list(session.scalars(select(Loan).where(Loan.borrower_id == borrower.id)))
+    assert all(loan.collection_paused for loan in loans)
+    assert api.post("/v1/identities/telegram/cb-none/callback", {}).json()["code"] == (
+        "phone_required"
+    )
