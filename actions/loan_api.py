@@ -258,9 +258,21 @@ class LoanApiClient:
         )
         return result
 
-    async def request_callback(self, channel: str, user: str, phone: str | None) -> None:
-        """Ask the officer to call back the registered number of the chat's proven phone."""
-        await self._request("POST", f"/identities/{channel}/{user}/callback", json={"phone": phone})
+    async def request_callback(
+        self,
+        channel: str,
+        user: str,
+        phone: str | None,
+        *,
+        hardship: bool = False,
+        borrower_words: str | None = None,
+    ) -> None:
+        """Ask the officer to call back the registered number of the chat's proven phone (a
+        hardship case when the borrower told of hardship)."""
+        body: dict[str, Any] = {"phone": phone}
+        if hardship:
+            body |= {"hardship": True, "borrower_words": borrower_words}
+        await self._request("POST", f"/identities/{channel}/{user}/callback", json=body)
 
     async def loans(self, channel: str, user: str) -> list[Loan]:
         result: list[Loan] = await self._get_model(
