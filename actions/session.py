@@ -110,11 +110,35 @@ class ActionGreet(Action):
                 first_name = identity.first_name
         except (LoanApiError, ValueError):
             pass  # a greeting without the name is still a greeting
+        question = question_in_greeting(tracker)
         if first_name:
             say(dispatcher, tracker, "conv.greet_name", first_name=first_name)
-        else:
+        elif question is None:
             say(dispatcher, tracker, "conv.greet")
-        return []
+        if question is None:
+            return []
+        # "hola buenas, cuánto debo?": the greeting is answered by answering the question.
+        return await run_request(question, dispatcher, tracker)
+
+
+# Questions a greeting may carry ("hi, how much do I owe?"), and how likely the NLU must find
+# one, as the runner-up to the greeting, to answer it.
+QUESTIONS_IN_GREETING = {
+    "ask_balance": "balance",
+    "ask_next_due": "next_due",
+    "ask_schedule": "schedule",
+    "ask_payment_history": "payment_history",
+    "how_to_pay": "how_to_pay",
+}
+QUESTION_MIN_CONFIDENCE = 0.15
+
+
+def question_in_greeting(tracker: Tracker) -> str | None:
+    """The account question asked in the same breath as a greeting, if the NLU saw one."""
+    for name, confidence in ranked_intents(tracker)[1:3]:
+        if name in QUESTIONS_IN_GREETING and confidence >= QUESTION_MIN_CONFIDENCE:
+            return QUESTIONS_IN_GREETING[name]
+    return None
 
 
 class ActionHandleInform(Action):

@@ -266,3 +266,22 @@ async def test_an_opt_out_the_nlu_missed_is_still_obeyed(fake_api: FakeLoanApi, 
     )
     assert keys(dispatcher) == ["conv.opted_out"]
     assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
+
+
+async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -> None:
+    from actions.session import ActionGreet
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "es"}))
+    fake_api.on("GET", USER + "/loans", (403, {"code": "verification_required"}))
+    tracker = make_tracker(text="hola buenas, cuánto debo?", intent="greet")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "greet", "confidence": 0.55},
+        {"name": "ask_balance", "confidence": 0.4},
+    ]
+    dispatcher = CollectingDispatcher()
+    events = await ActionGreet().run(dispatcher, tracker, DOMAIN)
+    assert dispatcher.messages == []  # the check starts at once, the question kept
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["pending_request"] == (
+        "balance"
+    )
+    assert events[-1]["name"] == "action_start_verification"
