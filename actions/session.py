@@ -61,8 +61,9 @@ DISTRESS_WORDS = (
     "vole", "plus rien", "peux pas payer", "galere",
     "perdi mi trabajo", "desempleado", "enfermo", "murio", "inundacion", "incendio", "robaron",
     "no tengo nada", "no puedo pagar",
-    "nimefutwa", "kazi", "mgonjwa", "hospitali", "amefariki", "msiba", "mafuriko", "moto",
-    "kuibiwa", "sina kitu", "sina pesa", "siwezi kulipa", "shida",
+    "nimefutwa", "sina kazi", "nimepoteza kazi", "mgonjwa", "hospitali", "amefariki", "msiba",
+    "mafuriko", "kuibiwa", "nimeibiwa", "sina kitu", "sina pesa", "siwezi kulipa",
+    "shida",
 )  # fmt: skip
 
 
@@ -192,9 +193,11 @@ def _fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+_DISTRESS = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in DISTRESS_WORDS) + r")\b")
+
+
 def sounds_like_distress(text: str) -> bool:
-    folded = f" {_fold(text)} "
-    return any(word in folded for word in DISTRESS_WORDS)
+    return _DISTRESS.search(_fold(text)) is not None
 
 
 def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
