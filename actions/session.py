@@ -122,14 +122,17 @@ class ActionGreet(Action):
         return await run_request(question, dispatcher, tracker)
 
 
-# Questions a greeting may carry ("hi, how much do I owe?"), and how likely the NLU must find
-# one, as the runner-up to the greeting, to answer it.
+# Requests a greeting may carry ("hi, how much do I owe?", "bonjour, je veux promettre un
+# paiement"), and how likely the NLU must find one, as the runner-up to the greeting, to act on it.
 QUESTIONS_IN_GREETING = {
     "ask_balance": "balance",
     "ask_next_due": "next_due",
     "ask_schedule": "schedule",
     "ask_payment_history": "payment_history",
     "how_to_pay": "how_to_pay",
+    "report_payment": "report_payment",
+    "promise_to_pay": "promise",
+    "hardship": "hardship",
 }
 QUESTION_MIN_CONFIDENCE = 0.15
 
