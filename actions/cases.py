@@ -19,6 +19,7 @@ from actions.common import (
     say,
     try_again,
 )
+from actions.empathy import sounds_like_distress
 from actions.loan_api import (
     Case,
     LoanApiClient,
@@ -26,7 +27,7 @@ from actions.loan_api import (
     PhoneRequired,
     VerificationRequired,
 )
-from actions.requests import RequestAction, RequestContext, request
+from actions.requests import RequestAction, RequestContext, latest_text, request, run_request
 from kopa.i18n import moment, nested
 
 HARDSHIP_SLOTS = ("hardship_reason", "hardship_relief")
@@ -181,11 +182,21 @@ class ActionRequestOfficer(RequestAction):
 
 
 class ActionFileComplaint(RequestAction):
+    """A complaint; an angry one that tells of hardship ("you keep texting me, I lost my job")
+    goes to hardship: sympathy first, an officer's case, reminders paused."""
+
     def name(self) -> str:
         return "action_file_complaint"
 
     def request_name(self) -> str:
         return "complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if sounds_like_distress(latest_text(tracker)):
+            return await run_request("hardship", dispatcher, tracker)
+        return await super().run(dispatcher, tracker, domain)
 
 
 class ActionAskHardshipReason(Action):

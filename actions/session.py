@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -23,6 +22,7 @@ from actions.common import (
     proven_phone,
     say,
 )
+from actions.empathy import fold, sounds_like_distress
 from actions.loan_api import LoanApiClient, LoanApiError
 from actions.preferences import ActionOptOut
 from actions.requests import run_request
@@ -52,19 +52,6 @@ SUGGESTIONS = 3
 # a person in difficulty must never read "I can't help with that".
 SUGGEST_MIN_CONFIDENCE = 0.05
 HARDSHIP_MIN_CONFIDENCE = 0.1
-# Words of distress in the four languages (folded: no accents), for a message the NLU could not
-# place: it is acknowledged as hardship, never answered with "I can't help with that".
-DISTRESS_WORDS = (
-    "lost my job", "no job", "sick", "hospital", "died", "funeral", "flood", "fire", "stolen",
-    "nothing left", "can't pay", "cannot pay", "broke", "struggling", "desperate",
-    "perdu mon travail", "chomage", "malade", "hopital", "deces", "inondation", "incendie",
-    "vole", "plus rien", "peux pas payer", "galere",
-    "perdi mi trabajo", "desempleado", "enfermo", "murio", "inundacion", "incendio", "robaron",
-    "no tengo nada", "no puedo pagar",
-    "nimefutwa", "sina kazi", "nimepoteza kazi", "mgonjwa", "hospitali", "amefariki", "msiba",
-    "mafuriko", "kuibiwa", "nimeibiwa", "sina kitu", "sina pesa", "siwezi kulipa",
-    "shida",
-)  # fmt: skip
 
 
 class ActionSessionStart(Action):
@@ -187,20 +174,8 @@ OPT_OUT_PHRASES = (
 
 
 def sounds_like_opt_out(text: str) -> bool:
-    folded = _fold(text)
+    folded = fold(text)
     return bool(OPT_OUT_ALONE.match(folded)) or any(p in folded for p in OPT_OUT_PHRASES)
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-_DISTRESS = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in DISTRESS_WORDS) + r")\b")
-
-
-def sounds_like_distress(text: str) -> bool:
-    return _DISTRESS.search(_fold(text)) is not None
 
 
 def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:

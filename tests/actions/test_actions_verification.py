@@ -285,3 +285,22 @@ async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -
         "balance"
     )
     assert events[-1]["name"] == "action_start_verification"
+
+
+async def test_an_angry_complaint_telling_of_hardship_goes_to_hardship(
+    fake_api: FakeLoanApi,
+) -> None:
+    from actions.cases import ActionFileComplaint
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "en"}))
+    tracker = make_tracker(
+        text="this is bullshit, i lost my job and you keep texting me. i CANNOT pay!!",
+        intent="complaint",
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionFileComplaint().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.hardship.sorry"]
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["pending_request"] == (
+        "hardship"
+    )
+    assert fake_api.bodies("POST", USER + "/cases") == []
