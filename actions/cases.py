@@ -10,15 +10,23 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import caller, local_timezone, say, try_again
+from actions.common import (
+    caller,
+    local_timezone,
+    phone_proven,
+    say,
+    try_again,
+)
+from actions.empathy import sounds_like_distress
 from actions.loan_api import (
     Case,
     LoanApiClient,
     LoanApiError,
+    PhoneRequired,
     VerificationRequired,
     request_key,
 )
-from actions.requests import RequestAction, RequestContext, request
+from actions.requests import RequestAction, RequestContext, latest_text, request, run_request
 from kopa.i18n import moment, nested
 
 HARDSHIP_SLOTS = ("hardship_reason", "hardship_relief")
@@ -120,8 +128,40 @@ class ActionOpenHardshipCase(Action):
         return [SlotSet(name, None) for name in HARDSHIP_SLOTS]
 
 
+async def request_callback(context: RequestContext) -> list[EventType]:
+    """Before (or without) verification: the officer calls the registered number of the phone
+    the channel proved. Nothing about the account is said, whoever owns the phone."""
+    if not phone_proven(context.tracker) and context.who.channel == "telegram":
+        context.say("conv.callback.share_contact", request_contact=True)
+        return [SlotSet("pending_request", "officer")]
+    # A hardship told before the check makes the call a hardship case, with its words.
+    waiting = str(context.tracker.get_slot("pending_request") or "").split(",")
+    hardship = "hardship" in waiting
+    words = context.tracker.get_slot("pending_text") if hardship else None
+    try:
+        await context.api.request_callback(
+            context.who.channel,
+            context.who.user,
+            None,  # the API calls the phone the gateway registered for this chat
+            hardship=hardship,
+            borrower_words=str(words)[:500] if words else None,
+        )
+    except PhoneRequired:
+        context.say("conv.verify.no_phone")
+        return []
+    context.say("conv.callback.requested")
+    if not hardship:
+        return []
+    # The officer now has the hardship: passing the check later opens no second case.
+    rest = ",".join(name for name in waiting if name and name != "hardship")
+    return [SlotSet("pending_request", rest or None), SlotSet("pending_text", None)]
+
+
 @request("officer")
 async def request_officer(context: RequestContext) -> list[EventType]:
+    identity = await context.api.identity(context.who.channel, context.who.user)
+    if identity.status != "verified":
+        return await request_callback(context)
     key = request_key(context.tracker, "officer")
     case = await context.api.open_case(
         context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
@@ -154,11 +194,21 @@ class ActionRequestOfficer(RequestAction):
 
 
 class ActionFileComplaint(RequestAction):
+    """A complaint; an angry one that tells of hardship ("you keep texting me, I lost my job")
+    goes to hardship: sympathy first, an officer's case, reminders paused."""
+
     def name(self) -> str:
         return "action_file_complaint"
 
     def request_name(self) -> str:
         return "complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if sounds_like_distress(latest_text(tracker)):
+            return await run_request("hardship", dispatcher, tracker)
+        return await super().run(dispatcher, tracker, domain)
 
 
 class ActionAskHardshipReason(Action):

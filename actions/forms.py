@@ -1,4 +1,5 @@
-"""Form validators: the knowledge-factor check, the promise to pay and the hardship request.
+"""Form validators: the promise to pay and the hardship request (the identity check's is in
+``actions.verification``).
 
 Messages that belong to another flow (a balance question in the middle of a promise, a request
 for the officer) are never taken as answers: the slot stays empty, Rasa rejects the form's turn,
@@ -18,13 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import caller, language, say, today
-from actions.loan_api import (
-    IdentityLocked,
-    LoanApiClient,
-    LoanApiError,
-    VerificationFailed,
-)
+from actions.common import language, say, today
 from actions.parsing import parse_date
 from actions.promises import (
     UNPARSED,
@@ -32,8 +27,7 @@ from actions.promises import (
     parse_promise_text,
     slot_decimal,
 )
-from actions.session import say_locked
-from kopa.i18n import SUPPORTED_LOCALES, day, money
+from kopa.i18n import day, money
 
 # Intents that are never an answer to a form question (kept equal to the `not_intent` lists of
 # the domain's from_text mappings; tests/actions/test_domain.py checks it).
@@ -77,11 +71,6 @@ RELIEF_WORDS = {
 _RELIEF_PAYLOAD = re.compile(r'"relief"\s*:\s*"(\w+)"')
 
 
-# Requests a borrower may make while asked for their date of birth or ID digits (intent ->
-# request, actions/requests.py); they are answered once the check is done.
-REQUESTS_DURING_CHECK = {"hardship": "hardship", "promise_to_pay": "promise"}
-
-
 def _intent(tracker: Tracker) -> str | None:
     intent = (tracker.latest_message or {}).get("intent") or {}
     name = intent.get("name")
@@ -113,52 +102,6 @@ def relief_from_text(text: str) -> str | None:
         if any(word in folded for word in RELIEF_WORDS[relief]):
             return relief
     return None
-
-
-class ValidateVerificationForm(FormValidationAction):
-    """Check the knowledge factor with the API; the typed value itself is never kept."""
-
-    def name(self) -> str:
-        return "validate_verification_form"
-
-    async def validate_verification_value(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> dict[str, Any]:
-        if slot_value is None:
-            return {"verification_value": None}  # cleared when the check started
-        if slot_value in ("verified", "locked", "unavailable"):
-            return {"verification_value": slot_value}
-        request = REQUESTS_DURING_CHECK.get(_intent(tracker) or "")
-        if request is not None and not any(char.isdigit() for char in str(slot_value)):
-            # "I can't pay this month" is no date of birth or ID digits: checking it would
-            # spend one of the borrower's tries. It waits for the check, then is answered.
-            say(dispatcher, tracker, "conv.verify.then_help")
-            text = _text(tracker)[:500]
-            return {"verification_value": None, "pending_request": request, "pending_text": text}
-        factor = tracker.get_slot("verification_factor") or "dob"
-        try:
-            async with LoanApiClient() as api:
-                who = caller(tracker)
-                result = await api.complete_verification(
-                    who.channel, who.user, factor, str(slot_value)
-                )
-        except VerificationFailed as exc:
-            say(dispatcher, tracker, "conv.verify.failed", count=exc.attempts_left)
-            return {"verification_value": None}
-        except IdentityLocked as exc:
-            say_locked(dispatcher, tracker, exc)
-            return {"verification_value": "locked"}
-        except LoanApiError:
-            say(dispatcher, tracker, "common.try_again_shortly")
-            return {"verification_value": "unavailable"}
-        slots: dict[str, Any] = {"verification_value": "verified"}
-        if result.locale in SUPPORTED_LOCALES:
-            slots["language"] = result.locale
-        return slots
 
 
 class ValidatePromiseForm(FormValidationAction):

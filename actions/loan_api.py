@@ -36,6 +36,12 @@ class Identity(_Model):
 
 class VerificationStarted(_Model):
     factor: Literal["dob", "national_id"]
+    factors: list[Literal["dob", "national_id"]] = []
+
+    @property
+    def offered(self) -> list[str]:
+        """Every factor the borrower may answer (older APIs name one)."""
+        return list(self.factors) or [self.factor]
 
 
 class Verified(_Model):
@@ -157,11 +163,20 @@ class VerificationFailed(LoanApiError):
 
 
 class IdentityLocked(LoanApiError):
-    """423 ``locked``: too many failed checks."""
+    """423 ``locked``: too many failed checks; ``held`` until an officer unlocks the chat."""
 
-    def __init__(self, locked_until: datetime | None) -> None:
+    def __init__(self, locked_until: datetime | None, *, held: bool = False) -> None:
         super().__init__("locked")
         self.locked_until = locked_until
+        self.held = held
+
+
+class PhoneRequired(LoanApiError):
+    """422 ``phone_required``: the chat has proven no phone yet."""
+
+
+class FactorNotOffered(LoanApiError):
+    """409 ``factor_not_offered``: the answer was to a factor this check did not offer."""
 
 
 class PromiseRejected(LoanApiError):
@@ -234,7 +249,12 @@ class LoanApiClient:
             raise VerificationFailed(int(context.get("attempts_left", 0)))
         if response.status_code == 423:
             until = context.get("locked_until")
-            raise IdentityLocked(datetime.fromisoformat(until) if until else None)
+            held = bool(context.get("held"))
+            raise IdentityLocked(datetime.fromisoformat(until) if until else None, held=held)
+        if response.status_code == 422 and code == "phone_required":
+            raise PhoneRequired(code)
+        if response.status_code == 409 and code == "factor_not_offered":
+            raise FactorNotOffered(code)
         if response.status_code == 404:
             raise NotFound(str(code))
         if response.status_code == 422 and code in PROMISE_RULES:
@@ -266,15 +286,32 @@ class LoanApiClient:
         return result
 
     async def complete_verification(
-        self, channel: str, user: str, factor: str, value: str
+        self, channel: str, user: str, answers: dict[str, str]
     ) -> Verified:
+        """Check the answers (factor -> typed value), all in one try."""
         result: Verified = await self._get_model(
             Verified,
             "POST",
             f"/identities/{channel}/{user}/verification/complete",
-            json={"factor": factor, "value": value},
+            json={"answers": answers},
         )
         return result
+
+    async def request_callback(
+        self,
+        channel: str,
+        user: str,
+        phone: str | None,
+        *,
+        hardship: bool = False,
+        borrower_words: str | None = None,
+    ) -> None:
+        """Ask the officer to call back the registered number of the chat's proven phone (a
+        hardship case when the borrower told of hardship)."""
+        body: dict[str, Any] = {"phone": phone}
+        if hardship:
+            body |= {"hardship": True, "borrower_words": borrower_words}
+        await self._request("POST", f"/identities/{channel}/{user}/callback", json=body)
 
     async def loans(self, channel: str, user: str) -> list[Loan]:
         result: list[Loan] = await self._get_model(

@@ -37,6 +37,9 @@ class RequestContext:
 
 Handler = Callable[[RequestContext], Awaitable[list[EventType]]]
 HANDLERS: dict[str, Handler] = {}
+# What is said before the identity check, for requests that must not meet procedure first: a
+# person in difficulty is heard (and not asked to pay) before being asked who they are.
+BEFORE_CHECK = {"hardship": "conv.hardship.sorry"}
 
 
 def request(name: str) -> Callable[[Handler], Handler]:
@@ -70,6 +73,8 @@ async def run_request(
     except VerificationRequired:
         if resumed:
             return try_again(dispatcher, tracker)
+        if name in BEFORE_CHECK:
+            say(dispatcher, tracker, BEFORE_CHECK[name])
         return [
             SlotSet("pending_request", name),
             SlotSet("pending_text", words[:500]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -9,7 +10,6 @@ from rasa_sdk.events import (
     ActionExecuted,
     ActiveLoop,
     EventType,
-    FollowupAction,
     SessionStarted,
     SlotSet,
 )
@@ -19,31 +19,39 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     button,
     caller,
-    local_timezone,
     phone_proven,
     say,
-    try_again,
 )
-from actions.loan_api import IdentityLocked, LoanApiClient, LoanApiError
-from actions.requests import HANDLERS, run_request
-from kopa.i18n import SUPPORTED_LOCALES, moment, normalize_locale
+from actions.empathy import fold, sounds_like_distress
+from actions.loan_api import LoanApiClient, LoanApiError
+from actions.preferences import ActionOptOut
+from actions.requests import run_request
+from actions.verification import PENDING_SLOTS, VERIFICATION_SLOTS, start_verification
+from kopa.i18n import SUPPORTED_LOCALES, normalize_locale
 
 OFFER_PERSON_KEY = "conv.offer_person"
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
-VERIFICATION_SLOTS = ("verification_factor", "verification_value")
-PENDING_SLOTS = ("pending_request", "pending_text")
-
-
-def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: IdentityLocked) -> None:
-    if exc.locked_until is not None:
-        say(
-            dispatcher,
-            tracker,
-            "conv.verify.locked",
-            until=moment(exc.locked_until, local_timezone()),
-        )
-    else:
-        say(dispatcher, tracker, "conv.verify.no_phone")
+# Intents a "Did you mean" may offer as buttons (the requests a borrower can make).
+SUGGESTIBLE = (
+    "ask_balance",
+    "ask_next_due",
+    "ask_schedule",
+    "ask_payment_history",
+    "how_to_pay",
+    "report_payment",
+    "promise_to_pay",
+    "hardship",
+    "request_officer",
+    "complaint",
+    "opt_out",
+    "change_language",
+    "ask_loan_terms",
+)
+SUGGESTIONS = 3
+# An intent this likely among the guesses is worth offering; hardship even when less likely:
+# a person in difficulty must never read "I can't help with that".
+SUGGEST_MIN_CONFIDENCE = 0.05
+HARDSHIP_MIN_CONFIDENCE = 0.1
 
 
 class ActionSessionStart(Action):
@@ -90,49 +98,38 @@ class ActionGreet(Action):
                 first_name = identity.first_name
         except (LoanApiError, ValueError):
             pass  # a greeting without the name is still a greeting
+        question = question_in_greeting(tracker)
         if first_name:
             say(dispatcher, tracker, "conv.greet_name", first_name=first_name)
-        else:
+        elif question is None:
             say(dispatcher, tracker, "conv.greet")
-        return []
+        if question is None:
+            return []
+        # "hola buenas, cuánto debo?": the greeting is answered by answering the question.
+        return await run_request(question, dispatcher, tracker)
 
 
-async def start_verification(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
-    """Ask for a proven phone, or start the check with it and open the verification form."""
-    who = caller(tracker)
-    # Reached by FollowupAction from any flow: when no form opens, listen rather than let the
-    # policies guess what follows in a flow that was interrupted.
-    listen = FollowupAction("action_listen")
-    if not phone_proven(tracker):
-        if who.channel == "telegram":
-            say(dispatcher, tracker, "conv.verify.share_contact", request_contact=True)
-        else:
-            say(dispatcher, tracker, "conv.verify.no_phone")
-        return [listen]
-    try:
-        async with LoanApiClient() as api:
-            # The loan API checks the phone the gateway registered for this chat.
-            started = await api.start_verification(who.channel, who.user)
-    except IdentityLocked as exc:
-        say_locked(dispatcher, tracker, exc)
-        return [*(SlotSet(name, None) for name in PENDING_SLOTS), listen]
-    except LoanApiError:
-        return [*try_again(dispatcher, tracker), listen]
-    return [
-        SlotSet("verification_factor", started.factor),
-        SlotSet("verification_value", None),
-        FollowupAction("verification_form"),
-    ]
+# Requests a greeting may carry ("hi, how much do I owe?", "bonjour, je veux promettre un
+# paiement"), and how likely the NLU must find one, as the runner-up to the greeting, to act on it.
+QUESTIONS_IN_GREETING = {
+    "ask_balance": "balance",
+    "ask_next_due": "next_due",
+    "ask_schedule": "schedule",
+    "ask_payment_history": "payment_history",
+    "how_to_pay": "how_to_pay",
+    "report_payment": "report_payment",
+    "promise_to_pay": "promise",
+    "hardship": "hardship",
+}
+QUESTION_MIN_CONFIDENCE = 0.15
 
 
-class ActionStartVerification(Action):
-    def name(self) -> str:
-        return "action_start_verification"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return await start_verification(dispatcher, tracker)
+def question_in_greeting(tracker: Tracker) -> str | None:
+    """The account question asked in the same breath as a greeting, if the NLU saw one."""
+    for name, confidence in ranked_intents(tracker)[1:3]:
+        if name in QUESTIONS_IN_GREETING and confidence >= QUESTION_MIN_CONFIDENCE:
+            return QUESTIONS_IN_GREETING[name]
+    return None
 
 
 class ActionHandleInform(Action):
@@ -147,51 +144,70 @@ class ActionHandleInform(Action):
         # The Telegram gateway sends "/inform" with the proven phone when the user shares their
         # own contact; a bare answer such as "1500" starts nothing.
         text = str((tracker.latest_message or {}).get("text") or "").strip()
-        waiting = tracker.get_slot("pending_request") is not None or text == "/inform"
+        pending = tracker.get_slot("pending_request")
+        waiting = pending is not None or text == "/inform"
+        if phone_proven(tracker) and pending == "officer":
+            # The contact shared for a callback: ask the officer now, no check needed.
+            return [
+                SlotSet("pending_request", None),
+                *await run_request("officer", dispatcher, tracker),
+            ]
         if phone_proven(tracker) and waiting:
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []
 
 
-class ActionAskVerificationValue(Action):
-    def name(self) -> str:
-        return "action_ask_verification_value"
+# Asking to stop messages, in the four languages (folded), for a message the NLU could not
+# place: an opt-out must never be missed, so these are obeyed even then.
+OPT_OUT_ALONE = re.compile(
+    r"^\W*(stop|unsubscribe|stop all|arret|arrete|arretez|basta|alto|acha|simama)\W*$"
+)
+OPT_OUT_PHRASES = (
+    "stop messaging", "stop sending", "stop texting", "stop the messages", "stop these messages",
+    "no more messages", "don't message me", "dont message me", "unsubscribe",
+    "ne m'envoyez plus", "arretez de m'envoyer", "arretez les messages", "plus de messages",
+    "me desabonner", "desabonne",
+    "dejen de enviarme", "no me manden", "ya no me escriban", "no mas mensajes", "darme de baja",
+    "acha kunitumia", "usinitumie", "msinitumie", "sitaki ujumbe", "sitaki meseji",
+)  # fmt: skip
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        factor = tracker.get_slot("verification_factor")
-        key = "conv.verify.ask_national_id" if factor == "national_id" else "conv.verify.ask_dob"
-        say(dispatcher, tracker, key)
-        return []
+
+def sounds_like_opt_out(text: str) -> bool:
+    folded = fold(text)
+    return bool(OPT_OUT_ALONE.match(folded)) or any(p in folded for p in OPT_OUT_PHRASES)
 
 
-class ActionResumeRequest(Action):
-    """After the verification form: answer what the borrower asked before it."""
+def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
+    ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+    return [
+        (str(item.get("name")), float(item.get("confidence") or 0.0))
+        for item in ranking
+        if isinstance(item, dict)
+    ]
 
-    def name(self) -> str:
-        return "action_resume_request"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        outcome = tracker.get_slot("verification_value")
-        pending = tracker.get_slot("pending_request")
-        text = tracker.get_slot("pending_text") or ""
-        events: list[EventType] = [
-            SlotSet(name, None) for name in (*VERIFICATION_SLOTS, *PENDING_SLOTS)
-        ]
-        if outcome != "verified":
-            return events
-        say(dispatcher, tracker, "conv.verify.done")
-        if pending in HANDLERS:
-            events += await run_request(pending, dispatcher, tracker, text=text, resumed=True)
-        return events
+def suggestions(tracker: Tracker) -> list[str]:
+    """The borrower requests the NLU hesitated between, likeliest first."""
+    return [
+        name
+        for name, confidence in ranked_intents(tracker)
+        if name in SUGGESTIBLE and confidence >= SUGGEST_MIN_CONFIDENCE
+    ][:SUGGESTIONS]
+
+
+def sounds_like_hardship(tracker: Tracker) -> bool:
+    likely = any(
+        name == "hardship" and confidence >= HARDSHIP_MIN_CONFIDENCE
+        for name, confidence in ranked_intents(tracker)[: SUGGESTIONS + 1]
+    )
+    text = str((tracker.latest_message or {}).get("text") or "")
+    return likely or sounds_like_distress(text)
 
 
 class ActionHandleFallback(Action):
-    """Say what the bot can do; on the second miss in a row, offer a person."""
+    """Not understood: acknowledge distress first; if unsure, ask "Did you mean"; else say what
+    the bot can do, and on the second miss in a row offer a person."""
 
     def name(self) -> str:
         return "action_handle_fallback"
@@ -199,11 +215,33 @@ class ActionHandleFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if sounds_like_opt_out(str((tracker.latest_message or {}).get("text") or "")):
+            return await ActionOptOut().run(dispatcher, tracker, domain)
+        if sounds_like_hardship(tracker):
+            say(
+                dispatcher,
+                tracker,
+                "conv.hardship.sorry_unsure",
+                buttons=[
+                    button("conv.intent.hardship", "/hardship"),
+                    button("conv.intent.request_officer", "/request_officer"),
+                ],
+            )
+            return []
         intents = [
             (event.get("parse_data") or {}).get("intent", {}).get("name")
             for event in tracker.events
             if event.get("event") == "user"
         ]
+        guesses = suggestions(tracker)
+        if intents and intents[-1] == "nlu_fallback" and guesses:
+            say(
+                dispatcher,
+                tracker,
+                "conv.did_you_mean",
+                buttons=[button(f"conv.intent.{name}", f"/{name}") for name in guesses],
+            )
+            return []
         if len(intents) >= 2 and intents[-2] in FALLBACK_INTENTS:
             say(
                 dispatcher,
@@ -216,6 +254,20 @@ class ActionHandleFallback(Action):
             )
             return []
         say(dispatcher, tracker, "conv.capabilities")
+        return []
+
+
+class ActionListLanguages(Action):
+    """A message in a language the bot does not speak: the languages it does, in each of them."""
+
+    def name(self) -> str:
+        return "action_list_languages"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        for locale in SUPPORTED_LOCALES:
+            say(dispatcher, tracker, "conv.languages", locale=locale)
         return []
 
 

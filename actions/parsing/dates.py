@@ -659,3 +659,15 @@ def bare_day(tokens: Sequence[Token], languages: Sequence[str]) -> DateMatch | N
         if number is not None and number.end == len(tokens) and number.value <= 31:
             return DateMatch(0, len(tokens), lang, (("day", number.value),), _day_of_month)
     return None
+
+
+def month_number(word: str, languages: Sequence[str]) -> int | None:
+    """The month a folded word names in any of ``languages`` (abbreviations only in the first).
+
+    Used to read dates of birth, whose month borrowers write in full or abbreviated.
+    """
+    for rank, lang in enumerate(languages):
+        month = _months(lang, primary=rank == 0).get(word)
+        if month is not None:
+            return month
+    return None

@@ -19,7 +19,8 @@ class VerificationFailed(DomainError):
 
 
 class IdentityLocked(DomainError):
-    """Too many failed attempts: verification is locked for a while."""
+    """Too many failed attempts: verification is locked for a while (``held``: until an
+    officer unlocks it)."""
 
     status_code: ClassVar[int] = 423
     code: ClassVar[str] = "locked"
@@ -53,3 +54,15 @@ class ChatNotRegistered(NotFound):
     """A chat pseudonym the gateway never registered."""
 
     code = "chat_not_registered"
+
+
+class FactorNotOffered(Conflict):
+    """Answer one of the factors this check offered (nothing was counted)."""
+
+    code = "factor_not_offered"
+
+
+class IdentityNotFound(NotFound):
+    """No such chat."""
+
+    code = "identity_not_found"

@@ -49,8 +49,15 @@ class ChannelIdentity(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The knowledge factor asked by the last verification start (``dob`` | ``national_id``).
+    # The knowledge factors offered by the last verification start, comma-separated
+    # (``dob``, ``national_id``): the only ones an answer is checked against.
     pending_factor: Mapped[str | None] = mapped_column(String(16))
+    # Escalating lockouts: how many this chat had in its current 24 h failure window, the
+    # window's start and its failures; ``held_at`` locks it until an officer unlocks it.
+    lockouts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failure_window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures_in_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Chosen in this chat before or after verification; copied to the borrower once bound.
     locale: Mapped[str | None] = mapped_column(String(8))
     # Opt-in / opt-out said in this chat; applies to the borrower once bound. None: never said.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.borrowers import service
+from api.borrowers import flows, service
 from api.borrowers.dependencies import UserPath
 from api.borrowers.exceptions import IdentityLocked, VerificationFailed
 from api.borrowers.models import Channel
 from api.borrowers.schemas import (
+    CallbackIn,
+    CallbackOut,
     ChatAliasIn,
     ChatAliasOut,
     ConsentIn,
@@ -68,17 +70,21 @@ def start_verification(
     """Remember the proven phone and say which question to ask (same for any phone)."""
     # Rasa never carries the phone: it is the one the gateway registered for this chat.
     phone = body.phone or service.registered_phone(session=session, channel=channel, user=user)
-    factor = service.start_verification(
+    factors = service.start_verification(
         session=session, channel=channel, user=user, phone=phone, now=now, settings=settings
     )
     session.commit()
-    return VerificationStartOut(factor=factor)
+    return VerificationStartOut(factor=factors[0], factors=list(factors))
 
 
 @router.post(
     "/verification/complete",
     response_model=VerificationCompleteOut,
-    responses={401: {"description": "verification_failed"}, 423: {"description": "locked"}},
+    responses={
+        401: {"description": "verification_failed"},
+        409: {"description": "factor_not_offered"},
+        423: {"description": "locked (``held``: until an officer unlocks it)"},
+    },
 )
 def complete_verification(
     channel: Channel,
@@ -88,22 +94,50 @@ def complete_verification(
     now: NowDep,
     settings: SettingsDep,
 ) -> VerificationCompleteOut:
-    """Check the answer; a failure is counted, five lock the chat for a while."""
-    outcome = service.complete_verification(
+    """Check the answers; a failure is counted, five lock the chat for a while, longer each
+    time, and fifteen in a day hold it for an officer."""
+    outcome = flows.complete_verification(
         session=session,
         channel=channel,
         user=user,
-        factor=body.factor,
-        value=body.value,
+        answers=body.all_answers(),
         now=now,
         settings=settings,
     )
     session.commit()
+    if outcome.held:
+        raise IdentityLocked(locked_until=None, held=True)
     if outcome.locked_until is not None:
-        raise IdentityLocked(locked_until=outcome.locked_until.isoformat())
+        raise IdentityLocked(locked_until=outcome.locked_until.isoformat(), held=False)
     if not outcome.verified:
         raise VerificationFailed(attempts_left=outcome.attempts_left)
     return VerificationCompleteOut(status=service.IdentityStatus.verified, locale=outcome.locale)
+
+
+@router.post("/callback", response_model=CallbackOut, status_code=202)
+def request_callback(
+    channel: Channel, user: UserPath, body: CallbackIn, session: SessionDep, now: NowDep
+) -> CallbackOut:
+    """Ask the officer to call back the registered number of the phone this chat proved (the
+    same answer whoever owns it)."""
+    flows.request_callback(
+        session=session,
+        channel=channel,
+        user=user,
+        phone=body.phone or service.registered_phone(session=session, channel=channel, user=user),
+        now=now,
+        hardship=body.hardship,
+        borrower_words=body.borrower_words,
+    )
+    session.commit()
+    return CallbackOut(status="requested")
+
+
+@router.post("/unlock", status_code=204)
+def unlock(channel: Channel, user: UserPath, session: SessionDep, now: NowDep) -> None:
+    """An officer who spoke to the borrower lifts this chat's lockout or hold."""
+    service.unlock(session=session, channel=channel, user=user, now=now)
+    session.commit()
 
 
 @router.put("/consent", response_model=ConsentOut)

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from api.borrowers.exceptions import (
     ChatNotRegistered,
+    FactorNotOffered,
     IdentityLocked,
+    IdentityNotFound,
     InvalidPhone,
     PhoneRequired,
     UnsupportedLocale,
@@ -27,7 +29,7 @@ from api.borrowers.exceptions import (
     VerificationRequired,
 )
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
-from api.core.config import Settings
+from api.core.config import Settings, VerificationPolicy
 from api.core.security import hash_secret_factor
 from api.ledger import service as ledger
 from kopa.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
@@ -59,6 +61,10 @@ class VerificationOutcome:
     locale: str
     attempts_left: int = 0
     locked_until: datetime | None = None
+    # Held until an officer unlocks it; ``held_borrower`` is the phone's borrower, if any, for
+    # the officer's case (never told to the chatter).
+    held: bool = False
+    held_borrower: Borrower | None = None
 
 
 # --- knowledge factors (the seed and the CSV import store them with these) -----------------
@@ -107,13 +113,15 @@ def _factor_hash(pepper: str, factor: Factor, value: str) -> str:
     return national_id_hash(pepper, value)
 
 
-def choose_factor(pepper: str, phone: str) -> Factor:
-    """The factor to ask, fixed per phone so restarting cannot shop for an easier question.
+def offered_factors(settings: Settings) -> tuple[Factor, ...]:
+    """The factors the institution accepts, all offered at once: the borrower answers whichever
+    they know. They depend only on the settings, never on whether a borrower has the phone."""
+    return tuple(Factor(name) for name in settings.verification.factors) or (Factor.dob,)
 
-    It depends only on the phone, never on whether a borrower has it.
-    """
-    digest = hmac.new(pepper.encode(), f"factor:{phone}".encode(), "sha256").digest()
-    return Factor.dob if digest[0] % 2 == 0 else Factor.national_id
+
+def _offered(identity: ChannelIdentity) -> frozenset[Factor]:
+    names = (identity.pending_factor or "").split(",")
+    return frozenset(Factor(name) for name in names if name in Factor.__members__)
 
 
 # --- identities ------------------------------------------------------------------------------
@@ -137,7 +145,14 @@ def _identity(session: Session, channel: Channel, user: str) -> ChannelIdentity:
 
 
 def _is_locked(identity: ChannelIdentity, now: datetime) -> bool:
-    return identity.locked_until is not None and identity.locked_until > now
+    held = identity.held_at is not None
+    return held or (identity.locked_until is not None and identity.locked_until > now)
+
+
+def _locked(identity: ChannelIdentity) -> IdentityLocked:
+    if identity.held_at is not None:
+        return IdentityLocked(locked_until=None, held=True)
+    return IdentityLocked(locked_until=_iso(identity.locked_until), held=False)
 
 
 def _is_fresh(identity: ChannelIdentity, now: datetime, settings: Settings) -> bool:
@@ -206,8 +221,8 @@ def start_verification(
     phone: str | None,
     now: datetime,
     settings: Settings,
-) -> Factor:
-    """Remember the proven phone and answer which knowledge factor to ask.
+) -> tuple[Factor, ...]:
+    """Remember the proven phone and answer which knowledge factors to offer.
 
     Raises:
         PhoneRequired: no phone given and none proven before in this chat.
@@ -216,21 +231,30 @@ def start_verification(
     """
     identity = _identity(session, channel, user)
     if _is_locked(identity, now):
-        raise IdentityLocked(locked_until=_iso(identity.locked_until))
+        raise _locked(identity)
+    _remember_phone(identity, phone)
+    offered = offered_factors(settings)
+    identity.pending_factor = ",".join(factor.value for factor in offered)
+    return offered
+
+
+def _remember_phone(identity: ChannelIdentity, phone: str | None) -> None:
+    """Keep the phone the channel proved for this chat (or the one proven before).
+
+    Raises:
+        PhoneRequired: no phone given and none proven before in this chat.
+        InvalidPhone: the phone is not a valid international number.
+    """
     if phone is None:
         if identity.proven_phone_e164 is None:
             raise PhoneRequired()
-        proven = identity.proven_phone_e164
-    else:
-        proven = normalize_phone(phone)
+        return
+    proven = normalize_phone(phone)
     if identity.proven_phone_e164 != proven and identity.borrower_id is not None:
         # A different phone is a different person as far as we know: unbind first.
         identity.borrower_id = None
         identity.verified_at = None
     identity.proven_phone_e164 = proven
-    factor = choose_factor(settings.hash_pepper.get_secret_value(), proven)
-    identity.pending_factor = factor.value
-    return factor
 
 
 # A stand-in hash compared when no borrower has the phone, so both paths do the same work.
@@ -242,25 +266,29 @@ def complete_verification(
     session: Session,
     channel: Channel,
     user: str,
-    factor: Factor,
-    value: str,
+    answers: dict[Factor, str],
     now: datetime,
     settings: Settings,
 ) -> VerificationOutcome:
-    """Check the answer; bind the chat to the borrower on success, count failures otherwise.
+    """Check the answers; bind the chat to the borrower on success, count failures otherwise.
 
-    The caller commits whatever the outcome (a failure must be counted) and then answers.
+    Every factor answered must be one this check offered, and all must match: giving two
+    answers is still one try. The caller commits whatever the outcome (a failure must be
+    counted) and then answers.
 
     Raises:
         VerificationNotStarted: no proven phone in this chat yet.
-        IdentityLocked: locked before this attempt.
+        FactorNotOffered: an answer to a factor this check did not offer (counts nothing).
+        IdentityLocked: locked or held before this attempt.
     """
-    policy = settings.verification
     identity = find_identity(session, channel, user)
     if identity is None or identity.proven_phone_e164 is None:
         raise VerificationNotStarted()
     if _is_locked(identity, now):
-        raise IdentityLocked(locked_until=_iso(identity.locked_until))
+        raise _locked(identity)
+    offered = _offered(identity)
+    if not answers or not set(answers) <= offered:
+        raise FactorNotOffered(offered=sorted(offered))
     if identity.locked_until is not None:
         identity.locked_until = None
         identity.failed_attempts = 0
@@ -269,17 +297,23 @@ def complete_verification(
         select(Borrower).where(Borrower.phone_e164 == identity.proven_phone_e164)
     )
     pepper = settings.hash_pepper.get_secret_value()
-    given = _factor_hash(pepper, factor, value)
-    stored = _ABSENT
-    if borrower is not None:
-        stored = borrower.dob_hash if factor is Factor.dob else borrower.national_id_last4_hash
-    matches = hmac.compare_digest(given, stored) and borrower is not None
+    # Every answer is hashed and compared, against a stand-in when no borrower has the phone:
+    # the same work either way, so timing tells nothing about who is a client.
+    matches = borrower is not None
+    for factor, value in sorted(answers.items()):
+        stored = _ABSENT
+        if borrower is not None:
+            stored = borrower.dob_hash if factor is Factor.dob else borrower.national_id_last4_hash
+        matches = hmac.compare_digest(_factor_hash(pepper, factor, value), stored) and matches
 
     if matches and borrower is not None:
         identity.borrower_id = borrower.id
         identity.verified_at = now
         identity.last_seen_at = now
         identity.failed_attempts = 0
+        identity.failures_in_window = 0
+        identity.failure_window_started_at = None
+        identity.lockouts = 0
         identity.locked_until = None
         identity.pending_factor = None
         _apply_chat_choices(session, identity=identity, borrower=borrower, now=now)
@@ -294,25 +328,96 @@ def complete_verification(
         )
         return VerificationOutcome(verified=True, locale=borrower.preferred_language)
 
-    identity.failed_attempts += 1
-    locale = identity_locale(session, identity)
+    _count_failure(identity, now, settings.verification)
     ledger.record(
         session=session,
         at=now,
         direction="inbound",
         kind="verification",
-        decision="failed",
+        decision="held" if identity.held_at else "failed",
         rule="knowledge_factor",
         channel=channel.value,
-        detail={"attempt": identity.failed_attempts},
+        detail={"attempt": identity.failures_in_window},
     )
-    if identity.failed_attempts >= policy.max_failures:
-        identity.locked_until = now + timedelta(minutes=policy.lockout_minutes)
-        identity.failed_attempts = 0
-        identity.borrower_id = None
-        identity.verified_at = None
+    locale = identity_locale(session, identity)
+    if identity.held_at is not None:
+        return VerificationOutcome(False, locale, 0, None, held=True, held_borrower=borrower)
+    if identity.locked_until is not None:
         return VerificationOutcome(False, locale, 0, identity.locked_until)
-    return VerificationOutcome(False, locale, policy.max_failures - identity.failed_attempts)
+    left = settings.verification.max_failures - identity.failed_attempts
+    return VerificationOutcome(False, locale, left)
+
+
+FAILURE_WINDOW = timedelta(hours=24)
+
+
+def _count_failure(identity: ChannelIdentity, now: datetime, policy: VerificationPolicy) -> None:
+    """One more failure: every ``max_failures`` lock the chat, each lockout within the 24 h
+    window twice as long as the one before; ``hold_after_failures`` hold it for an officer."""
+    started = identity.failure_window_started_at
+    if started is None or now - started >= FAILURE_WINDOW:
+        identity.failure_window_started_at = now
+        identity.failures_in_window = 0
+        identity.lockouts = 0
+    identity.failures_in_window += 1
+    identity.failed_attempts += 1
+    if identity.failures_in_window >= policy.hold_after_failures:
+        identity.held_at = now
+    elif identity.failed_attempts >= policy.max_failures:
+        identity.lockouts += 1
+        minutes = policy.lockout_minutes * 2 ** (identity.lockouts - 1)
+        identity.locked_until = now + timedelta(minutes=minutes)
+    else:
+        return
+    identity.failed_attempts = 0
+    identity.borrower_id = None
+    identity.verified_at = None
+
+
+def unlock(*, session: Session, channel: Channel, user: str, now: datetime) -> None:
+    """An officer who spoke to the borrower lifts the lockout or hold of this chat.
+
+    Raises:
+        IdentityNotFound: no such chat.
+    """
+    identity = find_identity(session, channel, user)
+    if identity is None:
+        raise IdentityNotFound()
+    identity.held_at = None
+    identity.locked_until = None
+    identity.failed_attempts = 0
+    identity.failures_in_window = 0
+    identity.failure_window_started_at = None
+    identity.lockouts = 0
+    ledger.record(
+        session=session,
+        at=now,
+        direction="inbound",
+        kind="verification",
+        decision="unlocked",
+        rule="officer",
+        channel=channel.value,
+    )
+
+
+def proven_phone_borrower(
+    *, session: Session, channel: Channel, user: str, phone: str | None
+) -> tuple[ChannelIdentity, Borrower | None]:
+    """The borrower whose registered phone this chat proved (no knowledge factor needed).
+
+    Only for what discloses nothing to the chatter, such as an officer calling the registered
+    number back.
+
+    Raises:
+        PhoneRequired: no phone given and none proven before in this chat.
+        InvalidPhone: the phone is not a valid international number.
+    """
+    identity = _identity(session, channel, user)
+    _remember_phone(identity, phone)
+    borrower = session.scalar(
+        select(Borrower).where(Borrower.phone_e164 == identity.proven_phone_e164)
+    )
+    return identity, borrower
 
 
 def _apply_chat_choices(

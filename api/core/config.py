@@ -19,8 +19,14 @@ DEV_HASH_PEPPER = "dev-pepper"
 
 
 class VerificationPolicy(BaseModel):
+    # The knowledge factors the institution accepts; the bot offers all of them and the
+    # borrower answers whichever they know.
+    factors: list[Literal["dob", "national_id"]] = ["dob", "national_id"]
     max_failures: int = 5
+    # The first lockout lasts this long, each further one in the same 24 h twice the one before.
     lockout_minutes: int = 30
+    # This many failures within 24 h hold the chat until an officer unlocks it (a case is raised).
+    hold_after_failures: int = 15
     idle_minutes: int = 15
 
 

@@ -35,7 +35,7 @@ def prepare_demo(database_url: str) -> list[DemoLoanView]:
 
 def try_it_lines(views: list[DemoLoanView], base_url: str) -> list[str]:
     """curl commands that verify the first demo borrower on the terminal channel and read."""
-    from api.borrowers.service import choose_factor
+    from api.borrowers.service import offered_factors
     from api.core.config import get_settings
 
     settings = get_settings()
@@ -43,7 +43,7 @@ def try_it_lines(views: list[DemoLoanView], base_url: str) -> list[str]:
     if not views:
         return []
     spec = views[0].borrower
-    factor = choose_factor(settings.hash_pepper.get_secret_value(), spec.phone).value
+    factor = offered_factors(settings)[0].value
     value = spec.dob.isoformat() if factor == "dob" else spec.national_id_last4
     identity = f"{base_url}/v1/identities/terminal/{spec.phone.lstrip('+')}"
     auth = f"-H {shlex.quote('Authorization: Bearer ' + token)}"

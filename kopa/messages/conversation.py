@@ -38,6 +38,25 @@ MESSAGES = {
     "conv.button.yes": N_("Yes"),
     "conv.button.no": N_("No"),
     "conv.button.officer": N_("Talk to my loan officer"),
+    "conv.button.call_me": N_("Ask my officer to call me"),
+    # "Did you mean": one button per request the bot was unsure between.
+    "conv.did_you_mean": N_("Sorry, I'm not sure I understood. Did you mean:"),
+    "conv.intent.ask_balance": N_("My balance"),
+    "conv.intent.ask_next_due": N_("My next payment"),
+    "conv.intent.ask_schedule": N_("My payment schedule"),
+    "conv.intent.ask_payment_history": N_("My past payments"),
+    "conv.intent.how_to_pay": N_("How to pay"),
+    "conv.intent.report_payment": N_("I have paid"),
+    "conv.intent.promise_to_pay": N_("Say when I will pay"),
+    "conv.intent.hardship": N_("I am having difficulties"),
+    "conv.intent.request_officer": N_("Talk to my loan officer"),
+    "conv.intent.complaint": N_("Make a complaint"),
+    "conv.intent.opt_out": N_("Stop reminders"),
+    "conv.intent.change_language": N_("Change language"),
+    "conv.intent.ask_loan_terms": N_("My loan terms"),
+    "conv.languages": N_(
+        "I speak English, French, Spanish and Swahili. Please write to me in one of them."
+    ),
     # Verification.
     "conv.share_contact_button": N_("Share my phone number"),
     "conv.verify.share_contact": N_(
@@ -58,12 +77,41 @@ MESSAGES = {
         "That does not match our records. You have {count} more try.",
         "That does not match our records. You have {count} more tries.",
     ),
+    "conv.verify.ask_any": N_(
+        "To check it is you, please type your date of birth (for example 14/03/1985) or the "
+        "last 4 digits of your ID number."
+    ),
+    "conv.verify.not_an_answer": N_(
+        "That is not a date of birth or ID digits, so it does not count as a try."
+    ),
+    "conv.verify.not_birth_date": N_(
+        "That date cannot be your date of birth, so it does not count as a try."
+    ),
+    "conv.verify.after_check": N_(
+        "I'll tell you that once I've checked it's you. I have noted it."
+    ),
+    "conv.verify.welcome": N_("You're welcome."),
+    "conv.verify.hello": N_("Hello!"),
+    "conv.verify.goodbye": N_(
+        "Goodbye. When you want to continue, write to me again and I'll check it's you."
+    ),
     "conv.verify.locked": N_(
-        "For your security, checks are paused until {until}. Please try again then, or visit "
-        "your branch."
+        "For your security, checks are paused until {until}. Please try again then, or ask "
+        "your loan officer to call you."
+    ),
+    "conv.verify.held": N_(
+        "For your security, checks in this chat are stopped after too many tries. Your loan "
+        "officer will call the phone number registered with your lender to help you."
+    ),
+    "conv.callback.requested": N_(
+        "I have asked your loan officer to call you on the phone number registered with your "
+        "lender. For your security I can't say more here until I've checked it's you."
+    ),
+    "conv.callback.share_contact": N_(
+        "So that your loan officer can call you, please tap the button below to share your "
+        "phone number."
     ),
     "conv.verify.done": N_("Thank you, that's confirmed."),
-    "conv.verify.then_help": N_("I can help with that as soon as I have checked who you are."),
     # Account figures.
     "conv.no_loans": N_(
         'I can\'t find an active loan for you. If this seems wrong, write "officer".'
@@ -125,6 +173,14 @@ MESSAGES = {
         "noted it under reference {reference} so your loan officer can check.",
     ),
     # Hardship.
+    "conv.hardship.sorry": N_(
+        "I'm so sorry to hear that. You don't have to pay anything right now: let's look at "
+        "what can help. Your loan officer can also call you."
+    ),
+    "conv.hardship.sorry_unsure": N_(
+        "I'm sorry, it sounds like things are difficult. I'm here to help, not to ask you to "
+        "pay. Would you like help with your loan, or a call from your loan officer?"
+    ),
     "conv.hardship.ask_reason": N_(
         "I'm sorry things are hard right now. Can you tell me briefly what happened?"
     ),

@@ -10,12 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions.cases  # noqa: F401 - registers the "officer" request the affirm handler runs
 from actions.loans import ActionReportPayment, ActionShowBalance, ActionShowSchedule
-from actions.session import (
-    ActionHandleAffirm,
-    ActionHandleFallback,
-    ActionResumeRequest,
-    ActionStartVerification,
-)
+from actions.session import ActionHandleAffirm, ActionHandleFallback
+from actions.verification import ActionResumeRequest, ActionStartVerification
 from kopa.i18n import render
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
 
@@ -230,6 +226,7 @@ async def test_second_misunderstanding_in_a_row_offers_a_person(fake_api: FakeLo
 
 
 async def test_yes_after_the_offer_of_a_person_asks_the_officer(fake_api: FakeLoanApi) -> None:
+    fake_api.on("GET", USER, (200, {"status": "verified", "locale": "en"}))
     fake_api.on(
         "POST",
         USER + "/cases",

@@ -14,7 +14,6 @@ from actions.forms import (
     DIGRESSIONS,
     ValidateHardshipForm,
     ValidatePromiseForm,
-    ValidateVerificationForm,
     relief_from_text,
 )
 from actions.preferences import ActionChangeLanguage, ActionOptOut
@@ -47,7 +46,6 @@ async def validate(form: Any, tracker: Any) -> tuple[CollectingDispatcher, dict[
 
 
 REQUIRED = {
-    "verification_form": ["verification_value"],
     "promise_form": ["promise_amount", "promise_date", "promise_confirmed"],
     "hardship_form": ["hardship_reason", "hardship_relief"],
 }
@@ -289,107 +287,19 @@ async def test_hardship_case_names_the_officer_and_deadline(fake_api: FakeLoanAp
     assert slots(events) == {"hardship_reason": None, "hardship_relief": None}
 
 
-async def test_hardship_of_an_unverified_chat_goes_to_verification(fake_api: FakeLoanApi) -> None:
-    fake_api.on("GET", USER, (200, {"status": "expired", "locale": "en"}))
-    dispatcher = CollectingDispatcher()
-    events = await ActionStartHardship().run(
-        dispatcher, make_tracker(intent="hardship", text="I lost my job"), DOMAIN
-    )
-    assert dispatcher.messages == []
-    assert slots(events)["pending_request"] == "hardship"
-
-
-async def test_verification_answer_is_checked_and_never_kept(fake_api: FakeLoanApi) -> None:
-    fake_api.on(
-        "POST",
-        USER + "/verification/complete",
-        (401, {"code": "verification_failed", "detail": "no", "attempts_left": 2}),
-    )
-
-    def answer() -> Any:
-        tracker = make_tracker(
-            text="01/01/1990",
-            intent="inform",
-            slots={
-                "verification_factor": "dob",
-                "verification_value": "01/01/1990",
-                "requested_slot": "verification_value",
-            },
-            active_loop="verification_form",
-        )
-        # Rasa's from_text mapping filled the slot from this message; the validator checks it.
-        tracker.events.append(
-            {"event": "slot", "name": "verification_value", "value": "01/01/1990"}
-        )
-        return tracker
-
-    dispatcher, result = await validate(ValidateVerificationForm(), answer())
-    assert result["verification_value"] is None
-    (payload,) = payloads(dispatcher)
-    assert (payload["key"], payload["args"]) == ("conv.verify.failed", {"count": 2})
-    fake_api.on(
-        "POST", USER + "/verification/complete", (200, {"status": "verified", "locale": "sw"})
-    )
-    _, result = await validate(ValidateVerificationForm(), answer())
-    assert result == {"verification_value": "verified", "language": "sw"}
-    fake_api.on(
-        "POST",
-        USER + "/verification/complete",
-        (423, {"code": "locked", "detail": "x", "locked_until": "2026-12-01T10:00:00+00:00"}),
-    )
-    dispatcher, result = await validate(ValidateVerificationForm(), answer())
-    assert result["verification_value"] == "locked"
-    assert keys(dispatcher) == ["conv.verify.locked"]
-
-
-@pytest.mark.parametrize(
-    ("text", "intent", "pending"),
-    [
-        ("I can't pay this month, I lost my job", "hardship", "hardship"),
-        ("nitalipa wiki ijayo", "promise_to_pay", "promise"),
-    ],
-)
-async def test_a_request_made_during_the_check_spends_no_try_and_is_answered_after_it(
-    fake_api: FakeLoanApi, text: str, intent: str, pending: str
-) -> None:
-    tracker = make_tracker(
-        text=text,
-        intent=intent,
-        slots={
-            "verification_factor": "dob",
-            "verification_value": text,
-            "requested_slot": "verification_value",
-            "pending_request": "balance",
-        },
-        active_loop="verification_form",
-    )
-    tracker.events.append({"event": "slot", "name": "verification_value", "value": text})
-    dispatcher, result = await validate(ValidateVerificationForm(), tracker)
-    assert fake_api.requests == []  # nothing was checked: no try spent
-    assert keys(dispatcher) == ["conv.verify.then_help"]
-    assert result["verification_value"] is None  # the form asks again
-    assert (result["pending_request"], result["pending_text"]) == (pending, text)
-
-
-async def test_a_date_of_birth_is_checked_whatever_the_intent_it_was_given(
+async def test_hardship_of_an_unverified_chat_is_heard_before_verification(
     fake_api: FakeLoanApi,
 ) -> None:
-    fake_api.on(
-        "POST", USER + "/verification/complete", (200, {"status": "verified", "locale": "en"})
-    )
-    tracker = make_tracker(
-        text="14/03/1985",
-        intent="hardship",
-        slots={
-            "verification_factor": "dob",
-            "verification_value": "14/03/1985",
-            "requested_slot": "verification_value",
-        },
-        active_loop="verification_form",
-    )
-    tracker.events.append({"event": "slot", "name": "verification_value", "value": "14/03/1985"})
-    _, result = await validate(ValidateVerificationForm(), tracker)
-    assert result["verification_value"] == "verified"
+    fake_api.on("GET", USER, (200, {"status": "expired", "locale": "sw"}))
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="hardship", text="mafuriko yamesomba duka langu, sina kitu")
+    tracker.slots["language"] = "sw"
+    events = await ActionStartHardship().run(dispatcher, tracker, DOMAIN)
+    # Sympathy first, in the borrower's language, asking for no payment; then the check.
+    assert [(p["key"], p["locale"]) for p in payloads(dispatcher)] == [
+        ("conv.hardship.sorry", "sw")
+    ]
+    assert slots(events)["pending_request"] == "hardship"
 
 
 async def test_hardship_relief_answer_is_validated(fake_api: FakeLoanApi) -> None:

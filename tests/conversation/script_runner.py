@@ -60,13 +60,14 @@ from api.models import (
     PromiseToPay,
 )
 from bot.channels.base import InboundMessage
-from bot.conversation import ConversationService
+from bot.conversation import ChatRegistry, ConversationService
 from bot.rasa_client import RasaClient
 from bot.render import payload_locale
 from kopa.i18n import SUPPORTED_LOCALES, babel_locale, format_money, normalize_locale
 from kopa.paths import ROOT
 from kopa.portfolio.demo import DEMO_BORROWERS, DemoBorrower, ensure_demo_portfolio
-from kopa.stack import Stack, running_stack
+from kopa.pseudonym import chat_pseudonym
+from kopa.stack import Stack, rasa_token, running_stack
 
 SCRIPTS_DIR = ROOT / "tests" / "conversation" / "scripts"
 CHANNEL = "whatsapp"  # the channel that proves the phone on every message (its sender id)
@@ -727,10 +728,16 @@ class ScriptPlayer:
     """The running stack and the seeded template; :meth:`play` runs one script in isolation."""
 
     def __init__(
-        self, stack: Stack, database: Path, template: Path, facts: dict[str, PersonaFacts]
+        self,
+        stack: Stack,
+        database: Path,
+        template: Path,
+        facts: dict[str, PersonaFacts],
+        token: str,
     ):
         assert stack.rasa_url is not None
         self.stack = stack
+        self.token = token
         self.database = database
         self.template = template
         self.facts = facts
@@ -754,7 +761,7 @@ class ScriptPlayer:
             extra_env=env,
             **stack_options,
         ) as stack:
-            player = cls(stack, database, template, facts)
+            player = cls(stack, database, template, facts, token)
             try:
                 yield player
             finally:
@@ -770,7 +777,11 @@ class ScriptPlayer:
         user = PERSONAS[script.persona].phone.lstrip("+")
         # Rasa keeps the conversation per sender id (the phone): empty it, so the next message
         # starts a new session (action_session_start) as a first contact does.
-        response = self._http.put(f"/conversations/{CHANNEL[:2]}:{user}/tracker/events", json=[])
+        # Rasa knows the chat only by the pseudonym the loan API gives it.
+        sender = f"{CHANNEL[:2]}:{chat_pseudonym(PEPPER, CHANNEL, user)}"
+        response = self._http.put(
+            f"/conversations/{sender}/tracker/events", params={"token": rasa_token()}, json=[]
+        )
         response.raise_for_status()
         return user
 
@@ -784,7 +795,8 @@ class ScriptPlayer:
         user = self._reset(script)
         result = ScriptResult(script)
         client = RecordingRasaClient(str(self.stack.rasa_url))
-        service = ConversationService(client, deadline_seconds=TURN_TIMEOUT_SECONDS)
+        registry = ChatRegistry(str(self.stack.api_url), self.token)
+        service = ConversationService(client, registry, deadline_seconds=TURN_TIMEOUT_SECONDS)
         locale = normalize_locale(None)  # WhatsApp gives no language hint
         local_today = datetime.now(UTC).astimezone(ZoneInfo(facts.timezone)).date()
         try:

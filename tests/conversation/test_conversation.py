@@ -38,7 +38,10 @@ def money(amount: str, lang: str) -> str:
 
 
 def factor_questions(lang: str) -> list[list[str]]:
-    return [[render("conv.verify.ask_dob", lang)], [render("conv.verify.ask_national_id", lang)]]
+    """The question for both factors (the default), the date of birth alone, the ID alone."""
+    return [
+        [render(f"conv.verify.{key}", lang)] for key in ("ask_any", "ask_dob", "ask_national_id")
+    ]
 
 
 async def verified(chat: ChatFactory, lang: str, **kwargs: object) -> Chat:
@@ -58,9 +61,7 @@ async def test_an_unverified_chat_learns_nothing_until_verified(
     asked = await c.say(PHRASES[lang]["balance"])
     assert asked in factor_questions(lang)
     assert not any(borrower.reference in t or money("9000", lang) in t for t in asked)
-    answer = DEFAULT_DOB.strftime("%d/%m/%Y")
-    if asked != factor_questions(lang)[0]:
-        answer = "4821"
+    answer = "4821" if asked == factor_questions(lang)[2] else DEFAULT_DOB.strftime("%d/%m/%Y")
     done, balance = await c.say(answer)
     assert done == render("conv.verify.done", lang)
     assert borrower.reference in balance
@@ -79,7 +80,7 @@ async def test_telegram_asks_for_the_shared_contact_first(
     # The gateway sends "/inform" with the proven phone once the user shares their own contact.
     asked = await c.say("/inform", phone=world.borrowers[lang].phone)
     assert asked in factor_questions(lang)
-    answer = DEFAULT_DOB.strftime("%d/%m/%Y") if asked == factor_questions(lang)[0] else "4821"
+    answer = "4821" if asked == factor_questions(lang)[2] else DEFAULT_DOB.strftime("%d/%m/%Y")
     # The question asked before verification is answered once it succeeds.
     done, next_due = await c.say(answer)
     assert done == render("conv.verify.done", lang)
@@ -153,13 +154,13 @@ async def test_a_question_inside_the_promise_form_is_answered_and_the_form_goes_
 async def test_hardship_told_while_asked_who_you_are_waits_for_the_check(
     chat: ChatFactory, lang: str
 ) -> None:
-    """ "I can't pay" in answer to the date of birth question spends none of the 5 tries; the
-    hardship conversation starts once the check is done."""
+    """ "I can't pay" in answer to the date of birth question spends none of the 5 tries: it is
+    heard first, and the hardship conversation starts once the check is done."""
     c = chat(lang)
     asked = await c.say(PHRASES[lang]["balance"])
     assert asked in factor_questions(lang)
-    assert await c.say(PHRASES[lang]["hardship"]) == [render("conv.verify.then_help", lang), *asked]
-    answer = DEFAULT_DOB.strftime("%d/%m/%Y") if asked == factor_questions(lang)[0] else "4821"
+    assert await c.say(PHRASES[lang]["hardship"]) == [render("conv.hardship.sorry", lang), *asked]
+    answer = "4821" if asked == factor_questions(lang)[2] else DEFAULT_DOB.strftime("%d/%m/%Y")
     done, *after = await c.say(answer)
     assert done == render("conv.verify.done", lang)
     assert after in (
@@ -288,12 +289,14 @@ async def test_idle_chat_is_asked_to_verify_again(chat: ChatFactory, world: Worl
 async def test_five_wrong_answers_lock_the_chat(chat: ChatFactory, world: World) -> None:
     c = chat("fr")
     asked = await c.say(PHRASES["fr"]["balance"])
-    wrong = "01/01/1901" if asked == factor_questions("fr")[0] else "0000"
+    wrong = "0000" if asked == factor_questions("fr")[2] else "01/01/1961"
     replies: list[str] = []
     for _ in range(5):
         replies = await c.say(wrong)
     assert replies[0].startswith(render("conv.verify.locked", "fr", until="")[:20])
-    right = DEFAULT_DOB.strftime("%d/%m/%Y") if wrong != "0000" else "4821"
+    # Not a dead end: the officer can call the registered number instead.
+    assert [b.payload for b in c.replies[0].buttons] == ["/request_officer"]
+    right = "4821" if wrong == "0000" else DEFAULT_DOB.strftime("%d/%m/%Y")
     after = await c.say(PHRASES["fr"]["balance"])
     after += await c.say(right)
     assert not any(money("9000", "fr") in text for text in after)

@@ -1,0 +1,306 @@
+"""The identity check against a fake loan API: answers by their form, tries only on wrong
+answers, digressions answered and kept, the typed answer never kept."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.cases  # registers the requests resumed after the check
+import actions.loans
+import actions.promises  # noqa: F401 - registers the promise request
+from actions.session import ActionHandleFallback, ActionListLanguages
+from actions.verification import (
+    ActionAskVerificationValue,
+    ActionResumeRequest,
+    ValidateVerificationForm,
+)
+from kopa.i18n import SUPPORTED_LOCALES
+from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
+
+USER = r"/v1/identities/telegram/4242"
+COMPLETE = USER + "/verification/complete"
+DOMAIN = {"forms": {"verification_form": {"required_slots": ["verification_value"]}}, "slots": {}}
+FAILED = (401, {"code": "verification_failed", "detail": "no", "attempts_left": 3})
+
+
+def in_check(text: str, intent: str = "inform", **slots: Any) -> Any:
+    return make_tracker(
+        text=text,
+        intent=intent,
+        slots={
+            "verification_factor": "dob,national_id",
+            "requested_slot": "verification_value",
+            **slots,
+        },
+        active_loop="verification_form",
+    )
+
+
+async def validate(tracker: Any) -> tuple[CollectingDispatcher, dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateVerificationForm().run(dispatcher, tracker, DOMAIN)
+    return dispatcher, {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "sent"),
+    [
+        ("ok. my ID number is 28113307", "inform", {"national_id": "3307"}),
+        ("CNI 1752198806150", "inform", {"national_id": "6150"}),
+        ("nací el 9 de mayo del 92", "inform", {"dob": "1992-05-09"}),
+        ("15 Machi 1990", "hardship", {"dob": "1990-03-15"}),
+        (
+            "mi número de cliente es 442794, nací el 9 de mayo del 92",
+            "inform",
+            {"dob": "1992-05-09", "national_id": "2794"},
+        ),
+    ],
+)
+async def test_an_answer_of_an_offered_form_is_checked_and_never_kept(
+    fake_api: FakeLoanApi, text: str, intent: str, sent: dict[str, str]
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "es"}))
+    _, slots = await validate(in_check(text, intent))
+    assert fake_api.bodies("POST", COMPLETE) == [{"answers": sent}]
+    assert slots["verification_value"] == "verified"
+    assert slots["language"] == "es"
+    kept = json.dumps(slots)
+    assert all(value not in kept for value in sent.values())
+    assert text not in kept
+
+
+async def test_a_wrong_answer_spends_a_try_and_the_lock_offers_a_callback(
+    fake_api: FakeLoanApi,
+) -> None:
+    fake_api.on("POST", COMPLETE, FAILED)
+    dispatcher, slots = await validate(in_check("01/01/1990"))
+    assert slots["verification_value"] is None
+    assert [(p["key"], p["args"]) for p in payloads(dispatcher)] == [
+        ("conv.verify.failed", {"count": 3})
+    ]
+    locked = {"code": "locked", "detail": "x", "locked_until": "2026-12-01T10:00:00+00:00"}
+    fake_api.on("POST", COMPLETE, (423, locked))
+    dispatcher, slots = await validate(in_check("01/01/1990"))
+    assert slots["verification_value"] == "locked"
+    (payload,) = payloads(dispatcher)
+    assert payload["key"] == "conv.verify.locked"
+    assert [b["payload"] for b in payload["buttons"]] == ["/request_officer"]
+    fake_api.on("POST", COMPLETE, (423, {"code": "locked", "locked_until": None, "held": True}))
+    dispatcher, slots = await validate(in_check("01/01/1990"))
+    assert keys(dispatcher) == ["conv.verify.held"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "key"),
+    [
+        ("asante sana", "thanks", "conv.verify.welcome"),
+        ("oui", "affirm", "conv.verify.not_an_answer"),
+        ("hola buenas", "greet", "conv.verify.hello"),
+        ("what?", "nlu_fallback", "conv.verify.not_an_answer"),
+        ("12/05/2030", "inform", "conv.verify.not_birth_date"),
+    ],
+)
+async def test_what_is_no_answer_costs_no_try(
+    fake_api: FakeLoanApi, text: str, intent: str, key: str
+) -> None:
+    dispatcher, slots = await validate(in_check(text, intent))
+    assert fake_api.requests == []
+    assert keys(dispatcher) == [key]
+    assert slots["verification_value"] is None  # the form says again what it needs
+
+
+async def test_goodbye_ends_the_check_without_a_try(fake_api: FakeLoanApi) -> None:
+    dispatcher, slots = await validate(in_check("ok thanks bye", "goodbye"))
+    assert fake_api.requests == []
+    assert keys(dispatcher) == ["conv.verify.goodbye"]
+    assert slots["verification_value"] == "left"
+
+
+async def test_questions_and_a_promise_given_during_the_check_are_kept_for_after_it(
+    fake_api: FakeLoanApi,
+) -> None:
+    dispatcher, slots = await validate(
+        in_check("and when is the next one due", "ask_next_due", pending_request="balance")
+    )
+    assert keys(dispatcher) == ["conv.verify.after_check"]
+    assert slots["pending_request"] == "balance,next_due"
+
+    dispatcher, slots = await validate(in_check("10 000 FCFA", "inform", **slots))
+    assert keys(dispatcher) == ["conv.verify.after_check"]
+    assert slots["pending_request"] == "balance,next_due,promise"
+    _, slots = await validate(in_check("vendredi prochain", "inform", **slots))
+    assert slots["pending_text"] == "10 000 FCFA vendredi prochain"
+    assert fake_api.requests == []
+
+
+async def test_a_hardship_message_during_the_check_is_heard_first(fake_api: FakeLoanApi) -> None:
+    text = "mafuriko yamesomba duka langu, sina kitu"
+    dispatcher, slots = await validate(in_check(text, "hardship", language="sw"))
+    assert [(p["key"], p["locale"]) for p in payloads(dispatcher)] == [
+        ("conv.hardship.sorry", "sw")
+    ]
+    assert (slots["pending_request"], slots["pending_text"]) == ("hardship", text)
+    assert fake_api.requests == []
+
+
+@pytest.mark.parametrize("intent", ["opt_out", "change_language", "request_officer", "deny"])
+async def test_the_rules_answer_some_digressions(fake_api: FakeLoanApi, intent: str) -> None:
+    dispatcher, slots = await validate(in_check("whatever", intent))
+    assert dispatcher.messages == [] and fake_api.requests == []
+    assert "verification_value" not in slots  # the form rejects the turn: the rule answers
+
+
+async def test_the_question_offers_every_factor_and_a_callback() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionAskVerificationValue().run(dispatcher, in_check(""), DOMAIN)
+    (payload,) = payloads(dispatcher)
+    assert payload["key"] == "conv.verify.ask_any"
+    assert [b["payload"] for b in payload["buttons"]] == ["/request_officer"]
+
+
+async def test_after_the_check_the_questions_then_the_promise_are_carried_out(
+    fake_api: FakeLoanApi,
+) -> None:
+    loan = {
+        "loan_id": 7, "account_reference": "KP-0007", "currency": "XOF",
+        "outstanding": "90000.00", "arrears": "30000.00", "days_past_due": 3, "status": "active",
+        "next_installment": {"due_date": "2026-12-14", "amount": "30000.00"},
+    }  # fmt: skip
+    fake_api.on("GET", USER + "/loans", (200, [loan]))
+    tracker = make_tracker(
+        slots={
+            "language": "fr",
+            "verification_value": "verified",
+            "pending_request": "promise,balance",
+            "pending_text": "10 000 FCFA vendredi prochain",
+        }
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionResumeRequest().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.verify.done", "conv.balance_arrears"]
+    set_slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert set_slots["promise_amount"] == "10000"
+    assert set_slots["promise_date"] is not None
+    assert events[-1]["name"] == "promise_form"
+
+
+async def test_unsure_asks_did_you_mean_with_the_top_requests() -> None:
+    tracker = make_tracker(text="how much is left to pay next", intent="nlu_fallback")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.5},
+        {"name": "ask_balance", "confidence": 0.41},
+        {"name": "ask_next_due", "confidence": 0.38},
+        {"name": "greet", "confidence": 0.1},
+        {"name": "ask_schedule", "confidence": 0.06},
+        {"name": "how_to_pay", "confidence": 0.05},
+    ]
+    tracker.events[-1]["parse_data"] = tracker.latest_message
+    dispatcher = CollectingDispatcher()
+    await ActionHandleFallback().run(dispatcher, tracker, DOMAIN)
+    (payload,) = payloads(dispatcher)
+    assert payload["key"] == "conv.did_you_mean"
+    assert [b["payload"] for b in payload["buttons"]] == [
+        "/ask_balance",
+        "/ask_next_due",
+        "/ask_schedule",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "ranking"),
+    [
+        ("things are bad", [("nlu_fallback", 0.5), ("ask_balance", 0.3), ("hardship", 0.25)]),
+        ("mafuriko yamesomba duka langu, sina kitu", [("out_of_scope", 0.9)]),
+        ("perdí mi trabajo y no tengo nada", [("out_of_scope", 0.8)]),
+    ],
+)
+async def test_hardship_like_messages_never_get_i_cant_help(
+    text: str, ranking: list[tuple[str, float]]
+) -> None:
+    tracker = make_tracker(text=text, intent=ranking[0][0])
+    tracker.latest_message["intent_ranking"] = [
+        {"name": name, "confidence": confidence} for name, confidence in ranking
+    ]
+    dispatcher = CollectingDispatcher()
+    await ActionHandleFallback().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.hardship.sorry_unsure"]
+    assert [b["payload"] for b in payloads(dispatcher)[0]["buttons"]] == [
+        "/hardship",
+        "/request_officer",
+    ]
+
+
+async def test_another_language_gets_the_list_in_all_four() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionListLanguages().run(dispatcher, make_tracker(intent="other_language"), DOMAIN)
+    assert [(p["key"], p["locale"]) for p in payloads(dispatcher)] == [
+        ("conv.languages", locale) for locale in SUPPORTED_LOCALES
+    ]
+
+
+async def test_an_unverified_request_for_the_officer_is_a_callback(fake_api: FakeLoanApi) -> None:
+    from actions.cases import ActionRequestOfficer
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "en"}))
+    fake_api.on("POST", USER + "/callback", (202, {"status": "requested"}))
+    tracker = make_tracker(intent="request_officer", metadata={"proven_phone": "+254700000001"})
+    dispatcher = CollectingDispatcher()
+    await ActionRequestOfficer().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.callback.requested"]
+    assert fake_api.bodies("POST", USER + "/callback") == [{"phone": "+254700000001"}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["STOP!!", "please stop messaging me", "Arrêtez de m'envoyer des messages", "acha kunitumia"],
+)
+async def test_an_opt_out_the_nlu_missed_is_still_obeyed(fake_api: FakeLoanApi, text: str) -> None:
+    fake_api.on("PUT", USER + "/consent", (200, {"channel": "telegram", "opted_in": False}))
+    dispatcher = CollectingDispatcher()
+    await ActionHandleFallback().run(
+        dispatcher, make_tracker(text=text, intent="out_of_scope"), DOMAIN
+    )
+    assert keys(dispatcher) == ["conv.opted_out"]
+    assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
+
+
+async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -> None:
+    from actions.session import ActionGreet
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "es"}))
+    fake_api.on("GET", USER + "/loans", (403, {"code": "verification_required"}))
+    tracker = make_tracker(text="hola buenas, cuánto debo?", intent="greet")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "greet", "confidence": 0.55},
+        {"name": "ask_balance", "confidence": 0.4},
+    ]
+    dispatcher = CollectingDispatcher()
+    events = await ActionGreet().run(dispatcher, tracker, DOMAIN)
+    assert dispatcher.messages == []  # the check starts at once, the question kept
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["pending_request"] == (
+        "balance"
+    )
+    assert events[-1]["name"] == "action_start_verification"
+
+
+async def test_an_angry_complaint_telling_of_hardship_goes_to_hardship(
+    fake_api: FakeLoanApi,
+) -> None:
+    from actions.cases import ActionFileComplaint
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "en"}))
+    tracker = make_tracker(
+        text="this is bullshit, i lost my job and you keep texting me. i CANNOT pay!!",
+        intent="complaint",
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionFileComplaint().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.hardship.sorry"]
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["pending_request"] == (
+        "hardship"
+    )
+    assert fake_api.bodies("POST", USER + "/cases") == []
