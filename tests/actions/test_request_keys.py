@@ -64,10 +64,11 @@ async def test_a_redelivered_request_sends_the_same_key_and_hears_it_is_with_the
         status, body = next(answers)
         return httpx.Response(status, json=body)
 
+    fake_api.on("GET", USER, (200, {"status": "verified", "locale": "en"}))
     fake_api.on("POST", USER + "/cases", route)
     first = await _ask_officer(_delivery("tg:4242:77", 1764400000.5))
     second = await _ask_officer(_delivery("tg:4242:77", 1764400009.0))
-    sent = [r.headers["Idempotency-Key"] for r in fake_api.requests]
+    sent = [r.headers["Idempotency-Key"] for r in fake_api.requests if r.method == "POST"]
     assert len(sent) == 2 and sent[0] == sent[1]
     assert keys(first) == ["conv.officer.opened"]
     assert keys(second) == ["conv.case.already_with_officer"]
