@@ -98,3 +98,24 @@ def session(engine: Engine) -> Iterator[Session]:
     db.close()
     outer.rollback()
     connection.close()
+
+
+KNOWN_FAILURES = Path(__file__).with_name("known_failures.txt")
+
+
+def _known_failures() -> dict[str, str]:
+    known: dict[str, str] = {}
+    for line in KNOWN_FAILURES.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            node, _, why = line.partition("  # ")
+            known[node.strip()] = why.strip() or "known failure"
+    return known
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the listed known failures xfail (not strict): they run, and an XPASS shows a fix."""
+    known = _known_failures()
+    for item in items:
+        why = known.get(item.nodeid)
+        if why is not None:
+            item.add_marker(pytest.mark.xfail(reason=why, strict=False))
