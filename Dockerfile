@@ -19,6 +19,8 @@ COPY api ./api
 COPY bot ./bot
 COPY actions ./actions
 COPY kopa ./kopa
+COPY i18n ./i18n
+COPY portfolio ./portfolio
 COPY locales ./locales
 COPY config ./config
 RUN pybabel compile --use-fuzzy -d locales -D messages

@@ -37,7 +37,7 @@ locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMPS)/v
 locales: $(STAMPS)/venv $(MO_FILES) ## compile the message catalogs
 
 locales-update: $(STAMPS)/venv ## extract messages into the .pot and merge them into every .po
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --omit-header --sort-output -o locales/messages.pot kopa/messages
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --omit-header --sort-output -o locales/messages.pot i18n/messages
 	$(VENV)/bin/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
 	@$(MAKE) -s locales
 
@@ -49,10 +49,11 @@ train: $(STAMPS)/venv $(STAMPS)/venv-rasa ## train the Rasa model (cached by a f
 test: setup train ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMPS)/venv ## ruff and mypy
+lint: $(STAMPS)/venv ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 demo: setup train ## run Kopa on SQLite with a demo portfolio and chat with it
 	$(PY) -m kopa.cli demo

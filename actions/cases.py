@@ -27,7 +27,7 @@ from actions.loan_api import (
     request_key,
 )
 from actions.requests import RequestAction, RequestContext, latest_text, request, run_request
-from kopa.i18n import moment, nested
+from i18n import moment, nested
 
 HARDSHIP_SLOTS = ("hardship_reason", "hardship_relief")
 # A first message this long already says what happened ("I lost my job and can't pay"), so the
@@ -35,13 +35,15 @@ HARDSHIP_SLOTS = ("hardship_reason", "hardship_relief")
 REASON_MIN_WORDS = 4
 
 
-def _say_case(say_fn: Callable[..., None], case: Case, key: str, **args: Any) -> None:
+def _say_case(
+    say_fn: Callable[..., None], tracker: Tracker, case: Case, key: str, **args: Any
+) -> None:
     """Name the officer when one is assigned, else the branch.
 
     A request the API added to a case already open (or kept on the latest one past the daily
     cap) alerted nobody: the borrower hears it is already with the officer.
     """
-    by = moment(case.sla_due_at, local_timezone())
+    by = moment(case.sla_due_at, local_timezone(tracker))
     if case.disposition != "opened":
         if case.officer_name:
             say_fn(
@@ -124,7 +126,7 @@ class ActionOpenHardshipCase(Action):
         def speak(message_key: str, **args: Any) -> None:
             say(dispatcher, tracker, message_key, **args)
 
-        _say_case(speak, case, "conv.hardship", relief=nested(f"conv.relief.{relief}"))
+        _say_case(speak, tracker, case, "conv.hardship", relief=nested(f"conv.relief.{relief}"))
         return [SlotSet(name, None) for name in HARDSHIP_SLOTS]
 
 
@@ -166,7 +168,7 @@ async def request_officer(context: RequestContext) -> list[EventType]:
     case = await context.api.open_case(
         context.who.channel, context.who.user, kind="officer_request", idempotency_key=key
     )
-    _say_case(context.say, case, "conv.officer")
+    _say_case(context.say, context.tracker, case, "conv.officer")
     return []
 
 
@@ -181,7 +183,7 @@ async def file_complaint(context: RequestContext) -> list[EventType]:
         borrower_words=None if words.startswith("/") else words[:500],
         idempotency_key=key,
     )
-    _say_case(context.say, case, "conv.complaint")
+    _say_case(context.say, context.tracker, case, "conv.complaint")
     return []
 
 

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from kopa.i18n import SUPPORTED_LOCALES, normalize_locale
+from i18n import SUPPORTED_LOCALES, normalize_locale
+from i18n.messages.common import TRY_AGAIN_KEY
 
-TRY_AGAIN_KEY = "common.try_again_shortly"
 CHANNELS = {"tg": "telegram", "wa": "whatsapp", "cli": "terminal"}
 
 
@@ -51,12 +51,27 @@ def phone_proven(tracker: Tracker) -> bool:
     return latest_metadata(tracker).get("phone_proven") is True
 
 
+def written_in(tracker: Tracker) -> str | None:
+    """The language the borrower last clearly wrote in this session (the NLU's language gate
+    tells it for messages of a few words; "ok" or "2794" say nothing)."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "session_started":
+            return None
+        if event.get("event") != "user":
+            continue
+        found = (event.get("parse_data") or {}).get("written_in")
+        if isinstance(found, str) and found in SUPPORTED_LOCALES:
+            return found
+    return None
+
+
 def language(tracker: Tracker) -> str:
-    """The conversation's language: the slot, else the channel's hint."""
+    """The conversation's language: the one chosen (or the verified borrower's), else the one
+    the borrower writes in, else the channel's hint (a shared phone's app may be in another)."""
     value = tracker.get_slot("language")
     if isinstance(value, str) and value in SUPPORTED_LOCALES:
         return value
-    return normalize_locale(latest_metadata(tracker).get("locale"))
+    return written_in(tracker) or normalize_locale(latest_metadata(tracker).get("locale"))
 
 
 def say(
@@ -70,7 +85,7 @@ def say(
     request_contact: bool = False,
     **args: Any,
 ) -> None:
-    """Send one message key with JSON-safe args (tagged money/dates, see ``kopa.i18n``)."""
+    """Send one message key with JSON-safe args (tagged money/dates, see ``i18n``)."""
     payload: dict[str, Any] = {"key": key, "args": args, "locale": locale or language(tracker)}
     if buttons:
         payload["buttons"] = buttons
@@ -113,16 +128,33 @@ def idempotency_key(tracker: Tracker, purpose: str, *parts: object) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def local_timezone() -> str:
-    """Where the borrowers are (the deployment's time zone, Nairobi by default)."""
+TIMEZONE_SLOT = "timezone"
+
+
+def local_timezone(tracker: Tracker) -> str:
+    """Where the chat's borrower lives: the zone the API named for this chat (the verified
+    borrower's, or the proven phone's owner's), else the deployment's (Nairobi by default)."""
+    named = tracker.get_slot(TIMEZONE_SLOT)
+    if isinstance(named, str) and _is_zone(named):
+        return named
     return os.environ.get("KOPA_TIMEZONE", "Africa/Nairobi")
 
 
-def local_date(moment: datetime) -> date:
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
+def local_date(moment: datetime, tracker: Tracker) -> date:
     """The borrower's calendar day of ``moment`` (a payment at 00:30 in Nairobi is 21:30 UTC
     the day before)."""
-    return moment.astimezone(ZoneInfo(local_timezone())).date()
+    return moment.astimezone(ZoneInfo(local_timezone(tracker))).date()
 
 
-def today() -> date:
-    return local_date(datetime.now(UTC))
+def today(tracker: Tracker) -> date:
+    """The borrower's today: "mañana" said at 22:00 in Mexico City is the next day there, even
+    when it is already that day in UTC."""
+    return local_date(datetime.now(UTC), tracker)

@@ -30,3 +30,33 @@ def fold(text: str) -> str:
 
 def sounds_like_distress(text: str) -> bool:
     return _DISTRESS.search(fold(text)) is not None
+
+
+# Words of a borrower explaining a payment they missed or a promise they could not keep (folded):
+# they hear a kind word before any question, whatever the NLU made of the message.
+MISSED_PAYMENT_WORDS = (
+    "couldn't pay", "could not pay", "wasn't able to pay", "was not able to pay", "came late",
+    "paid late", "was late", "is late", "i know i said", "i promised", "i had promised",
+    "pas pu payer", "n'ai pas pu", "j'avais promis", "avais promis", "a ete retarde",
+    "ete retardee", "en retard",
+    "no pude", "no me pagaron", "quede de pagar", "quede en pagar", "habia prometido",
+    "se retraso", "me retrase",
+    "sikuweza kulipa", "sikuweza", "nilichelewa", "imechelewa", "umechelewa", "niliahidi",
+    "nilisema nitalipa",
+)  # fmt: skip
+_MISSED_PAYMENT = re.compile(
+    r"\b(?:" + "|".join(re.escape(w) for w in MISSED_PAYMENT_WORDS) + r")\b"
+)
+
+
+def explains_missed_payment(text: str) -> bool:
+    return _MISSED_PAYMENT.search(fold(text)) is not None
+
+
+def kind_word_before_the_check(text: str) -> str | None:
+    """The message key that acknowledges distress or a missed payment told in ``text``."""
+    if sounds_like_distress(text):
+        return "conv.hardship.sorry"
+    if explains_missed_payment(text):
+        return "conv.empathy.missed_payment"
+    return None

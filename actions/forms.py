@@ -27,7 +27,7 @@ from actions.promises import (
     parse_promise_text,
     slot_decimal,
 )
-from kopa.i18n import day, money
+from i18n import day, money
 
 # Intents that are never an answer to a form question (kept equal to the `not_intent` lists of
 # the domain's from_text mappings; tests/actions/test_domain.py checks it).
@@ -52,6 +52,10 @@ DIGRESSIONS = frozenset(
         "deny",
     }
 )
+# A borrower telling of hardship who then offers to pay ("I'll pay 2500 tomorrow") has chosen a
+# promise over relief: the hardship form yields to the promise (rule "promise during
+# hardship_form"), and no hardship case is opened for help that was not asked for.
+HARDSHIP_YIELDS_TO = frozenset({"promise_to_pay"})
 RELIEFS = ("more_time", "smaller_installments", "pause")
 # Words borrowers use for each kind of help, in the four languages (matched without accents).
 RELIEF_WORDS = {
@@ -115,7 +119,7 @@ class ValidatePromiseForm(FormValidationAction):
             return {}
         due_now = slot_decimal(tracker, "promise_due_now") or Decimal(0)
         amount, when = parse_promise_text(
-            _text(tracker), language(tracker), tracker.get_slot("promise_currency"), due_now
+            _text(tracker), tracker, tracker.get_slot("promise_currency"), due_now
         )
         slots: dict[str, Any] = {"promise_amount": str(amount) if amount is not None else UNPARSED}
         if when is not None and tracker.get_slot("promise_date") is None:
@@ -127,7 +131,7 @@ class ValidatePromiseForm(FormValidationAction):
     ) -> dict[str, Any]:
         if not _answers(tracker, "promise_date"):
             return {}
-        parsed = parse_date(_text(tracker), language(tracker), today())
+        parsed = parse_date(_text(tracker), language(tracker), today(tracker))
         return {"promise_date": parsed.value.isoformat() if parsed else UNPARSED}
 
     async def validate_promise_amount(
@@ -172,7 +176,7 @@ class ValidatePromiseForm(FormValidationAction):
         except ValueError:
             say(dispatcher, tracker, "conv.promise.date_unclear")
             return {"promise_date": None}
-        now = today()
+        now = today(tracker)
         if when < now:
             say(dispatcher, tracker, "conv.promise.date_past")
             return {"promise_date": None}
@@ -190,7 +194,7 @@ class ValidateHardshipForm(FormValidationAction):
     async def extract_hardship_relief(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if not _answers(tracker, "hardship_relief"):
+        if not _answers(tracker, "hardship_relief") or _intent(tracker) in HARDSHIP_YIELDS_TO:
             return {}
         return {"hardship_relief": relief_from_text(_text(tracker)) or UNPARSED}
 

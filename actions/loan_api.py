@@ -32,6 +32,7 @@ class Identity(_Model):
     status: Literal["unverified", "verified", "expired", "locked"]
     locale: str | None = None
     first_name: str | None = None
+    timezone: str | None = None
 
 
 class VerificationStarted(_Model):
@@ -47,6 +48,7 @@ class VerificationStarted(_Model):
 class Verified(_Model):
     status: str
     locale: str | None = None
+    timezone: str | None = None
 
 
 class NextInstallment(_Model):

@@ -10,7 +10,7 @@ from actions.common import language, line, local_date, today
 from actions.loan_api import Loan, request_key
 from actions.parsing import parse_amount, parse_date
 from actions.requests import RequestAction, RequestContext, request
-from kopa.i18n import day, money, nested
+from i18n import day, money, nested
 
 PAYMENT_HISTORY_LIMIT = 5
 
@@ -90,7 +90,7 @@ async def show_payment_history(context: RequestContext) -> list[EventType]:
         lines = [
             line(
                 "conv.payment_line",
-                date=day(local_date(payment.received_at)),
+                date=day(local_date(payment.received_at, context.tracker)),
                 amount=money(payment.amount, payment.currency),
             )
             for payment in payments
@@ -119,7 +119,7 @@ async def show_payment_instructions(context: RequestContext) -> list[EventType]:
             line(
                 "conv.pay.bank",
                 bank=str(info.bank.get("name") or info.bank.get("bank") or ""),
-                account=str(info.bank.get("account_number") or info.bank.get("account") or ""),
+                account=str(info.bank.get("account") or ""),
                 reference=reference,
             )
         )
@@ -139,10 +139,10 @@ async def show_payment_instructions(context: RequestContext) -> list[EventType]:
 async def report_payment(context: RequestContext) -> list[EventType]:
     locale = language(context.tracker)
     parsed_amount = parse_amount(context.text, locale, None)
-    parsed_date = parse_date(context.text, locale, today())
+    parsed_date = parse_date(context.text, locale, today(context.tracker))
     amount = parsed_amount.value if parsed_amount else None
     paid_on = parsed_date.value if parsed_date else None
-    if paid_on is not None and paid_on > today():
+    if paid_on is not None and paid_on > today(context.tracker):
         paid_on = None
     claim = await context.api.claim_payment(
         context.who.channel,
@@ -155,7 +155,7 @@ async def report_payment(context: RequestContext) -> list[EventType]:
         context.say(
             "conv.payment_found",
             amount=money(claim.payment.amount, claim.payment.currency),
-            date=day(local_date(claim.payment.received_at)),
+            date=day(local_date(claim.payment.received_at, context.tracker)),
         )
     else:
         context.say(

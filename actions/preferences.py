@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from abc import ABC, abstractmethod
 
@@ -11,8 +12,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import button, caller, say, try_again
+from actions.empathy import fold
 from actions.loan_api import LoanApiClient, LoanApiError
-from kopa.i18n import SUPPORTED_LOCALES
+from i18n import SUPPORTED_LOCALES
 
 # Names of the languages as borrowers type them, when NLU did not tag the `language` entity.
 LANGUAGE_WORDS = {
@@ -35,6 +37,27 @@ def requested_language(tracker: Tracker) -> str | None:
     return None
 
 
+# Asking to stop messages, in the four languages (folded), for a message the NLU could not
+# place: an opt-out must never be missed, so these are obeyed even then.
+OPT_OUT_ALONE = re.compile(
+    r"^\W*(stop|unsubscribe|stop all|arret|arrete|arretez|basta|alto|acha|simama)\W*$"
+)
+OPT_OUT_PHRASES = (
+    "stop messaging", "stop sending", "stop texting", "stop the messages", "stop these messages",
+    "no more messages", "don't message me", "dont message me", "unsubscribe",
+    "ne m'envoyez plus", "arretez de m'envoyer", "arretez les messages", "plus de messages",
+    "me desabonner", "desabonne",
+    "dejen de enviarme", "no me manden", "ya no me escriban", "no mas mensajes", "darme de baja",
+    "acha kunitumia", "acheni kunitumia", "wacha kunitumia", "wacheni kunitumia",
+    "usinitumie", "msinitumie", "sitaki ujumbe", "sitaki meseji",
+)  # fmt: skip
+
+
+def sounds_like_opt_out(text: str) -> bool:
+    folded = fold(text)
+    return bool(OPT_OUT_ALONE.match(folded)) or any(p in folded for p in OPT_OUT_PHRASES)
+
+
 class ConsentAction(Action, ABC):
     """Record the chat's consent, then confirm; the API applies it to the borrower once bound."""
 
@@ -47,10 +70,14 @@ class ConsentAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        opted_in = self.opted_in
+        if opted_in and sounds_like_opt_out(str((tracker.latest_message or {}).get("text") or "")):
+            # "acheni kunitumia hizo reminders" read as opt-in: asking to stop always wins.
+            return await ActionOptOut().run(dispatcher, tracker, domain)
         try:
             async with LoanApiClient() as api:
                 who = caller(tracker)
-                await api.set_consent(who.channel, who.user, opted_in=self.opted_in)
+                await api.set_consent(who.channel, who.user, opted_in=opted_in)
         except LoanApiError:
             return try_again(dispatcher, tracker)
         say(dispatcher, tracker, self.confirmation)

@@ -29,7 +29,7 @@ from actions.loan_api import (
 )
 from actions.parsing import ParsedAmount, parse_promise
 from actions.requests import RequestAction, RequestContext, request
-from kopa.i18n import day, money
+from i18n import day, money
 
 PROMISE_SLOTS = (
     "promise_amount",
@@ -87,9 +87,9 @@ def slot_date(tracker: Tracker, name: str) -> date | None:
 
 
 def parse_promise_text(
-    text: str, locale: str, currency: str | None, due_now: Decimal
+    text: str, tracker: Tracker, currency: str | None, due_now: Decimal
 ) -> tuple[Decimal | None, date | None]:
-    amount, when = parse_promise(text, locale, today(), currency)
+    amount, when = parse_promise(text, language(tracker), today(tracker), currency)
     return resolve_amount(amount, due_now, currency), when.value if when else None
 
 
@@ -108,9 +108,7 @@ async def start_promise(context: RequestContext) -> list[EventType]:
     else:
         due_now = loan.outstanding
     due_now = min(due_now, loan.outstanding)
-    amount, when = parse_promise_text(
-        context.text, language(context.tracker), loan.currency, due_now
-    )
+    amount, when = parse_promise_text(context.text, context.tracker, loan.currency, due_now)
     return [
         SlotSet("promise_loan_id", str(loan.loan_id)),
         SlotSet("promise_currency", loan.currency),
@@ -163,7 +161,7 @@ class ActionAskPromiseConfirmed(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         amount = slot_decimal(tracker, "promise_amount") or Decimal(0)
-        when = slot_date(tracker, "promise_date") or today()
+        when = slot_date(tracker, "promise_date") or today(tracker)
         say(
             dispatcher,
             tracker,
@@ -244,7 +242,7 @@ class ActionRecordPromise(Action):
             slot = "promise_amount"
         else:
             if exc.code == "date_beyond_policy":
-                latest = exc.max_date or today() + timedelta(days=max_days_ahead())
+                latest = exc.max_date or today(tracker) + timedelta(days=max_days_ahead())
                 say(dispatcher, tracker, "conv.promise.date_too_far", max_date=day(latest))
             else:
                 say(dispatcher, tracker, "conv.promise.date_past")

@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import Caller, caller, say, try_again
+from actions.empathy import explains_missed_payment, kind_word_before_the_check
 from actions.loan_api import LoanApiClient, LoanApiError, VerificationRequired
 
 
@@ -40,6 +41,20 @@ HANDLERS: dict[str, Handler] = {}
 # What is said before the identity check, for requests that must not meet procedure first: a
 # person in difficulty is heard (and not asked to pay) before being asked who they are.
 BEFORE_CHECK = {"hardship": "conv.hardship.sorry"}
+# Requests that write a record for an officer (a case, a payment claim): carried through the
+# identity check only when the NLU was sure of them, and never when the message explains a
+# missed payment ("I said I'd pay yesterday but couldn't" is no report of a payment).
+WRITING_REQUESTS = frozenset({"complaint", "report_payment"})
+CARRY_MIN_CONFIDENCE = 0.8
+
+
+def worth_carrying(name: str, tracker: Tracker, words: str) -> bool:
+    """Whether a request asked before or during the check is carried out after it."""
+    if name not in WRITING_REQUESTS:
+        return True
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    sure = float(intent.get("confidence") or 0.0) >= CARRY_MIN_CONFIDENCE
+    return sure and not explains_missed_payment(words)
 
 
 def request(name: str) -> Callable[[Handler], Handler]:
@@ -73,11 +88,13 @@ async def run_request(
     except VerificationRequired:
         if resumed:
             return try_again(dispatcher, tracker)
-        if name in BEFORE_CHECK:
-            say(dispatcher, tracker, BEFORE_CHECK[name])
+        kind_word = BEFORE_CHECK.get(name) or kind_word_before_the_check(words)
+        if kind_word is not None:
+            say(dispatcher, tracker, kind_word)
+        carried = worth_carrying(name, tracker, words)
         return [
-            SlotSet("pending_request", name),
-            SlotSet("pending_text", words[:500]),
+            SlotSet("pending_request", name if carried else None),
+            SlotSet("pending_text", words[:500] if carried else None),
             FollowupAction("action_start_verification"),
         ]
     except LoanApiError:

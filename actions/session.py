@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,17 +16,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
+    TIMEZONE_SLOT,
     button,
     caller,
     phone_proven,
     say,
 )
-from actions.empathy import fold, sounds_like_distress
+from actions.empathy import sounds_like_distress
 from actions.loan_api import LoanApiClient, LoanApiError
-from actions.preferences import ActionOptOut
+from actions.preferences import ActionOptOut, sounds_like_opt_out
 from actions.requests import run_request
-from actions.verification import PENDING_SLOTS, VERIFICATION_SLOTS, start_verification
-from kopa.i18n import SUPPORTED_LOCALES, normalize_locale
+from actions.verification import (
+    PENDING_SLOTS,
+    REQUEST_OF_INTENT,
+    VERIFICATION_SLOTS,
+    start_verification,
+)
+from i18n import SUPPORTED_LOCALES
 
 OFFER_PERSON_KEY = "conv.offer_person"
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
@@ -47,6 +52,12 @@ SUGGESTIBLE = (
     "change_language",
     "ask_loan_terms",
 )
+# Suggestible requests about the borrower's own account (answered only after the check).
+ACCOUNT_REQUEST_OF_INTENT = {
+    intent: request
+    for intent, request in REQUEST_OF_INTENT.items()
+    if request not in ("hardship", "complaint")
+}
 SUGGESTIONS = 3
 # An intent this likely among the guesses is worth offering; hardship even when less likely:
 # a person in difficulty must never read "I can't help with that".
@@ -55,7 +66,9 @@ HARDSHIP_MIN_CONFIDENCE = 0.1
 
 
 class ActionSessionStart(Action):
-    """Start a session in the borrower's language: theirs once verified, else the channel's."""
+    """Start a session in the borrower's language: the one chosen before or the verified
+    borrower's; otherwise the slot stays empty and each answer follows the language the borrower
+    writes in, then the channel's hint (see ``actions.common.language``)."""
 
     def name(self) -> str:
         return "action_session_start"
@@ -63,21 +76,22 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        metadata = tracker.get_slot("session_started_metadata") or {}
         previous = tracker.get_slot("language")
         locale = previous if previous in SUPPORTED_LOCALES else None
-        locale = locale or normalize_locale(metadata.get("locale"))
+        timezone = tracker.get_slot(TIMEZONE_SLOT)
         try:
             async with LoanApiClient() as api:
                 who = caller(tracker)
                 identity = await api.identity(who.channel, who.user)
             if identity.status == "verified" and identity.locale in SUPPORTED_LOCALES:
                 locale = identity.locale
+            timezone = identity.timezone or timezone
         except (LoanApiError, ValueError):
             pass  # the hint will do; account questions still go through the API
         return [
             SessionStarted(),
             SlotSet("language", locale),
+            SlotSet(TIMEZONE_SLOT, timezone),
             ActionExecuted("action_listen"),
         ]
 
@@ -122,12 +136,19 @@ QUESTIONS_IN_GREETING = {
     "hardship": "hardship",
 }
 QUESTION_MIN_CONFIDENCE = 0.15
+# A "greeting" of this many words or more says something besides hello ("Bonjour, je veux
+# connaître le reste de mon crédit"): a question the NLU ranks second is taken at a lower bar.
+LONG_GREETING_WORDS = 5
+LONG_GREETING_QUESTION_MIN_CONFIDENCE = 0.05
 
 
 def question_in_greeting(tracker: Tracker) -> str | None:
     """The account question asked in the same breath as a greeting, if the NLU saw one."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    long = len(text.split()) >= LONG_GREETING_WORDS
+    bar = LONG_GREETING_QUESTION_MIN_CONFIDENCE if long else QUESTION_MIN_CONFIDENCE
     for name, confidence in ranked_intents(tracker)[1:3]:
-        if name in QUESTIONS_IN_GREETING and confidence >= QUESTION_MIN_CONFIDENCE:
+        if name in QUESTIONS_IN_GREETING and confidence >= bar:
             return QUESTIONS_IN_GREETING[name]
     return None
 
@@ -156,26 +177,6 @@ class ActionHandleInform(Action):
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []
-
-
-# Asking to stop messages, in the four languages (folded), for a message the NLU could not
-# place: an opt-out must never be missed, so these are obeyed even then.
-OPT_OUT_ALONE = re.compile(
-    r"^\W*(stop|unsubscribe|stop all|arret|arrete|arretez|basta|alto|acha|simama)\W*$"
-)
-OPT_OUT_PHRASES = (
-    "stop messaging", "stop sending", "stop texting", "stop the messages", "stop these messages",
-    "no more messages", "don't message me", "dont message me", "unsubscribe",
-    "ne m'envoyez plus", "arretez de m'envoyer", "arretez les messages", "plus de messages",
-    "me desabonner", "desabonne",
-    "dejen de enviarme", "no me manden", "ya no me escriban", "no mas mensajes", "darme de baja",
-    "acha kunitumia", "usinitumie", "msinitumie", "sitaki ujumbe", "sitaki meseji",
-)  # fmt: skip
-
-
-def sounds_like_opt_out(text: str) -> bool:
-    folded = fold(text)
-    return bool(OPT_OUT_ALONE.match(folded)) or any(p in folded for p in OPT_OUT_PHRASES)
 
 
 def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
@@ -235,6 +236,12 @@ class ActionHandleFallback(Action):
         ]
         guesses = suggestions(tracker)
         if intents and intents[-1] == "nlu_fallback" and guesses:
+            likeliest = ACCOUNT_REQUEST_OF_INTENT.get(guesses[0])
+            if likeliest is not None and not await _is_verified(tracker):
+                # Whichever account question it was, the check comes first: start it now and
+                # answer the likeliest one after it, rather than ask "did you mean" and then
+                # ask who the borrower is anyway.
+                return await run_request(likeliest, dispatcher, tracker)
             say(
                 dispatcher,
                 tracker,
@@ -255,6 +262,16 @@ class ActionHandleFallback(Action):
             return []
         say(dispatcher, tracker, "conv.capabilities")
         return []
+
+
+async def _is_verified(tracker: Tracker) -> bool:
+    try:
+        async with LoanApiClient() as api:
+            who = caller(tracker)
+            identity = await api.identity(who.channel, who.user)
+    except (LoanApiError, ValueError):
+        return True  # unknown: "did you mean" is safe either way
+    return identity.status == "verified"
 
 
 class ActionListLanguages(Action):

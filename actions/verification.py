@@ -24,6 +24,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
+    TIMEZONE_SLOT,
     button,
     caller,
     language,
@@ -42,8 +43,9 @@ from actions.loan_api import (
 )
 from actions.parsing import parse_promise
 from actions.parsing.identity import DOB, NATIONAL_ID, read_identity_answer
-from actions.requests import HANDLERS, run_request
-from kopa.i18n import SUPPORTED_LOCALES, moment
+from actions.requests import HANDLERS, run_request, worth_carrying
+from i18n import SUPPORTED_LOCALES, moment
+from i18n.messages.common import TRY_AGAIN_KEY
 
 VERIFICATION_SLOTS = ("verification_factor", "verification_value")
 PENDING_SLOTS = ("pending_request", "pending_text")
@@ -99,7 +101,7 @@ def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: Identity
             dispatcher,
             tracker,
             "conv.verify.locked",
-            until=moment(exc.locked_until, local_timezone()),
+            until=moment(exc.locked_until, local_timezone(tracker)),
             buttons=[CALL_ME],
         )
     else:
@@ -222,8 +224,13 @@ def _text(tracker: Tracker) -> str:
 
 
 def _says_promise(text: str, tracker: Tracker) -> bool:
-    amount, when = parse_promise(text, language(tracker), today())
-    return amount is not None or (when is not None and when.value >= today())
+    amount, when = parse_promise(text, language(tracker), today(tracker))
+    return amount is not None or (when is not None and when.value >= today(tracker))
+
+
+def _promises_a_day(text: str, tracker: Tracker) -> bool:
+    _amount, when = parse_promise(text, language(tracker), today(tracker))
+    return when is not None and when.value >= today(tracker)
 
 
 class ValidateVerificationForm(FormValidationAction):
@@ -232,13 +239,30 @@ class ValidateVerificationForm(FormValidationAction):
     def name(self) -> str:
         return "validate_verification_form"
 
+    @staticmethod
+    def _offers_answer(tracker: Tracker) -> bool:
+        """An answer of an offered form, named as such, in the message that opened the check."""
+        found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
+        return found.names_identity and bool(found.answers(offered_factors(tracker)))
+
+    @staticmethod
+    def _answers_anyway(tracker: Tracker) -> bool:
+        """A message holding an answer is one, even if the language gate took its few words for
+        another language ("mi ine termina en 2794")."""
+        if _intent(tracker) != "other_language":
+            return False
+        found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
+        return bool(found.answers(offered_factors(tracker)))
+
     async def extract_verification_value(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         """Take the turn (never the text: only a marker) unless a rule should answer it."""
         if tracker.get_slot("requested_slot") != "verification_value":
-            return {}  # the form is only opening: the message was the request, not an answer
-        if _intent(tracker) in RULE_DIGRESSIONS:
+            # The form is only opening: the message was the request, not an answer, unless it
+            # offers one of its own accord ("I'd rather give my ID card, it ends in 6150").
+            return {"verification_value": TO_READ} if self._offers_answer(tracker) else {}
+        if _intent(tracker) in RULE_DIGRESSIONS and not self._answers_anyway(tracker):
             return {}  # the form rejects the turn: the rule answers, the form asks again
         return {"verification_value": TO_READ}
 
@@ -254,14 +278,23 @@ class ValidateVerificationForm(FormValidationAction):
             return {"verification_value": slot_value if slot_value in OUTCOMES else None}
         intent = _intent(tracker)
         text = _text(tracker)
-        found = read_identity_answer(text, language(tracker), today())
+        found = read_identity_answer(text, language(tracker), today(tracker))
         answers = found.answers(offered_factors(tracker))
         request = REQUEST_OF_INTENT.get(intent or "")
+        if answers == {NATIONAL_ID: found.id_last4} and found.id_digits_only:
+            if _promises_a_day(text, tracker):
+                answers = {}  # "le abono 1300 mañana": an amount and a day, not ID digits
         if answers:
             slots = await self._check(dispatcher, tracker, answers)
-            if request is not None and request not in FORM_REQUESTS:
+            if (
+                request is not None
+                and request not in FORM_REQUESTS
+                and found.other_words
+                and worth_carrying(request, tracker, text)
+            ):
                 # "my ID is 28113307, and when is the next one due?": answered after the check
-                # (without these words, which hold the answer).
+                # (without these words, which hold the answer). A bare answer ("my ID number is
+                # 28113307") asks nothing, whatever intent the NLU read into it.
                 slots.update(keep_request(tracker, request, None))
             return slots
         return self._digression(dispatcher, tracker, intent, request, text, found)
@@ -283,9 +316,11 @@ class ValidateVerificationForm(FormValidationAction):
             say(dispatcher, tracker, "conv.verify.not_an_answer")
             return {"verification_value": None}
         except LoanApiError:
-            say(dispatcher, tracker, "common.try_again_shortly")
+            say(dispatcher, tracker, TRY_AGAIN_KEY)
             return {"verification_value": "unavailable"}
         slots: dict[str, Any] = {"verification_value": "verified"}
+        if result.timezone:
+            slots[TIMEZONE_SLOT] = result.timezone
         if result.locale in SUPPORTED_LOCALES:
             slots["language"] = result.locale
         return slots
@@ -301,6 +336,8 @@ class ValidateVerificationForm(FormValidationAction):
     ) -> dict[str, Any]:
         """No answer in the message: no try is spent; answer it and keep what it asks for."""
         slots: dict[str, Any] = {"verification_value": None}
+        if request is not None and not worth_carrying(request, tracker, text):
+            request = None  # "why do you ask that?" read as a complaint opens no case
         if intent == "goodbye":
             say(dispatcher, tracker, "conv.verify.goodbye")
             return {"verification_value": "left"}

@@ -47,7 +47,7 @@ def _phase(kind: str, url: str, borrowers: int, folder: str, today: str) -> dict
     started = time.perf_counter()
     if kind == "seed":
         from api.core.migrate import upgrade
-        from kopa.portfolio.synthetic import seed_portfolio
+        from portfolio.synthetic import seed_portfolio
 
         upgrade(url)
         started = time.perf_counter()  # the schema is not part of the seed
@@ -56,13 +56,13 @@ def _phase(kind: str, url: str, borrowers: int, folder: str, today: str) -> dict
         )
         rows, detail = report.rows, report.counts
     elif kind == "export":
-        from kopa.importer.export import write_synthetic_export
+        from portfolio.importer.export import write_synthetic_export
 
         counts = write_synthetic_export(Path(folder), borrowers=borrowers, seed=SEED, today=day)
         rows, detail = sum(counts.values()), counts
     elif kind == "import":
         from api.core.migrate import upgrade
-        from kopa.importer import run_import
+        from portfolio.importer import run_import
 
         upgrade(url)
         started = time.perf_counter()  # the schema is not part of the import

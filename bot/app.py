@@ -41,11 +41,12 @@ from bot.channels.whatsapp import StatusUpdate, inbound, split_webhook
 from bot.config import BotSettings, get_bot_settings
 from bot.dedupe import Deduper, build_deduper
 from bot.inbox import ClaimedItem, Inbox, InboxItem
-from kopa.i18n import render
+from i18n import render
+from i18n.messages.common import TRY_AGAIN_KEY
 
 logger = logging.getLogger(__name__)
 
-TRY_AGAIN_KEY = "common.try_again_shortly"
+
 UNSUPPORTED_KEY = "channels.unsupported_message"
 
 
@@ -408,7 +409,7 @@ def require_json(request: Request) -> None:
         raise HTTPException(415, "expected application/json")
 
 
-def create_app(
+def create_app(  # noqa: C901 - the one wiring point: its routes are closures over what it builds
     settings: BotSettings | None = None,
     *,
     conversation: Conversation | None = None,
@@ -427,12 +428,23 @@ def create_app(
         convo = conversation
         if convo is None:
             from bot.conversation import ChatRegistry, ConversationService
-            from bot.rasa_client import RasaClient
+            from bot.rasa_client import turn_timeout
+            from bot.rasa_pool import RasaPool, rasa_urls, resolve_replicas
 
+            named = rasa_urls(cfg.rasa_url)
+            pool = RasaPool(
+                named,
+                timeout=turn_timeout(cfg.reply_deadline_seconds),
+                concurrency=cfg.rasa_concurrency,
+                queue_seconds=cfg.rasa_queue_seconds,
+                discover=(lambda: resolve_replicas(named[0]))
+                if cfg.rasa_discovery == "dns"
+                else None,
+            )
             service = ConversationService(
-                RasaClient(cfg.rasa_url),
+                pool,
                 ChatRegistry(cfg.api_url, cfg.service_token.get_secret_value()),
-                deadline_seconds=cfg.reply_deadline_seconds,
+                deadline_seconds=cfg.reply_deadline_seconds + cfg.rasa_queue_seconds,
             )
             owned.append(service)
             convo = service
@@ -464,7 +476,7 @@ def create_app(
             inbox=inbox,
             status_sink=sink,
             # Officer calls and the conversation each bound themselves; this is the backstop.
-            deadline_seconds=cfg.reply_deadline_seconds + 2,
+            deadline_seconds=cfg.reply_deadline_seconds + cfg.rasa_queue_seconds + 2,
             workers=cfg.inbox_workers,
             poll_seconds=cfg.inbox_poll_seconds,
         )

@@ -69,7 +69,14 @@ class BotSettings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     telegram: TelegramSettings = TelegramSettings()
     whatsapp: WhatsAppSettings = WhatsAppSettings()
+    # One Rasa server, or several replicas separated by commas (``bot.rasa_pool``).
     rasa_url: str = "http://127.0.0.1:5005"
+    # "dns": the replicas are every address KOPA_RASA_URL's host resolves to, looked up again
+    # every 10 s (Compose ``deploy.replicas``, a Kubernetes headless Service).
+    rasa_discovery: Literal["static", "dns"] = "static"
+    # Turns this process has in flight at one replica; more wait, up to ``rasa_queue_seconds``.
+    rasa_concurrency: int = 4
+    rasa_queue_seconds: float = 60.0
     api_url: str = "http://127.0.0.1:8000"
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     # Where ``kopa serve bot`` listens (KOPA_GATEWAY_HOST, KOPA_GATEWAY_PORT).
@@ -79,7 +86,9 @@ class BotSettings(BaseSettings):
     redis_url: str | None = None
     # The app database (the loan API's): the durable inbox and the contact ledger.
     database_url: str = "sqlite:///var/kopa.db"
-    # Inbound updates are acknowledged once stored; a borrower hears "try again shortly" after this.
+    # Inbound updates are acknowledged once stored; a borrower hears "try again shortly" when
+    # Rasa has not answered this long after taking the turn (a wait for a free slot of a busy
+    # replica, ``rasa_queue_seconds``, comes on top).
     reply_deadline_seconds: float = 10.0
     # Turns answered at once by this process (different chats; one chat is answered in order).
     inbox_workers: int = 16

@@ -22,14 +22,16 @@ from typing import Any
 import httpx
 
 from bot.channels.base import InboundMessage, OutboundMessage
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.http import POOL_LIMITS
+from bot.rasa_client import RasaSender, RasaUnavailable
 from bot.render import payload_locale, render_reply
-from kopa.i18n import normalize_locale, render
+from i18n import normalize_locale, render
+from i18n.messages.common import TRY_AGAIN_KEY
 
 logger = logging.getLogger(__name__)
 
 SENDER_PREFIXES = {"telegram": "tg", "whatsapp": "wa", "terminal": "cli"}
-TRY_AGAIN_KEY = "common.try_again_shortly"
+
 _REMEMBERED_LOCALES = 10_000
 # Telegram and WhatsApp cap a message at 4096 characters; a longer text was forged or pasted,
 # and Rasa's featurizers need no more to classify it.
@@ -76,6 +78,7 @@ class ChatRegistry:
             headers={"Authorization": f"Bearer {service_token}"},
             timeout=timeout or httpx.Timeout(5.0, connect=2.0),
             transport=transport,
+            limits=POOL_LIMITS,
         )
         self._known: OrderedDict[tuple[str, str], tuple[str, str | None]] = OrderedDict()
 
@@ -117,7 +120,7 @@ class ConversationService:
     """Forward chat messages to Rasa and render its answers for the channel."""
 
     def __init__(
-        self, rasa: RasaClient, registry: ChatRegistry, *, deadline_seconds: float = 10.0
+        self, rasa: RasaSender, registry: ChatRegistry, *, deadline_seconds: float = 10.0
     ) -> None:
         self._rasa = rasa
         self._registry = registry

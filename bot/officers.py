@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 
 from bot.channels.base import Button, InboundMessage, OutboundMessage
-from kopa.i18n import nested, render
+from bot.http import POOL_LIMITS
+from i18n import nested, render
+from i18n.messages.common import TRY_AGAIN_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ _ERROR_KEYS = {
     "not_case_officer": "officer.case_not_yours",
     "case_closed": "officer.case_closed",
 }
-TRY_AGAIN_KEY = "common.try_again_shortly"
 
 
 def is_officer_action(inbound: InboundMessage) -> bool:
@@ -69,6 +70,7 @@ class OfficerDesk:
             headers={"Authorization": f"Bearer {service_token}"},
             timeout=timeout or httpx.Timeout(5.0, connect=2.0),
             transport=transport,
+            limits=POOL_LIMITS,
         )
 
     async def aclose(self) -> None:

@@ -9,9 +9,11 @@ message gets at least one reply.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+
+from bot.http import POOL_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +22,35 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(8.0, connect=2.0)
 
 
+def turn_timeout(reply_deadline_seconds: float) -> httpx.Timeout:
+    """How long one turn may take at Rasa: the gateway's reply deadline (a turn cut off sooner
+    is cancelled at Rasa half done, and the borrower hears "try again" for a turn that would
+    have been answered in time)."""
+    return httpx.Timeout(reply_deadline_seconds, connect=2.0)
+
+
 class RasaUnavailable(Exception):
     """Rasa did not answer usefully in time (down, slow, error status or no reply at all)."""
+
+
+class RasaUnreachable(RasaUnavailable):
+    """The connection was refused or dropped before an answer: the server is down or died
+    mid-turn (not merely slow), so another replica may take the turn."""
+
+
+# Errors that mean no server is there (any more), as opposed to a slow one (a timeout).
+_UNREACHABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class RasaSender(Protocol):
+    """What the gateway needs of Rasa: one server (:class:`RasaClient`) or several replicas
+    (:class:`bot.rasa_pool.RasaPool`)."""
+
+    async def send(
+        self, sender: str, message: str, metadata: dict[str, Any]
+    ) -> list[dict[str, Any]]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class RasaClient:
@@ -35,7 +64,10 @@ class RasaClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            limits=POOL_LIMITS,
         )
 
     async def send(
@@ -52,11 +84,14 @@ class RasaClient:
             The bot messages Rasa answered, each a dict with ``custom`` and/or ``text``.
 
         Raises:
-            RasaUnavailable: connection error, timeout, non-200 answer or no reply.
+            RasaUnreachable: connection refused or dropped (the server is down).
+            RasaUnavailable: timeout, non-200 answer or no reply.
         """
         body = {"sender": sender, "message": message, "metadata": metadata}
         try:
             response = await self._client.post("/webhooks/rest/webhook", json=body)
+        except _UNREACHABLE as exc:
+            raise RasaUnreachable(type(exc).__name__) from exc
         except httpx.HTTPError as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
         if response.status_code != 200:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.channels.base import Button, OutboundMessage
-from kopa.i18n import SUPPORTED_LOCALES, render
+from i18n import SUPPORTED_LOCALES, render
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,27 @@ _MONEY_WORDS = frozenset(
     "ksh kes kshs bob shilingi shillings shilling sh fcfa cfa xof francs franc f pesos peso "
     "mxn mxp dollars usd euros eur".split()
 )
+# Words that only say what the answer is ("my ID number is", "nací el", "namba ya kitambulisho
+# ni"), in the normalised form the tokenizer gives (lower case, no accents). A message made of an
+# answer and these words asks nothing more, whatever intent the NLU gave it.
+_ANSWER_WORDS = frozenset(
+    """ok okay sure yes my id identity national card number no nr is its it s here the of a
+    date birth born birthday dob i was am digits last four and on
+    oui mon ma mes numero n cni carte d identite nationale c est voici je suis ne nee le la de
+    du naissance piece chiffres derniers quatre et
+    si mi es numero cedula ine curp identificacion credencial nacimiento naci el fecha soy aqui
+    esta digitos ultimos cuatro y del
+    ndio sawa namba nambari yangu ya kitambulisho ni nilizaliwa tarehe kuzaliwa mwaka wa hii
+    hapa na tarakimu nne za mwisho""".split()
+)
+
+# Words that name an identity document or a birth (folded), "carte d'identité", "nací", "ID": a
+# message with one of them and an answer of the right form offers that answer.
+_IDENTITY_WORDS = frozenset(
+    """id identity national card dob born birth birthday cni carte identite piece naissance nee
+    ne cedula ine curp credencial identificacion nacimiento naci kitambulisho vitambulisho
+    nilizaliwa kuzaliwa""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -41,11 +62,19 @@ class IdentityAnswer:
     ``dob``: a plausible date of birth. ``id_last4``: the last four digits of an ID number (or
     the four digits typed alone). ``impossible_birth_date``: the message holds a full date that
     cannot be a birth date (in the future, or a child's), which is a digression, not an answer.
+    ``other_words``: how many words the message has besides the answer and the words naming it
+    (none in "my ID number is 28113307"; "when is the next one due" in "28113307, when is the
+    next one due?"). ``id_digits_only``: the ID answer was a number of just 4 digits, which
+    may as well be an amount ("le abono 1300 mañana"). ``names_identity``: the message names an
+    identity document or a birth ("ma carte d'identité finit par 6150").
     """
 
     dob: date | None = None
     id_last4: str | None = None
     impossible_birth_date: bool = False
+    other_words: int = 0
+    id_digits_only: bool = False
+    names_identity: bool = False
 
     def answers(self, offered: Collection[str]) -> dict[str, str]:
         """The answers of an offered factor, as the loan API takes them."""
@@ -236,8 +265,17 @@ def read_identity_answer(text: str, locale: str, today: date) -> IdentityAnswer:
     impossible = any(f.value not in births for f in found)
     used = frozenset().union(*(f.tokens for f in found)) if found else frozenset()
     dob = births.pop() if len(births) == 1 else None
+    id_last4 = _id_digits(tokens, used)
     return IdentityAnswer(
         dob=dob,
-        id_last4=_id_digits(tokens, used),
+        id_last4=id_last4,
+        id_digits_only=id_last4 is not None
+        and any(token.text == id_last4 for token in tokens if token.kind == "num"),
         impossible_birth_date=impossible and dob is None,
+        names_identity=any(token.text in _IDENTITY_WORDS for token in tokens),
+        other_words=sum(
+            1
+            for i, token in enumerate(tokens)
+            if token.kind == "word" and i not in used and token.text not in _ANSWER_WORDS
+        ),
     )

@@ -201,7 +201,7 @@ def read_number(
 _SMALL_KINDS = {"unit", "teen", "tens", "small"}
 
 
-def _read_western(lang: str, words: Sequence[str | None], i: int) -> NumberMatch | None:
+def _read_western(lang: str, words: Sequence[str | None], i: int) -> NumberMatch | None:  # noqa: C901 - one state machine over the words; its state would travel between helpers
     table = NUMBER_WORDS[lang]
     total = 0  # completed millions and thousands
     hundreds = 0  # the hundreds part (or "fifteen hundred") of the current group

@@ -70,10 +70,10 @@ class ChatAlias(Base):
     """The pseudonym by which Rasa knows a chat, and the phone the channel proved in it.
 
     The gateway registers a chat before it forwards the chat's message to Rasa, which sees only
-    ``pseudonym`` (:mod:`kopa.pseudonym`); the identity routes translate it back to the real
-    ``external_user_id``, which the notifier needs to reach the borrower. ``proven_phone_e164``
-    is the phone the channel proved last (a Telegram contact shared by its owner, the WhatsApp
-    sender id), so that no phone number ever travels through Rasa.
+    ``pseudonym`` (:mod:`api.borrowers.pseudonym`); the identity routes translate it back to the
+    real ``external_user_id``, which the notifier needs to reach the borrower.
+    ``proven_phone_e164`` is the phone the channel proved last (a Telegram contact shared by its
+    owner, the WhatsApp sender id), so that no phone number ever travels through Rasa.
     """
 
     __tablename__ = "borrower_chat_alias"

@@ -34,7 +34,9 @@ def resolve_identity(
 ) -> IdentityOut:
     """Say whether this chat is verified, expired, locked or unverified."""
     view = service.resolve(session=session, channel=channel, user=user, now=now, settings=settings)
-    return IdentityOut(status=view.status, locale=view.locale, first_name=view.first_name)
+    return IdentityOut(
+        status=view.status, locale=view.locale, first_name=view.first_name, timezone=view.timezone
+    )
 
 
 @router.put("/alias", response_model=ChatAliasOut)
@@ -69,7 +71,7 @@ def start_verification(
 ) -> VerificationStartOut:
     """Remember the proven phone and say which question to ask (same for any phone)."""
     # Rasa never carries the phone: it is the one the gateway registered for this chat.
-    phone = body.phone or service.registered_phone(session=session, channel=channel, user=user)
+    phone = service.chat_phone(session=session, channel=channel, user=user, named=body.phone)
     factors = service.start_verification(
         session=session, channel=channel, user=user, phone=phone, now=now, settings=settings
     )
@@ -111,7 +113,15 @@ def complete_verification(
         raise IdentityLocked(locked_until=outcome.locked_until.isoformat(), held=False)
     if not outcome.verified:
         raise VerificationFailed(attempts_left=outcome.attempts_left)
-    return VerificationCompleteOut(status=service.IdentityStatus.verified, locale=outcome.locale)
+    timezone = service.chat_timezone(
+        session=session,
+        channel=channel,
+        user=user,
+        identity=service.find_identity(session, channel, user),
+    )
+    return VerificationCompleteOut(
+        status=service.IdentityStatus.verified, locale=outcome.locale, timezone=timezone
+    )
 
 
 @router.post("/callback", response_model=CallbackOut, status_code=202)
@@ -124,7 +134,7 @@ def request_callback(
         session=session,
         channel=channel,
         user=user,
-        phone=body.phone or service.registered_phone(session=session, channel=channel, user=user),
+        phone=service.chat_phone(session=session, channel=channel, user=user, named=body.phone),
         now=now,
         hardship=body.hardship,
         borrower_words=body.borrower_words,

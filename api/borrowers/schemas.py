@@ -12,6 +12,10 @@ class IdentityOut(BaseModel):
     status: IdentityStatus
     locale: str
     first_name: str | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone of the chat's borrower (verified, or owning the proven phone).",
+    )
 
 
 class VerificationStartIn(BaseModel):
@@ -65,6 +69,7 @@ class VerificationCompleteIn(BaseModel):
 class VerificationCompleteOut(BaseModel):
     status: IdentityStatus
     locale: str
+    timezone: str | None = None
 
 
 class ConsentIn(BaseModel):

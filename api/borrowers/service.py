@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import phonenumbers
+from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,11 +30,12 @@ from api.borrowers.exceptions import (
     VerificationRequired,
 )
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
+from api.borrowers.pseudonym import chat_pseudonym, is_pseudonym
+from api.branches.models import Branch
 from api.core.config import Settings, VerificationPolicy
 from api.core.security import hash_secret_factor
 from api.ledger import service as ledger
-from kopa.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
-from kopa.pseudonym import chat_pseudonym, is_pseudonym
+from i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
 
 
 class IdentityStatus(enum.StrEnum):
@@ -53,6 +55,9 @@ class IdentityView:
     status: IdentityStatus
     locale: str
     first_name: str | None
+    # The IANA zone of the borrower behind the chat (verified, or owning the phone the chat
+    # proved), so "tomorrow" and "by 14:00" mean the borrower's day and clock; None if unknown.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,16 +190,43 @@ def resolve(
     """The identity's status; reading it does not count as activity."""
     identity = find_identity(session, channel, user)
     locale = identity_locale(session, identity)
+    timezone = chat_timezone(session=session, channel=channel, user=user, identity=identity)
     if identity is None:
-        return IdentityView(IdentityStatus.unverified, locale, None)
+        return IdentityView(IdentityStatus.unverified, locale, None, timezone)
     if _is_locked(identity, now):
-        return IdentityView(IdentityStatus.locked, locale, None)
+        return IdentityView(IdentityStatus.locked, locale, None, timezone)
     if identity.borrower_id is None or identity.verified_at is None:
-        return IdentityView(IdentityStatus.unverified, locale, None)
+        return IdentityView(IdentityStatus.unverified, locale, None, timezone)
     if not _is_fresh(identity, now, settings):
-        return IdentityView(IdentityStatus.expired, locale, None)
+        return IdentityView(IdentityStatus.expired, locale, None, timezone)
     borrower = session.get_one(Borrower, identity.borrower_id)
-    return IdentityView(IdentityStatus.verified, locale, first_name(borrower))
+    return IdentityView(IdentityStatus.verified, locale, first_name(borrower), timezone)
+
+
+def chat_timezone(
+    *, session: Session, channel: Channel, user: str, identity: ChannelIdentity | None
+) -> str | None:
+    """The time zone to read and say days and hours in for this chat, never shown to it.
+
+    A verified chat gets its borrower's branch zone. Before that, the zone comes from the
+    proven phone's number alone (its country and prefix), never from whether a borrower owns
+    it: a chatter probing phones must not tell known ones from unknown ones by the clock the
+    bot keeps. None when neither says (the bot then uses the deployment's zone).
+    """
+    if identity is not None and identity.borrower_id is not None and identity.verified_at:
+        borrower = session.get_one(Borrower, identity.borrower_id)
+        return session.get_one(Branch, borrower.branch_id).timezone
+    phone = chat_phone(session=session, channel=channel, user=user, named=None)
+    return phone_timezone(phone) if phone is not None else None
+
+
+def phone_timezone(phone: str) -> str | None:
+    """The one time zone a phone number's prefix lies in, or None if it spans several."""
+    try:
+        zones = time_zones_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        return None
+    return zones[0] if len(zones) == 1 and zones[0] != UNKNOWN_TIMEZONE else None
 
 
 def verified_borrower(
@@ -592,3 +624,18 @@ def registered_phone(*, session: Session, channel: Channel, user: str) -> str | 
             ChatAlias.channel == channel, ChatAlias.external_user_id == user
         )
     )
+
+
+def chat_phone(*, session: Session, channel: Channel, user: str, named: str | None) -> str | None:
+    """The phone to act on for this chat: one it already proved wins over one a caller names.
+
+    A chat that proved a phone (registered by the gateway, or proven in an earlier check) can
+    never be pointed at another borrower's phone by a request body; ``named`` only serves a
+    chat that proved none yet.
+    """
+    registered = registered_phone(session=session, channel=channel, user=user)
+    if registered is not None:
+        return registered
+    identity = find_identity(session, channel, user)
+    proven = identity.proven_phone_e164 if identity is not None else None
+    return proven or named

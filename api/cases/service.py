@@ -40,8 +40,8 @@ from api.loans.models import Loan
 from api.outbox import service as outbox
 from api.payments import service as payment_service
 from api.payments.models import Payment
-from kopa.i18n import moment, money, nested
-from kopa.messages.cases import MESSAGES
+from i18n import moment, money, nested
+from i18n.messages.cases import MESSAGES
 
 # No 0/O, 1/I/L or U/V look-alikes: references are read aloud and typed on phones.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
 from api.core.types import CURRENCY, MONEY, UTCDateTime
+from api.loans import rules
+from api.loans.rules import InstallmentStatus as InstallmentStatus
 
 
 class Frequency(enum.StrEnum):
@@ -46,12 +48,6 @@ class Loan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 
-class InstallmentStatus(enum.StrEnum):
-    pending = "pending"
-    partial = "partial"
-    paid = "paid"
-
-
 class Installment(Base):
     __tablename__ = "loan_installment"
     __table_args__ = (UniqueConstraint("loan_id", "seq"),)
@@ -73,12 +69,12 @@ class Installment(Base):
 
     @property
     def total_due(self) -> Decimal:
-        return self.principal_due + self.interest_due + self.fees_due
+        return rules.total_due(self)
 
     @property
     def total_paid(self) -> Decimal:
-        return self.principal_paid + self.interest_paid + self.fees_paid
+        return rules.total_paid(self)
 
     @property
     def outstanding(self) -> Decimal:
-        return self.total_due - self.total_paid
+        return rules.outstanding(self)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.borrowers.dependencies import VerifiedChatDep
 from api.core.deps import NowDep, SessionDep
-from api.loans import service
+from api.loans import rules, service
 from api.loans.exceptions import NoActiveLoan
 from api.loans.schemas import (
     LoanSummary,
@@ -33,7 +33,7 @@ def list_loans(chat: VerifiedChatDep, session: SessionDep, now: NowDep) -> list[
     today = service.local_today(service.branch_of(session, chat.borrower).timezone, now)
     summaries = []
     for loan in service.loans_of(session, chat.borrower.id):
-        pos = service.position(service.installments_of(session, loan.id), today)
+        pos = rules.position(service.installments_of(session, loan.id), today)
         nxt = pos.next_installment
         summaries.append(
             LoanSummary(
@@ -45,7 +45,9 @@ def list_loans(chat: VerifiedChatDep, session: SessionDep, now: NowDep) -> list[
                 days_past_due=pos.days_past_due,
                 status=loan.status,
                 collection_paused=loan.collection_paused,
-                next_installment=NextInstallment(due_date=nxt.due_date, amount=nxt.outstanding)
+                next_installment=NextInstallment(
+                    due_date=nxt.due_date, amount=rules.outstanding(nxt)
+                )
                 if nxt
                 else None,
             )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -14,19 +11,10 @@ from sqlalchemy.orm import Session
 from api.borrowers.models import Borrower
 from api.branches.models import Branch
 from api.loans.exceptions import LoanNotFound, NoActiveLoan
-from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
+from api.loans.models import Installment, Loan, LoanStatus
+from api.loans.rules import ZERO, LoanPosition, position
 
-ZERO = Decimal("0.00")
 OPEN_STATUSES = (LoanStatus.active, LoanStatus.defaulted)
-
-
-@dataclass(frozen=True)
-class LoanPosition:
-    outstanding: Decimal
-    arrears: Decimal
-    days_past_due: int
-    next_installment: Installment | None
-    oldest_unpaid_due: date | None
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -48,22 +36,6 @@ def installments_of(session: Session, loan_id: int) -> list[Installment]:
         session.scalars(
             select(Installment).where(Installment.loan_id == loan_id).order_by(Installment.seq)
         )
-    )
-
-
-def position(installments: Sequence[Installment], today: date) -> LoanPosition:
-    """Outstanding, arrears (unpaid and due before today) and days past due of the oldest one."""
-    unpaid = [i for i in installments if i.outstanding > ZERO]
-    overdue = [i for i in unpaid if i.due_date < today]
-    upcoming = [i for i in unpaid if i.due_date >= today]
-    oldest = min((i.due_date for i in unpaid), default=None)
-    oldest_overdue = min((i.due_date for i in overdue), default=None)
-    return LoanPosition(
-        outstanding=sum((i.outstanding for i in unpaid), ZERO),
-        arrears=sum((i.outstanding for i in overdue), ZERO),
-        days_past_due=(today - oldest_overdue).days if oldest_overdue else 0,
-        next_installment=min(upcoming, key=lambda i: i.due_date, default=None),
-        oldest_unpaid_due=oldest,
     )
 
 
@@ -107,15 +79,3 @@ def primary_loan(session: Session, *, borrower: Borrower, now: datetime) -> Loan
     if not candidates:
         raise NoActiveLoan()
     return min(candidates, key=lambda c: (c[0], c[1]))[2]
-
-
-def mark_paid_state(installment: Installment, paid_on: date) -> None:
-    """Set status (and the day it was fully paid) from the amounts."""
-    if installment.outstanding <= ZERO:
-        if installment.status != InstallmentStatus.paid:
-            installment.paid_on = paid_on
-        installment.status = InstallmentStatus.paid
-    elif installment.total_paid > ZERO:
-        installment.status = InstallmentStatus.partial
-    else:
-        installment.status = InstallmentStatus.pending

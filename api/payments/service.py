@@ -1,7 +1,12 @@
 """Record money received and spread it over the schedule.
 
-:func:`record_payment` is the one way a payment enters Kopa (webhook, CSV import, seed): the
-external reference is unique, so a replayed confirmation records nothing twice.
+:func:`record_payment` records one payment through the ORM: payment confirmations (the webhook)
+and the CSV import's payments of loans that already exist. Two bulk paths write payment rows
+without it, for speed: the import's payments of the loans it creates
+(:func:`portfolio.importer.load._fresh_loans`) and the seed and demo histories
+(:mod:`portfolio`). All of them spread money with :func:`api.loans.rules.allocate`, and
+``tests/data/test_money_paths.py`` checks that they write the same rows. The external reference
+is unique, so a replayed confirmation records nothing twice.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.core.types import money
+from api.loans import rules
 from api.loans import service as loan_service
 from api.loans.models import Installment, Loan, LoanStatus
 from api.payments.exceptions import CurrencyMismatch, PaymentAmountNotPositive
@@ -49,9 +55,9 @@ def record_payment(
 ) -> RecordedPayment:
     """Record a payment once, allocate it, close the loan when repaid and evaluate promises.
 
-    Allocation goes to the oldest installment first and, within one, fees → interest →
-    principal. Money beyond everything outstanding stays on the payment unallocated (a credit
-    the MFI refunds or applies by hand).
+    Allocation follows :func:`api.loans.rules.allocate`: the oldest installment first and,
+    within one, fees → interest → principal. Money beyond everything outstanding stays on the
+    payment unallocated (a credit the MFI refunds or applies by hand).
 
     Raises:
         PaymentAmountNotPositive: ``amount`` is zero or negative.
@@ -109,32 +115,24 @@ def _allocate(session: Session, *, loan: Loan, payment: Payment, paid_on: date) 
             .with_for_update()
         )
     )
-    remaining = payment.amount
-    for installment in installments:
-        if remaining <= ZERO:
-            break
-        if installment.outstanding <= ZERO:
-            continue
-        fees = min(remaining, installment.fees_due - installment.fees_paid)
-        remaining -= fees
-        interest = min(remaining, installment.interest_due - installment.interest_paid)
-        remaining -= interest
-        principal = min(remaining, installment.principal_due - installment.principal_paid)
-        remaining -= principal
-        installment.fees_paid += fees
-        installment.interest_paid += interest
-        installment.principal_paid += principal
-        loan_service.mark_paid_state(installment, paid_on)
+    allocation = rules.allocate(payment.amount, installments, paid_on=paid_on)
+    for split in allocation.splits:
+        installment, after = installments[split.installment], split.after
+        installment.fees_paid = after.fees_paid
+        installment.interest_paid = after.interest_paid
+        installment.principal_paid = after.principal_paid
+        installment.status = after.status
+        installment.paid_on = after.paid_on
         session.add(
             PaymentAllocation(
                 payment_id=payment.id,
                 installment_id=installment.id,
-                fees=fees,
-                interest=interest,
-                principal=principal,
+                fees=split.fees,
+                interest=split.interest,
+                principal=split.principal,
             )
         )
-    if installments and all(i.outstanding <= ZERO for i in installments):
+    if rules.repaid(installments):
         loan.status = LoanStatus.closed
     session.flush()
 

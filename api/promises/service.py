@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -124,6 +125,22 @@ def window_end(promised_date: date, timezone: str, grace_days: int) -> datetime:
     return datetime.combine(last_day, time.min, tzinfo=ZoneInfo(timezone))
 
 
+def paid_towards(promise: PromiseToPay, payments: Iterable[Payment], end: datetime) -> Decimal:
+    """What counts towards ``promise``: its loan's payments received from the moment it was
+    made until ``end`` (its :func:`window_end`); ``payments`` must be of the promise's loan."""
+    return sum((p.amount for p in payments if promise.created_at <= p.received_at < end), ZERO)
+
+
+def judge(*, amount: Decimal, paid: Decimal, window_over: bool) -> PromiseStatus:
+    """Kept as soon as ``paid`` reaches ``amount``; once the window is over, partially kept when
+    something was paid and broken when nothing was; pending until then."""
+    if paid >= amount:
+        return PromiseStatus.kept
+    if window_over:
+        return PromiseStatus.partially_kept if paid > ZERO else PromiseStatus.broken
+    return PromiseStatus.pending
+
+
 def evaluate_promises(
     *,
     session: Session,
@@ -164,19 +181,8 @@ def evaluate_promises(
             payments[payment.loan_id].append(payment)
         for promise, timezone in chunk:
             end = window_end(promise.promised_date, timezone, policy.grace_days)
-            paid = sum(
-                (
-                    p.amount
-                    for p in payments[promise.loan_id]
-                    if promise.created_at <= p.received_at < end
-                ),
-                ZERO,
-            )
-            status = PromiseStatus.pending
-            if paid >= promise.amount:
-                status = PromiseStatus.kept
-            elif now >= end:
-                status = PromiseStatus.partially_kept if paid > ZERO else PromiseStatus.broken
+            paid = paid_towards(promise, payments[promise.loan_id], end)
+            status = judge(amount=promise.amount, paid=paid, window_over=now >= end)
             if paid != promise.amount_paid:
                 promise.amount_paid = paid
             if status != PromiseStatus.pending:

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from bench.chat.__main__ import machine
 from bench.readme import replace_section
-from kopa.i18n import SUPPORTED_LOCALES
+from i18n import SUPPORTED_LOCALES
 from kopa.paths import ROOT
 from tests.conversation.script_runner import (
     COMPLAINTS,

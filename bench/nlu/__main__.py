@@ -64,6 +64,7 @@ LABELS = {
     "rasa_default": "Rasa default",
     "before": "before (no gate, no variety data)",
     "use": "Kopa + USE sentence features",
+    "kopa-without-variety": "Kopa pipeline without `*_variety.yml`",
 }
 LANGUAGES = ("en", "fr", "es", "sw")
 OTHER_LANGUAGES = "other_languages"

@@ -1,6 +1,6 @@
 """``python -m bench.notify``: how fast the notifier plans, delivers and claims.
 
-1. Plan: ``kopa seed``'s synthetic portfolio (``kopa.portfolio``) of about 100 000 loans, planned
+1. Plan: ``kopa seed``'s synthetic portfolio (``portfolio``) of about 100 000 loans, planned
    at one instant on SQLite and on PostgreSQL (outbox rows and ledger events written).
 2. Deliver: a campaign of ``rate x seconds`` reminders, several ``kopa notify worker`` processes
    sharing the Redis limiter set to the fake Telegram server's own limit; throughput is measured
@@ -98,7 +98,7 @@ PLAN_AT = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 def bench_plan(url: str, borrowers: int) -> dict[str, Any]:
     from api.core.db import build_engine
     from bot.notifier.planner import Planner
-    from kopa.portfolio.synthetic import seed_portfolio
+    from portfolio.synthetic import seed_portfolio
 
     seeded = seed_portfolio(
         url, borrowers=borrowers, seed=11, today=PLAN_AT.date(), pepper="bench-pepper"
@@ -611,7 +611,7 @@ def render(results: dict[str, Any]) -> str:
     plans = results.get("plan", {})
     if plans:
         lines += [
-            "Planning one instant for the synthetic portfolio (`kopa.portfolio`), writing outbox "
+            "Planning one instant for the synthetic portfolio (`portfolio`), writing outbox "
             "rows and ledger events; a second run at the same instant must insert nothing:",
             "",
             "| database | loans | candidates | planned | suppressed | seconds | loans/s | "

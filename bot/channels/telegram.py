@@ -55,7 +55,7 @@ from bot.channels.base import (
 )
 from bot.channels.ptb_aiohttp import NOT_SENT_ERRORS, AiohttpRequest
 from bot.config import TelegramSettings
-from kopa.i18n import render
+from i18n import render
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,9 @@ class ServerThread:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=2,
+            # Like the real providers, keep idle connections longer than clients do (httpx: 5 s),
+            # so a request never races the server closing its connection.
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)

@@ -211,6 +211,33 @@ def shorthand_payload(body: dict[str, Any]) -> dict[str, Any]:
     return text_payload(str(body["from"]), str(body["text"]), name=str(body.get("name", "Test")))
 
 
+def _interactive_error(interactive: dict[str, Any]) -> str | None:
+    """What the Cloud API would refuse in an ``interactive`` message (buttons or a list)."""
+    body = str(interactive.get("body", {}).get("text", ""))
+    if not body or len(body) > MAX_INTERACTIVE_BODY:
+        return "interactive.body.text must be 1-1024 characters"
+    action = interactive.get("action", {})
+    if interactive.get("type") == "button":
+        buttons = action.get("buttons", [])
+        if not 1 <= len(buttons) <= MAX_BUTTONS:
+            return "buttons must have 1-3 items"
+        for button in buttons:
+            if len(button.get("reply", {}).get("title", "")) > MAX_BUTTON_TITLE:
+                return "button title is longer than 20 characters"
+    elif interactive.get("type") == "list":
+        sections = action.get("sections", [])
+        rows = [row for section in sections for row in section.get("rows", [])]
+        if not 1 <= len(rows) <= MAX_LIST_ROWS:
+            return "list must have 1-10 rows"
+        if any(len(row.get("title", "")) > MAX_ROW_TITLE for row in rows):
+            return "row title is longer than 24 characters"
+        if len(action.get("button", "")) > MAX_BUTTON_TITLE:
+            return "list button is longer than 20 characters"
+    else:
+        return "unsupported interactive type"
+    return None
+
+
 class ConfigSpec(BaseModel):
     webhook_url: str | None = None
     app_secret: str | None = None
@@ -282,29 +309,7 @@ class FakeWhatsApp:
             if not body or len(body) > MAX_TEXT:
                 return "text.body must be 1-4096 characters"
         elif kind == "interactive":
-            interactive = payload.get("interactive", {})
-            body = str(interactive.get("body", {}).get("text", ""))
-            if not body or len(body) > MAX_INTERACTIVE_BODY:
-                return "interactive.body.text must be 1-1024 characters"
-            action = interactive.get("action", {})
-            if interactive.get("type") == "button":
-                buttons = action.get("buttons", [])
-                if not 1 <= len(buttons) <= MAX_BUTTONS:
-                    return "buttons must have 1-3 items"
-                for button in buttons:
-                    if len(button.get("reply", {}).get("title", "")) > MAX_BUTTON_TITLE:
-                        return "button title is longer than 20 characters"
-            elif interactive.get("type") == "list":
-                sections = action.get("sections", [])
-                rows = [row for section in sections for row in section.get("rows", [])]
-                if not 1 <= len(rows) <= MAX_LIST_ROWS:
-                    return "list must have 1-10 rows"
-                if any(len(row.get("title", "")) > MAX_ROW_TITLE for row in rows):
-                    return "row title is longer than 24 characters"
-                if len(action.get("button", "")) > MAX_BUTTON_TITLE:
-                    return "list button is longer than 20 characters"
-            else:
-                return "unsupported interactive type"
+            return _interactive_error(payload.get("interactive", {}))
         elif kind == "template":
             template = payload.get("template", {})
             if not template.get("name") or not template.get("language", {}).get("code"):

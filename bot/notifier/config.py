@@ -130,17 +130,33 @@ def _read_yaml(path: Path) -> Any:
 
 
 @cache
-def load_campaigns(path: str | None = None) -> CampaignConfig:
-    chosen = Path(path or os.environ.get("KOPA_NOTIFY_CAMPAIGNS") or CONFIG_DIR / "campaigns.yml")
-    return CampaignConfig.model_validate(_read_yaml(chosen))
+def _parsed_campaigns(path: Path) -> CampaignConfig:
+    return CampaignConfig.model_validate(_read_yaml(path))
 
 
 @cache
+def _parsed_templates(path: Path) -> TemplateConfig:
+    return TemplateConfig.model_validate(_read_yaml(path))
+
+
+def load_campaigns(path: str | None = None) -> CampaignConfig:
+    """The campaign policy: ``path``, else ``KOPA_NOTIFY_CAMPAIGNS``, else ``config/``.
+
+    The file is read once per path; every call returns a deep copy of its own, which the caller
+    may change. A cached instance handed to every caller let one caller's change (a test's
+    faster rates and 1.5 s leases) reach every later planner and deliverer of the process.
+    """
+    chosen = Path(path or os.environ.get("KOPA_NOTIFY_CAMPAIGNS") or CONFIG_DIR / "campaigns.yml")
+    return _parsed_campaigns(chosen).model_copy(deep=True)
+
+
 def load_templates(path: str | None = None) -> TemplateConfig:
+    """The approved WhatsApp templates, read once per path; a deep copy of its own each call
+    (see :func:`load_campaigns`)."""
     chosen = Path(
         path or os.environ.get("KOPA_NOTIFY_TEMPLATES") or CONFIG_DIR / "whatsapp_templates.yml"
     )
-    return TemplateConfig.model_validate(_read_yaml(chosen))
+    return _parsed_templates(chosen).model_copy(deep=True)
 
 
 @cache

@@ -9,11 +9,16 @@ whatever its size (rule R-2 and the throughput target of ``bench/notify``):
    (:mod:`bot.notifier.facts`), asks the rules and renders the messages. ``ready`` rows count
    against the caps; the rows the rules stop are suppressed or rescheduled, with their ledger
    events, in the same transaction.
-2. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows.
+2. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows. Each
+   booked chat is held until its request has been answered (one release call per stretch of
+   sends): its next send is booked a chat interval after that, so a request held up on its way
+   cannot reach the provider within a second of the chat's next one (row L-1).
 3. **Mark.** One statement marks each coming ``MARK_TICK`` of sends ``sending``, an adaptive
    margin before the first of them; only then may their requests leave, each at its own slot
-   (a send that wakes too late for it is booked a later one).
-4. **Record.** One transaction writes every outcome of the booking with its ledger event.
+   (a send that wakes too late for it is booked a later one, and a campaign message whose slot
+   comes within WINDOW_END_GUARD of its window's end stays back, row F-3).
+4. **Record.** One transaction writes every outcome of the booking with its ledger event (rule,
+   local time, cap counts and template version: rule C-10).
 
 A worker that dies therefore leaves ``ready`` rows (nothing left: back to pending after the
 lease) or ``sending`` rows (maybe delivered: marked ``unknown`` after the lease, never resent,
@@ -66,9 +71,24 @@ from bot.notifier.config import (
 )
 from bot.notifier.facts import SendTimeFacts
 from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, limits_from_config
-from bot.notifier.render import TemplateMissing, build_outbound
-from bot.notifier.rules import Decision, Window, decide
-from kopa.i18n import SUPPORTED_LOCALES, format_day, format_money
+from bot.notifier.render import (
+    TemplateMissing,
+    build_outbound,
+    template_version,
+    whatsapp_template_version,
+)
+from bot.notifier.rules import (
+    CAMPAIGN_PURPOSES,
+    Decision,
+    Snapshot,
+    Window,
+    cap_counts,
+    decide,
+    local_day,
+    window_closes,
+    zone,
+)
+from i18n import SUPPORTED_LOCALES, format_day, format_money
 
 if TYPE_CHECKING:
     from bot.notifier.judging import JudgingProcess
@@ -100,6 +120,10 @@ MARK_MARGIN_MAX = 0.15
 MAX_MOVES = 2
 # How long the pause of a channel, as last read from the shared limiter, is trusted.
 PAUSE_RECHECK = 0.02
+# A campaign message leaves at least this long before its send window stops allowing it
+# (rules.window_closes), so that its request reaches the provider inside the window too; at its
+# slot a message past that is held back and judged again (rescheduled) after the window.
+WINDOW_END_GUARD = 1.0
 # Verdicts older than this when their rows come to be booked are asked again (an opt-out, a
 # promise or the end of the send window may have come meanwhile): a chunk kept waiting by a 429
 # pause or a fully booked channel. At full rate a lane's next chunk waits about a lane cycle
@@ -151,6 +175,8 @@ class DeliveryStats:
     halted: int = 0
     # One recipient's limit (WhatsApp 131056): that recipient backs off, the others go on.
     recipient_limited: int = 0
+    # Sends held back at their slot because their send window was about to end (F-3).
+    window_closed: int = 0
 
     def add(self, other: DeliveryStats) -> None:
         for name, value in asdict(other).items():
@@ -170,6 +196,17 @@ class Job:
     result: SendResult | None = None
     marked: bool = False  # committed ``sending``: its request may leave
     lost: bool = False  # another worker took the row over (lease expired)
+    # For the ledger (rule C-10): the borrower's zone, the attempts in the cap windows when it
+    # was judged, and the version of the text or template it goes with.
+    tz: str = "UTC"
+    counts: dict[str, int] | None = None
+    template_version: str | None = None
+    # When its send window stops allowing it (POSIX seconds; a campaign message), and whether
+    # it was held back at its slot because that time had come (row F-3).
+    closes: float = math.inf
+    closed: bool = False
+    # A per-recipient limit's wait (WhatsApp 131056), applied when the chat's hold is released.
+    back_off: float = 0.0
 
 
 @dataclass
@@ -557,8 +594,13 @@ class Deliverer:
         for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
             snapshot, window = facts.snapshot(row, at)
             decision = decide(snapshot)
+            campaign = row.purpose in CAMPAIGN_PURPOSES
+            counts = _counts(snapshot, decision)
+            version = template_version(
+                row.message_key, row.locale, limited=decision.limited, campaign=campaign
+            )
             if decision.action != "send":
-                self._not_now(session, row, decision, at, window, stats)
+                self._not_now(session, row, decision, at, window, stats, counts, version)
                 continue
             try:
                 outbound = build_outbound(
@@ -574,12 +616,28 @@ class Deliverer:
                     templates=self.templates,
                 )
             except TemplateMissing:
-                self._suppress(session, row, "whatsapp_no_template", at, stats)
+                audit = _audit(window.tz, at, counts, version)
+                self._suppress(session, row, "whatsapp_no_template", at, stats, audit)
                 continue
             if row.parts_sent:
                 outbound = replace(outbound, first_part=row.parts_sent)
+            if outbound.template is not None:
+                version = whatsapp_template_version(outbound.template, self.templates)
             facts.record_attempt(row, at)
-            jobs.append(Job(row.id, row.channel, row.recipient, outbound, decision))
+            jobs.append(
+                Job(
+                    row.id,
+                    row.channel,
+                    row.recipient,
+                    outbound,
+                    decision,
+                    tz=window.tz,
+                    counts=counts,
+                    template_version=version,
+                    # The window is the borrower's for campaign messages only (C-1).
+                    closes=window_closes(at, window).timestamp() if campaign else math.inf,
+                )
+            )
         return jobs
 
     def _rejudge(self, ids: list[int], now: datetime | None, stats: DeliveryStats) -> list[Job]:
@@ -628,6 +686,10 @@ class Deliverer:
                 [job.recipient for job in jobs],
                 lead=self._mark_margin() + MARK_TICK / 2,
                 horizon=BOOKING_HORIZON,
+                # Each chat's next send is booked from when this one is answered (L-1): a
+                # request held up on its way cannot reach the provider within a second of the
+                # next. Released in _send_and_record; a dead worker's chats wait a lease.
+                hold=self.config.delivery.lease_seconds,
             )
             base = loop.time()
             for job, delay in zip(jobs, booking.delays, strict=True):
@@ -664,7 +726,10 @@ class Deliverer:
     async def _send_and_record(
         self, booked: list[Job], now: datetime | None, stats: DeliveryStats
     ) -> None:
-        await self._dispatch(booked, now, stats)
+        try:
+            await self._dispatch(booked, now, stats)
+        finally:
+            await self._release_chats(booked)
         # How long a held-back send must wait, per channel: its chat's slot was spent, and the
         # channel may be paused.
         waits = {
@@ -709,7 +774,9 @@ class Deliverer:
                 else:
                     job.lost = True
                     stats.lost_lease += 1
-            sends += [asyncio.create_task(self._send(job, stats)) for job in going if job.marked]
+            sends += [
+                asyncio.create_task(self._send(job, now, stats)) for job in going if job.marked
+            ]
         for failure in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(failure, Exception):
                 # Only a send that never reached its gateway can raise (a limiter call failed):
@@ -788,7 +855,21 @@ class Deliverer:
                 job.slot = base + delay
                 stats.moved += 1
 
-    async def _send(self, job: Job, stats: DeliveryStats) -> None:
+    async def _release_chats(self, booked: list[Job]) -> None:
+        """End the holds of the chats ``booked`` (every request to them answered, or never
+        sent): their next sends may be booked a chat interval from now. One call per channel."""
+        by_channel: dict[str, list[Job]] = {}
+        for job in booked:
+            by_channel.setdefault(job.channel, []).append(job)
+        for channel, jobs in by_channel.items():
+            try:
+                await self.limiter.release(
+                    channel, [job.recipient for job in jobs], [job.back_off for job in jobs]
+                )
+            except Exception as exc:  # the chats stay held until their hold runs out
+                logger.error("could not release chats: %s", type(exc).__name__)
+
+    async def _send(self, job: Job, now: datetime | None, stats: DeliveryStats) -> None:
         loop = asyncio.get_running_loop()
         await _sleep_until(job.slot)
         moves = 0
@@ -802,6 +883,12 @@ class Deliverer:
             await _sleep_until(job.slot)
         if self._paused_locally(job.channel) > 0:
             return  # held back: no result, it never left
+        if (now or self.clock()).timestamp() >= job.closes - WINDOW_END_GUARD:
+            # Judged inside the window, but its slot came too close to the window's end (F-3):
+            # held back; judged again once the window has closed, it moves to the next one.
+            job.closed = True
+            stats.window_closed += 1
+            return
         try:
             job.result = await self.gateways[job.channel].send(job.outbound)
         except Exception as exc:  # the request may have left: never resend what might have gone
@@ -821,6 +908,7 @@ class Deliverer:
             # the shared limiter; the channel and every other chat go on.
             slack = self.config.delivery.retry_after_slack_seconds
             seconds = (job.result.retry_after or 1.0) + slack
+            job.back_off = seconds  # kept when the chat's hold ends
             await self.limiter.back_off(job.channel, job.recipient, seconds)
         elif outcome == SendOutcome.channel_error:
             # The provider refused the channel itself (token, request, template): hold back
@@ -944,22 +1032,30 @@ class Deliverer:
             for job in live
             if job.result is not None and job.result.outcome == SendOutcome.sent
         }
-        held: dict[str, list[int]] = {}
+        # Held back, by channel and, for those held at the window's end, when it ends.
+        held: dict[tuple[str, float | None], list[int]] = {}
         for job in live:
             if job.result is None:
-                held.setdefault(job.channel, []).append(job.id)
+                held.setdefault((job.channel, job.closes if job.closed else None), []).append(
+                    job.id
+                )
         others = [job for job in live if job.result is not None and job.id not in sent]
         with self.session_factory() as session, session.begin():
             at = now or self.clock()
             if sent:
                 self._record_sent(session, sent, at, stats)
-            for channel, ids in held.items():
+            for (channel, closes), ids in held.items():
+                send_at = at + timedelta(seconds=waits[channel])
+                if closes is not None:
+                    # Not before the window has closed: then it is judged outside the window
+                    # and rescheduled to the next one, with its ledger event.
+                    send_at = max(send_at, datetime.fromtimestamp(closes, UTC))
                 # Never left: not an attempt on the borrower after all.
                 released = session.execute(
                     self._held_by_me(session, ids, OutboxStatus.sending)
                     .values(
                         status=OutboxStatus.pending,
-                        send_at=at + timedelta(seconds=waits[channel]),
+                        send_at=send_at,
                         attempts=OutboxMessage.attempts
                         - case((OutboxMessage.status == OutboxStatus.sending, 1), else_=0),
                         claimed_by=None,
@@ -980,7 +1076,7 @@ class Deliverer:
                     stats.lost_lease += 1
                     continue
                 assert job.result is not None
-                self._record(session, row, job.result, job.decision, at, stats)
+                self._record(session, row, job.result, job, at, stats)
 
     def _record_sent(
         self, session: Session, sent: Mapping[int, Job], at: datetime, stats: DeliveryStats
@@ -1006,15 +1102,16 @@ class Deliverer:
         ).all()
         events = []
         for row in rows:
-            decision = sent[row.id].decision
+            job = sent[row.id]
             events.append(
                 self._event(
                     row,
                     at,
                     "sent",
-                    str(decision.rule),
+                    str(job.decision.rule),
                     external_message_id=provider_ids[row.id],
-                    limited=decision.limited,
+                    limited=job.decision.limited,
+                    **_job_audit(job, at),
                 )
             )
         ledger.record_many(session, events)
@@ -1104,21 +1201,34 @@ class Deliverer:
         at: datetime,
         decision: str,
         rule: str,
+        audit: Mapping[str, Any] | None = None,
         **detail: Any,
     ) -> None:
         event = self._event(
-            row, at, decision, rule, external_message_id=row.provider_message_id, **detail
+            row,
+            at,
+            decision,
+            rule,
+            external_message_id=row.provider_message_id,
+            **(audit or {}),
+            **detail,
         )
         ledger.record_many(session, [event])
 
     def _suppress(
-        self, session: Session, row: OutboxMessage, rule: str, at: datetime, stats: DeliveryStats
+        self,
+        session: Session,
+        row: OutboxMessage,
+        rule: str,
+        at: datetime,
+        stats: DeliveryStats,
+        audit: Mapping[str, Any],
     ) -> None:
         row.status = OutboxStatus.suppressed
         row.last_error = rule
         row.claimed_by = None
         row.lease_until = None
-        self._log(session, row, at, "suppressed", rule)
+        self._log(session, row, at, "suppressed", rule, audit)
         stats.suppressed += 1
 
     def _not_now(
@@ -1129,22 +1239,19 @@ class Deliverer:
         at: datetime,
         window: Window,
         stats: DeliveryStats,
+        counts: dict[str, int],
+        version: str,
     ) -> None:
+        # The local time the decision is about: when it would have gone, or goes now.
+        audit = _audit(window.tz, decision.send_at, counts, version)
         if decision.action == "suppress":
-            self._suppress(session, row, str(decision.rule), at, stats)
+            self._suppress(session, row, str(decision.rule), at, stats, audit)
             return
         row.status = OutboxStatus.pending
         row.send_at = decision.send_at
         row.claimed_by = None
         row.lease_until = None
-        self._log(
-            session,
-            row,
-            at,
-            "rescheduled",
-            str(decision.rule),
-            local_send_at=decision.send_at.astimezone(window.zone).isoformat(),
-        )
+        self._log(session, row, at, "rescheduled", str(decision.rule), audit)
         stats.rescheduled += 1
 
     def _record(
@@ -1152,12 +1259,13 @@ class Deliverer:
         session: Session,
         row: OutboxMessage,
         result: SendResult,
-        decision: Decision,
+        job: Job,
         at: datetime,
         stats: DeliveryStats,
     ) -> None:
         delivery = self.config.delivery
         outcome = result.outcome
+        decision = job.decision
         row.lease_until = None
         # The parts of a long text that went stay gone: a retry sends the rest (never resent).
         row.parts_sent = max(row.parts_sent, result.parts_sent)
@@ -1166,17 +1274,25 @@ class Deliverer:
             row.sent_at = at
             row.provider_message_id = result.provider_message_id
             row.last_error = None
-            self._log(session, row, at, "sent", str(decision.rule), limited=decision.limited)
+            self._log(
+                session,
+                row,
+                at,
+                "sent",
+                str(decision.rule),
+                _job_audit(job, at),
+                limited=decision.limited,
+            )
             stats.sent += 1
         elif outcome == SendOutcome.unknown:
             row.status = OutboxStatus.unknown
             row.last_error = result.error
-            self._log(session, row, at, "unknown", "provider_timeout")
+            self._log(session, row, at, "unknown", "provider_timeout", _job_audit(job, at))
             stats.unknown += 1
         elif outcome == SendOutcome.blocked:
             row.status = OutboxStatus.failed
             row.last_error = result.error
-            self._log(session, row, at, "failed", "blocked_by_user")
+            self._log(session, row, at, "failed", "blocked_by_user", _job_audit(job, at))
             if row.borrower_id is not None and row.officer_id is None:
                 self._record_opt_out(session, row, at)
             stats.failed += 1
@@ -1188,7 +1304,7 @@ class Deliverer:
             row.send_at = at
             row.claimed_by = None
             row.last_error = result.error
-            self._log(session, row, at, "rescheduled", "channel_halted")
+            self._log(session, row, at, "rescheduled", "channel_halted", _job_audit(job, at))
             self._halt_channel(session, row, result, at)
             stats.halted += 1
         elif outcome == SendOutcome.recipient_rate_limited:
@@ -1197,7 +1313,15 @@ class Deliverer:
             row.status = OutboxStatus.retry
             row.send_at = at + timedelta(seconds=wait)
             row.claimed_by = None
-            self._log(session, row, at, "rescheduled", "recipient_rate_limited", retry_after=wait)
+            self._log(
+                session,
+                row,
+                at,
+                "rescheduled",
+                "recipient_rate_limited",
+                _job_audit(job, row.send_at),
+                retry_after=wait,
+            )
             stats.recipient_limited += 1
         elif outcome == SendOutcome.rate_limited:
             wait = (result.retry_after or 1.0) + delivery.retry_after_slack_seconds
@@ -1205,7 +1329,15 @@ class Deliverer:
             row.status = OutboxStatus.retry
             row.send_at = at + timedelta(seconds=wait)
             row.claimed_by = None
-            self._log(session, row, at, "rescheduled", "rate_limited", retry_after=wait)
+            self._log(
+                session,
+                row,
+                at,
+                "rescheduled",
+                "rate_limited",
+                _job_audit(job, row.send_at),
+                retry_after=wait,
+            )
             stats.rate_limited += 1
         elif outcome == SendOutcome.outside_window:
             row.attempts -= 1
@@ -1213,12 +1345,12 @@ class Deliverer:
             row.send_at = at
             row.claimed_by = None
             row.last_error = FORCE_TEMPLATE
-            self._log(session, row, at, "rescheduled", "whatsapp_window")
+            self._log(session, row, at, "rescheduled", "whatsapp_window", _job_audit(job, at))
             stats.retried += 1
         elif row.attempts >= delivery.max_attempts:
             row.status = OutboxStatus.dead
             row.last_error = result.error
-            self._log(session, row, at, "dead", "retries_exhausted")
+            self._log(session, row, at, "dead", "retries_exhausted", _job_audit(job, at))
             session.add(
                 DeadLetter(
                     at=at,
@@ -1242,7 +1374,9 @@ class Deliverer:
             row.send_at = at + timedelta(seconds=random.uniform(0, ceiling))
             row.claimed_by = None
             row.last_error = result.error
-            self._log(session, row, at, "rescheduled", "retryable_failure")
+            self._log(
+                session, row, at, "rescheduled", "retryable_failure", _job_audit(job, row.send_at)
+            )
             stats.retried += 1
 
     def _halt_channel(
@@ -1326,6 +1460,25 @@ class Deliverer:
                 attempts=0,
             )
         )
+
+
+def _counts(snapshot: Snapshot, decision: Decision) -> dict[str, int]:
+    """The loan's attempts in the cap windows of the day a decision is about (rule C-10)."""
+    return cap_counts(local_day(decision.send_at, snapshot.window.tz), snapshot.attempts)
+
+
+def _audit(tz: str, local: datetime, counts: dict[str, int], version: str | None) -> dict[str, Any]:
+    """What every ledger event of a decision carries besides its rule (C-10): the borrower's
+    local time it is about, the counts in the cap windows, the template version."""
+    return {
+        "local_send_at": local.astimezone(zone(tz)).isoformat(),
+        "counts": counts,
+        "template_version": version,
+    }
+
+
+def _job_audit(job: Job, local: datetime) -> dict[str, Any]:
+    return _audit(job.tz, local, job.counts or {"day": 0, "7d": 0, "30d": 0}, job.template_version)
 
 
 def _reconnecting(attempt: Callable[[bool], T], patience: float) -> T:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import sessionmaker
 from api.core.db import build_engine
 from bot.channels.base import ChannelGateway
 from bot.notifier.delivery import Deliverer, DeliveryStats, Job
-from kopa.runtime import tune_gc
+from bot.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 # The judging process's own deliverer (set by _start in that process).

@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, or_, select
@@ -26,20 +25,23 @@ import api.models  # noqa: F401 - every table, so that foreign keys resolve in a
 from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch
 from api.ledger.models import ContactEvent
+from api.loans import rules
 from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
 from bot.notifier.config import CampaignConfig, Policy, load_campaigns
+from bot.notifier.render import template_version
 from bot.notifier.rules import (
     CAMPAIGN_PURPOSES,
     Calendar,
     Caps,
     Snapshot,
     Window,
+    cap_counts,
     decide,
     local_day,
 )
-from kopa.i18n import day, moment, money, normalize_locale, number
+from i18n import day, moment, money, normalize_locale, number
 
 # Outbox states that count as an attempt against the caps (C-3), or will become one.
 COUNTED_STATUSES = (
@@ -194,12 +196,6 @@ def _streak_ending_at(installments: Sequence[Any], seq: int) -> int:
         on_time = inst.paid_on is not None and inst.paid_on <= inst.due_date
         streak = streak + 1 if on_time else 0
     return streak
-
-
-def _outstanding(inst: Any) -> Decimal:
-    due = inst.principal_due + inst.interest_due + inst.fees_due
-    paid = inst.principal_paid + inst.interest_paid + inst.fees_paid
-    return Decimal(due - paid)
 
 
 def _installment_message(offset: int) -> str:
@@ -501,7 +497,7 @@ class Planner:
                         "reminder",
                         _installment_message(offset),
                         {
-                            "amount": money(_outstanding(inst), row.currency),
+                            "amount": money(rules.outstanding(inst), row.currency),
                             "account": row.account_reference,
                             "due_date": day(inst.due_date),
                         },
@@ -631,6 +627,8 @@ class Planner:
         """Decide one candidate; ``planned_days`` (business key -> local day) grows with it."""
         nominal_start = datetime.combine(cand.nominal_day, policy.send_time, tzinfo=window.zone)
         send_at = max(at, nominal_start)
+        # A row planned before under the same key is judged again without counting itself.
+        others = tuple(d for key, d in planned_days.items() if key != cand.business_key)
         if choice is None:
             cand.status, cand.reason, cand.decision, cand.send_at = (
                 "suppressed",
@@ -638,10 +636,9 @@ class Planner:
                 "suppress",
                 send_at,
             )
+            cand.counts = cap_counts(local_day(send_at, window.tz), others)
             return
         cand.channel, cand.recipient = choice.channel, choice.recipient
-        # A row planned before under the same key is judged again without counting itself.
-        others = tuple(d for key, d in planned_days.items() if key != cand.business_key)
         decision = decide(
             Snapshot(
                 at=send_at,
@@ -664,11 +661,7 @@ class Planner:
         cand.reason = str(decision.rule)
         cand.limited = decision.limited
         day_ = local_day(decision.send_at, window.tz)
-        cand.counts = {
-            "day": sum(1 for d in others if d == day_),
-            "7d": sum(1 for d in others if abs((d - day_).days) < 7),
-            "30d": sum(1 for d in others if abs((d - day_).days) < 30),
-        }
+        cand.counts = cap_counts(day_, others)
         if decision.action == "suppress":
             cand.status = "suppressed"
         else:
@@ -745,6 +738,12 @@ class Planner:
                     ).isoformat(),
                     "counts": c.counts,
                     "limited": c.limited,
+                    "template_version": template_version(
+                        c.message_key,
+                        c.locale,
+                        limited=c.limited,
+                        campaign=c.purpose in CAMPAIGN_PURPOSES,
+                    ),
                 },
             }
             for c in candidates

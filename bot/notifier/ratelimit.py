@@ -94,6 +94,7 @@ class RateLimiter(Protocol):
         lead: float,
         horizon: float,
         moved: bool = False,
+        hold: float | None = None,
     ) -> Reservation:
         """Book slots for as many ``recipients`` (in order) as fit between ``lead`` and
         ``lead + horizon`` seconds from now; see :class:`Reservation`.
@@ -101,7 +102,19 @@ class RateLimiter(Protocol):
         ``moved``: these sends were booked once and missed their slot; they get later channel
         slots without waiting for their chat (the chat's slot is theirs), and each chat's next
         slot moves with them.
+
+        ``hold``: each booked chat gets no other slot until :meth:`release` (or for ``hold``
+        seconds after its slot, if its sender dies first), so that its next send is spaced
+        from when this one was answered, however late it left.
         """
+        ...
+
+    async def release(
+        self, channel: str, recipients: Sequence[str], waits: Sequence[float]
+    ) -> None:
+        """End the ``hold`` of chats booked with one: each chat's next slot is one chat interval
+        from now (the request to it has been answered, or never left), or ``waits[i]`` seconds
+        when longer (a per-recipient limit)."""
         ...
 
     async def pause(self, channel: str, seconds: float) -> None:
@@ -141,6 +154,8 @@ def _book(
     lead: float,
     horizon: float,
     moved: bool = False,
+    hold: float | None = None,
+    chat_keys: Sequence[str] | None = None,
 ) -> tuple[list[float | None], float, list[float | None], float]:
     """The booking rule shared by both limiters (the Lua script mirrors it line for line).
 
@@ -148,7 +163,9 @@ def _book(
     until all of it fits before ``lead + horizon`` (unless it could never fit), so that callers
     book whole chunks in turn instead of polling for a slot or two each. A ``moved`` send holds
     its chat's slot already: it is not checked against it, but pushes it to a chat interval
-    after its new slot.
+    after its new slot. With ``hold``, a booked chat's next slot is ``hold`` after this one
+    (until released). ``chat_keys`` names each chat, so that a chat named twice sees its first
+    booking.
 
     Returns:
         (delays, new channel tat, new chat tats or None where unchanged, retry_in).
@@ -163,7 +180,11 @@ def _book(
     delays: list[float | None] = []
     new_chats: list[float | None] = []
     retry_in = 0.0
-    for chat_tat in chat_tats:
+    booked_now: dict[str, float] = {}
+    for index, chat_tat in enumerate(chat_tats):
+        key = chat_keys[index] if chat_keys is not None else None
+        if key is not None and key in booked_now:
+            chat_tat = booked_now[key]
         slot = tat
         if slot > last:
             delays.append(None)
@@ -177,8 +198,12 @@ def _book(
             new_chats.append(None)
             retry_in = max(retry_in, min(chat_tat - chat_tolerance - slot, 1.0))
             continue
+        elif hold is not None:
+            new_chats.append(slot + hold)
         else:
             new_chats.append(max(chat_tat, slot) + chat_interval)
+        if key is not None and new_chats[-1] is not None:
+            booked_now[key] = new_chats[-1]
         delays.append(slot - now)
         tat = slot + channel_interval
     return delays, tat, new_chats, max(retry_in, 0.001)
@@ -245,6 +270,7 @@ class LocalRateLimiter:
         lead: float,
         horizon: float,
         moved: bool = False,
+        hold: float | None = None,
     ) -> Reservation:
         now = time.monotonic()
         paused = self._paused_until.get(channel, 0.0) - now
@@ -263,6 +289,8 @@ class LocalRateLimiter:
             lead,
             horizon,
             moved,
+            hold,
+            chat_keys,
         )
         self._tat[channel] = tat
         for key, chat_tat in zip(chat_keys, chat_tats, strict=True):
@@ -270,6 +298,17 @@ class LocalRateLimiter:
                 self._tat[key] = chat_tat
         booked = any(d is not None for d in delays)
         return Reservation(tuple(delays), retry_in=0.0 if booked else retry_in)
+
+    async def release(
+        self, channel: str, recipients: Sequence[str], waits: Sequence[float]
+    ) -> None:
+        limits = self._limits.get(channel)
+        if limits is None:
+            return
+        now = time.monotonic()
+        interval = limits.bucket(limits.per_chat_per_second)[0]
+        for recipient, wait in zip(recipients, waits, strict=True):
+            self._tat[f"{channel}:{_chat_key(recipient)}"] = now + max(interval, wait)
 
     async def pause(self, channel: str, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -310,7 +349,8 @@ return '0'
 """
 
 # KEYS: channel bucket, pause key, then one chat bucket per recipient. ARGV: channel interval,
-# chat interval, chat tolerance, lead, horizon, moved (1: sends that hold their chat's slot).
+# chat interval, chat tolerance, lead, horizon, moved (1: sends that hold their chat's slot),
+# hold (seconds a booked chat is held after its slot until released; "" for none).
 # Mirrors _book(); returns {"p", seconds} during a pause, else {retry_in, delay...} with one
 # delay per recipient ("" when not booked; recipients after the last slot are left out).
 _RESERVE_LUA = """
@@ -324,6 +364,7 @@ local chat_tolerance = tonumber(ARGV[3])
 local lead = tonumber(ARGV[4])
 local horizon = tonumber(ARGV[5])
 local moved = ARGV[6] == '1'
+local hold = tonumber(ARGV[7] or '')
 local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tat = stored
 if tat < now + lead then tat = now + lead end
@@ -348,6 +389,8 @@ for i = 3, #KEYS do
     local new_chat
     if moved then
       new_chat = math.max(chat_tat, slot + chat_interval)
+    elseif hold then
+      new_chat = slot + hold
     else
       new_chat = math.max(chat_tat, slot) + chat_interval
     end
@@ -378,6 +421,20 @@ end
 return 1
 """
 
+# KEYS: chat buckets. ARGV: chat interval, then one wait per key. Each chat's next slot is one
+# chat interval from now, or its wait when longer (ends the hold of a reservation).
+_RELEASE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local free = now + math.max(interval, tonumber(ARGV[i + 1]))
+  redis.call('SET', KEYS[i], string.format('%.6f', free),
+             'PX', math.ceil((free - now) * 1000) + 1000)
+end
+return 1
+"""
+
 _PAUSE_LUA = """
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
@@ -398,6 +455,7 @@ class RedisRateLimiter:
         self._pause = client.register_script(_PAUSE_LUA)
         self._reserve = client.register_script(_RESERVE_LUA)
         self._back_off = client.register_script(_BACK_OFF_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
 
     async def try_acquire(self, channel: str, recipient: str) -> float:
         limits = self._limits.get(channel)
@@ -421,6 +479,7 @@ class RedisRateLimiter:
         lead: float,
         horizon: float,
         moved: bool = False,
+        hold: float | None = None,
     ) -> Reservation:
         if not recipients:
             return Reservation(())
@@ -434,7 +493,15 @@ class RedisRateLimiter:
             f"{self._prefix}:pause:{channel}",
             *(f"{self._prefix}:rate:{channel}:{_chat_key(r)}" for r in recipients),
         ]
-        args = [channel_interval, chat_interval, chat_tolerance, lead, horizon, int(moved)]
+        args = [
+            channel_interval,
+            chat_interval,
+            chat_tolerance,
+            lead,
+            horizon,
+            int(moved),
+            "" if hold is None else hold,
+        ]
         answer = [_text(item) for item in await self._reserve(keys=keys, args=args)]
         if answer[0] == "p":
             return Reservation((None,) * len(recipients), retry_in=float(answer[1]))
@@ -442,6 +509,18 @@ class RedisRateLimiter:
         delays += [None] * (len(recipients) - len(delays))
         booked = any(d is not None for d in delays)
         return Reservation(tuple(delays), retry_in=0.0 if booked else float(answer[0]))
+
+    async def release(
+        self, channel: str, recipients: Sequence[str], waits: Sequence[float]
+    ) -> None:
+        if not recipients:
+            return
+        limits = self._limits.get(channel)
+        if limits is None:
+            limits = Limits(per_second=1e9, per_chat_per_second=1e9)
+        keys = [f"{self._prefix}:rate:{channel}:{_chat_key(r)}" for r in recipients]
+        interval = limits.bucket(limits.per_chat_per_second)[0]
+        await self._release(keys=keys, args=[interval, *waits])
 
     async def pause(self, channel: str, seconds: float) -> None:
         await self._pause(keys=[f"{self._prefix}:pause:{channel}"], args=[int(seconds * 1000) + 1])

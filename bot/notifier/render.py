@@ -1,28 +1,55 @@
 """Turn an outbox row into the :class:`OutboundMessage` a gateway sends.
 
-Campaign messages (reminders, incentives) always end with the opt-out line of their language
-(rule C-4); to a channel not verified as the borrower's they shrink to the limited text (C-6); on
-WhatsApp outside the customer-service window they go as the approved template of their locale
-(C-11), or not at all.
+Campaign messages (reminders, incentives) always name the way to complain (rule C-9) and end with
+the opt-out line of their language (rule C-4); to a channel not verified as the borrower's they
+shrink to the limited text (C-6); on WhatsApp outside the customer-service window they go as the
+approved template of their locale (C-11), or not at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from bot.channels.base import Button, OutboundMessage, Template
 from bot.notifier.config import TemplateConfig
 from bot.notifier.rules import CAMPAIGN_PURPOSES
-from kopa.i18n import format_arg, normalize_locale, render
+from i18n import format_arg, normalize_locale, render, template_strings
 
 OPT_OUT_KEY = "common.opt_out_line"
+COMPLAINT_KEY = "common.complaint_line"
 LIMITED_KEY = "notify.reminder.limited"
 
 
 def campaign_text(message_key: str, locale: str, args: Mapping[str, Any]) -> str:
-    """A campaign message with its opt-out line, in ``locale``."""
-    return f"{render(message_key, locale, **args)}\n\n{render(OPT_OUT_KEY, locale)}"
+    """A campaign message with its complaint line and, last, its opt-out line, in ``locale``."""
+    body = render(message_key, locale, **args)
+    return f"{body}\n\n{render(COMPLAINT_KEY, locale)}\n\n{render(OPT_OUT_KEY, locale)}"
+
+
+@lru_cache(maxsize=1024)
+def template_version(message_key: str, locale: str, *, limited: bool, campaign: bool) -> str:
+    """The version of the text a message is rendered from, for the ledger (rule C-10): a digest
+    of its catalog entries in ``locale`` (source and translation), with the complaint and
+    opt-out lines of a campaign message; the limited text's when ``limited``. A reviewed change
+    of any of their words gives a new version."""
+    key = LIMITED_KEY if limited else message_key
+    keys = (key, COMPLAINT_KEY, OPT_OUT_KEY) if campaign else (key,)
+    language = normalize_locale(locale)
+    digest = hashlib.sha256()
+    for part in keys:
+        for text in template_strings(part, language):
+            digest.update(text.encode())
+            digest.update(b"\0")
+    return f"{key}/{language}@{digest.hexdigest()[:12]}"
+
+
+def whatsapp_template_version(template: Template, templates: TemplateConfig | None) -> str:
+    """The version of an approved WhatsApp template, as sent (name, language, config version)."""
+    version = templates.version if templates is not None else 0
+    return f"wa:{template.name}/{template.language}@v{version}"
 
 
 def format_parameter(value: Any, locale: str) -> str:

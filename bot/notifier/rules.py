@@ -19,6 +19,11 @@ from zoneinfo import ZoneInfo
 import holidays
 
 CAMPAIGN_PURPOSES = frozenset({"reminder", "incentive"})
+# Row F-13: a worker's clock may be off the true time by up to this much (NTP keeps it much
+# closer). The window is judged this far inside both of its edges, and a message moved to the
+# next window goes this long after it opens, so a message judged on a skewed clock still leaves
+# inside the borrower's window by the true clock: a send due at 08:00 local goes at 08:02.
+CLOCK_SKEW_MARGIN = timedelta(minutes=2)
 
 
 class Rule(enum.StrEnum):
@@ -78,6 +83,8 @@ class Window:
     start: time
     end: time
     calendar: Calendar
+    # Judged this far inside ``start`` and ``end`` (CLOCK_SKEW_MARGIN).
+    margin: timedelta = CLOCK_SKEW_MARGIN
 
     @property
     def zone(self) -> ZoneInfo:
@@ -85,23 +92,40 @@ class Window:
 
 
 @cache
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+_zone = zone
 
 
 def local_day(at: datetime, tz: str) -> date:
     return at.astimezone(_zone(tz)).date()
 
 
+def _seconds(clock: time) -> float:
+    return clock.hour * 3600 + clock.minute * 60 + clock.second + clock.microsecond / 1e6
+
+
 def is_allowed(at: datetime, window: Window) -> bool:
+    """Whether ``at`` is inside the window, its margin inside each edge, on an open day."""
     local = at.astimezone(window.zone)
     if window.calendar.is_closed(local.date()):
         return False
-    return window.start <= local.time().replace(tzinfo=None) < window.end
+    margin = window.margin.total_seconds()
+    now = _seconds(local.time())
+    return _seconds(window.start) + margin <= now < _seconds(window.end) - margin
+
+
+def window_closes(at: datetime, window: Window) -> datetime:
+    """When the window open at ``at`` stops allowing sends: its local end less the margin."""
+    day = at.astimezone(window.zone).date()
+    return datetime.combine(day, window.end, tzinfo=window.zone) - window.margin
 
 
 def next_allowed(at: datetime, window: Window) -> datetime:
-    """The first instant at or after ``at`` inside the window on an open day.
+    """The first instant at or after ``at`` inside the window on an open day: the window's
+    start plus its margin (08:02 for 08:00), unless ``at`` is inside already.
 
     Raises:
         ValueError: no open day within two years (a policy that closes every day).
@@ -112,7 +136,8 @@ def next_allowed(at: datetime, window: Window) -> datetime:
     day = at.astimezone(zone).date()
     for _ in range(732):
         if not window.calendar.is_closed(day):
-            candidate = datetime.combine(day, window.start, tzinfo=zone)
+            # Wall-clock arithmetic: the margin after the local start.
+            candidate = datetime.combine(day, window.start, tzinfo=zone) + window.margin
             # A window start inside a DST gap does not exist locally: step until it does.
             for _ in range(48):
                 if candidate >= at and is_allowed(candidate, window):
@@ -135,6 +160,18 @@ class Caps:
 
 def _count_between(days: Sequence[date], first: date, last: date) -> int:
     return sum(1 for d in days if first <= d <= last)
+
+
+def cap_counts(day: date, attempts: Iterable[date]) -> dict[str, int]:
+    """The attempts in the cap windows of a message on local ``day``, for the ledger (C-10):
+    on that day, and within 6 and 29 days of it (every rolling 7- and 30-day window that holds
+    ``day`` lies within those)."""
+    days = list(attempts)
+    return {
+        "day": sum(1 for d in days if d == day),
+        "7d": sum(1 for d in days if abs((d - day).days) < 7),
+        "30d": sum(1 for d in days if abs((d - day).days) < 30),
+    }
 
 
 def cap_violation(day: date, attempts: Iterable[date], caps: Caps) -> Rule | None:

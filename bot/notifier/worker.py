@@ -39,7 +39,7 @@ from bot.notifier.ratelimit import (
     RedisRateLimiter,
     limits_from_config,
 )
-from kopa.runtime import tune_gc
+from bot.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 # Planning is idempotent, but a 100 000-loan plan is work best done by one worker at a time.

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from kopa.paths import VAR_DIR
-from kopa.portfolio.demo import DemoLoanView
+from portfolio.demo import DemoLoanView
 
 DEMO_DATABASE = VAR_DIR / "demo.db"
 
@@ -27,7 +27,7 @@ def demo_database_url() -> str:
 def prepare_demo(database_url: str) -> list[DemoLoanView]:
     """Migrate ``database_url`` and make sure the demo borrowers are in it."""
     from api.core.config import get_settings
-    from kopa.portfolio.seeding import seed_demo
+    from portfolio.seeding import seed_demo
 
     pepper = get_settings().hash_pepper.get_secret_value()
     return seed_demo(database_url, today=datetime.now(UTC).date(), pepper=pepper)
@@ -119,7 +119,7 @@ def demo(
     serve: bool = typer.Option(True, help="start the chat (or the API) after seeding"),
 ) -> None:
     """Seed the demo portfolio, show today's reminder plan, then chat as a seeded borrower."""
-    from kopa.portfolio.demo import print_demo_portfolio
+    from portfolio.demo import print_demo_portfolio
 
     url = database_url or demo_database_url()
     console = Console()

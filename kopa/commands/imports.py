@@ -22,7 +22,7 @@ def import_command(
 
     from api.core.config import get_settings
     from api.core.migrate import upgrade
-    from kopa.importer import ImportFailed, run_import
+    from portfolio.importer import ImportFailed, run_import
 
     settings = get_settings()
     url = database_url or settings.database_url

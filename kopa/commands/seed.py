@@ -34,7 +34,7 @@ def seed(
     from rich.table import Table
 
     from api.core.config import get_settings
-    from kopa.portfolio.synthetic import AlreadySeeded, seed_portfolio
+    from portfolio.synthetic import AlreadySeeded, seed_portfolio
 
     settings = get_settings()
     url = database_url or settings.database_url
@@ -42,8 +42,8 @@ def seed(
     day = _parse_day(today)
     console = Console()
     if demo:
-        from kopa.portfolio.demo import print_demo_portfolio
-        from kopa.portfolio.seeding import seed_demo
+        from portfolio.demo import print_demo_portfolio
+        from portfolio.seeding import seed_demo
 
         print_demo_portfolio(seed_demo(url, today=day, pepper=pepper), console)
         return

@@ -9,10 +9,16 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.cases  # noqa: F401 - registers the "officer" request the affirm handler runs
-from actions.loans import ActionReportPayment, ActionShowBalance, ActionShowSchedule
+from actions.loans import (
+    ActionReportPayment,
+    ActionShowBalance,
+    ActionShowPaymentInstructions,
+    ActionShowSchedule,
+)
 from actions.session import ActionHandleAffirm, ActionHandleFallback
 from actions.verification import ActionResumeRequest, ActionStartVerification
-from kopa.i18n import render
+from i18n import render
+from portfolio.demo import DEMO_BRANCHES
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
 
 USER = r"/v1/identities/telegram/4242"
@@ -239,3 +245,59 @@ async def test_yes_after_the_offer_of_a_person_asks_the_officer(fake_api: FakeLo
     assert fake_api.bodies("POST", USER + "/cases")[0]["kind"] == "officer_request"
     plain, _ = await run(ActionHandleAffirm(), make_tracker(intent="affirm"))
     assert keys(plain) == ["conv.ok"]
+
+
+@pytest.mark.parametrize("branch", DEMO_BRANCHES, ids=lambda b: b.code)
+async def test_every_demo_branch_tells_a_way_to_pay_with_its_numbers(
+    fake_api: FakeLoanApi, branch: Any
+) -> None:
+    """The payment instructions the demo seeds are read by the keys the action reads: every
+    number a borrower needs (paybill, merchant, bank account) is in what they get."""
+    payment: dict[str, Any] = branch.payment_instructions
+    instructions = {"account_reference": "DEMO004", "currency": "KES", **payment}
+    fake_api.on("GET", USER + "/payment-instructions", (200, instructions))
+    tracker = make_tracker(intent="how_to_pay", slots={"verification_value": "verified"})
+    dispatcher, _ = await run(ActionShowPaymentInstructions(), tracker)
+    [shown] = payloads(dispatcher)
+    rendered = "\n".join(render(line["key"], "en", **line["args"]) for line in shown["lines"])
+    numbers = [m["number"] for m in payment["mobile_money"]]
+    numbers += [payment["bank"]["account"]] if payment["bank"] else []
+    assert numbers and all(number in rendered for number in numbers)
+    assert "DEMO004" in rendered
+
+
+@pytest.mark.parametrize(
+    ("text", "kind_word"),
+    [
+        ("sorry, I could not pay on monday, my customer paid me late. what do I owe?",
+         "conv.empathy.missed_payment"),
+        ("je n'ai pas pu payer samedi, je dois combien maintenant", "conv.empathy.missed_payment"),
+        ("sikuweza kulipa wiki iliyopita, nadaiwa ngapi", "conv.empathy.missed_payment"),
+        ("my husband is in hospital, how much is left on my loan", "conv.hardship.sorry"),
+        ("how much do I owe?", None),
+    ],
+)  # fmt: skip
+async def test_a_missed_payment_or_distress_told_with_a_question_is_heard_before_the_check(
+    fake_api: FakeLoanApi, text: str, kind_word: str | None
+) -> None:
+    fake_api.on("GET", r"/v1/identities/.+", (403, {"code": "verification_required"}))
+    tracker = make_tracker(intent="ask_balance", text=text)
+    dispatcher, events = await run(ActionShowBalance(), tracker)
+    assert keys(dispatcher) == ([kind_word] if kind_word else [])
+    assert events[-1]["name"] == "action_start_verification"  # the check follows the kind word
+
+
+async def test_a_missed_payment_explained_is_no_payment_claim_after_the_check(
+    fake_api: FakeLoanApi,
+) -> None:
+    """The NLU read "I said I'd pay but couldn't" as a payment report: nothing is carried to
+    open a payment claim once the check passes; the kind word and the check still come."""
+    fake_api.on("GET", r"/v1/identities/.+", (403, {"code": "verification_required"}))
+    fake_api.on("POST", r"/v1/identities/.+", (403, {"code": "verification_required"}))
+    tracker = make_tracker(
+        intent="report_payment", text="sorry I said I would pay yesterday but I couldn't pay"
+    )
+    dispatcher, events = await run(ActionReportPayment(), tracker)
+    assert keys(dispatcher) == ["conv.empathy.missed_payment"]
+    assert events_of(events).get("pending_request") is None
+    assert events[-1]["name"] == "action_start_verification"

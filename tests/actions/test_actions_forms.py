@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cases import ActionOpenHardshipCase, ActionStartHardship
-from actions.common import today
 from actions.forms import (
     DIGRESSIONS,
     ValidateHardshipForm,
@@ -19,6 +18,7 @@ from actions.forms import (
 from actions.preferences import ActionChangeLanguage, ActionOptOut
 from actions.promises import ActionRecordPromise, ActionStartPromise
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
+from tests.api.factories import today
 
 USER = r"/v1/identities/telegram/4242"
 PROMISE_SLOTS = {
@@ -358,3 +358,35 @@ async def test_opening_the_form_with_cleared_answers_says_nothing(fake_api: Fake
     assert dispatcher.messages == []
     assert result == {"promise_amount": None, "promise_date": None}
     assert fake_api.requests == []
+
+
+async def test_an_offer_to_pay_during_the_hardship_form_is_not_taken_as_the_relief(
+    fake_api: FakeLoanApi,
+) -> None:
+    """The borrower chose a promise over relief: the form yields (its rule starts the promise)."""
+    tracker = make_tracker(
+        text="I can pay 1500 tomorrow",
+        intent="promise_to_pay",
+        slots={"requested_slot": "hardship_relief", "hardship_reason": "late salary"},
+        active_loop="hardship_form",
+    )
+    _, result = await validate(ValidateHardshipForm(), tracker)
+    assert "hardship_relief" not in result
+
+
+def _zone_on_another_day() -> str:
+    """A zone whose calendar day differs from UTC's right now: +14 h after 10:00 UTC, -11 h
+    before 11:00 UTC, so one of the two always does."""
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        if today(zone) != datetime.now(UTC).date():
+            return zone
+    raise AssertionError("unreachable: one of the zones is always on another day")
+
+
+async def test_tomorrow_is_the_borrowers_tomorrow_not_the_servers() -> None:
+    """ "mañana" said at 22:00 in Mexico City is the next day there, though UTC is already on
+    it: the day is read on the clock of the zone the API named for the chat."""
+    zone = _zone_on_another_day()
+    tracker = promise_tracker("1500 tomorrow", "promise_amount", timezone=zone)
+    _dispatcher, result = await validate(ValidatePromiseForm(), tracker)
+    assert result["promise_date"] == (today(zone) + timedelta(days=1)).isoformat()

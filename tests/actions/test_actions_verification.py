@@ -12,13 +12,14 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.cases  # registers the requests resumed after the check
 import actions.loans
 import actions.promises  # noqa: F401 - registers the promise request
+from actions.preferences import ActionOptIn
 from actions.session import ActionHandleFallback, ActionListLanguages
 from actions.verification import (
     ActionAskVerificationValue,
     ActionResumeRequest,
     ValidateVerificationForm,
 )
-from kopa.i18n import SUPPORTED_LOCALES
+from i18n import SUPPORTED_LOCALES
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
 
 USER = r"/v1/identities/telegram/4242"
@@ -44,6 +45,73 @@ async def validate(tracker: Any) -> tuple[CollectingDispatcher, dict[str, Any]]:
     dispatcher = CollectingDispatcher()
     events = await ValidateVerificationForm().run(dispatcher, tracker, DOMAIN)
     return dispatcher, {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "checked"),
+    [
+        ("I'd rather give my ID card, it ends in 4821", "how_to_pay", {"national_id": "4821"}),
+        ("balance please, I was born 14/03/1985", "ask_balance", {"dob": "1985-03-14"}),
+        ("what do I owe on loan 4821?", "ask_balance", None),  # a number, named as no ID
+    ],
+)
+async def test_an_answer_offered_in_the_message_that_opens_the_check_is_read(
+    fake_api: FakeLoanApi, text: str, intent: str, checked: dict[str, str] | None
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "en"}))
+    _, slots = await validate(in_check(text, intent, requested_slot=None))
+    sent = fake_api.bodies("POST", COMPLETE)
+    assert sent == ([{"answers": checked}] if checked else [])
+    assert slots.get("verification_value") == ("verified" if checked else None)
+
+
+async def test_four_digits_with_a_day_are_an_amount_not_id_digits(fake_api: FakeLoanApi) -> None:
+    _, slots = await validate(in_check("le abono 1300 mañana sin falta", "promise_to_pay"))
+    assert fake_api.bodies("POST", COMPLETE) == []  # no try spent
+    assert slots["pending_request"] == "promise"
+    assert "1300" in slots["pending_text"]
+
+
+async def test_an_answer_the_language_gate_took_for_another_language_is_still_read(
+    fake_api: FakeLoanApi,
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "es"}))
+    _, slots = await validate(in_check("mi ine termina en 2794", "other_language"))
+    assert fake_api.bodies("POST", COMPLETE) == [{"answers": {"national_id": "2794"}}]
+    assert slots["verification_value"] == "verified"
+
+
+async def test_an_unsure_complaint_during_the_check_opens_nothing_after_it(
+    fake_api: FakeLoanApi,
+) -> None:
+    """ "Why are you asking that?" taken for a complaint at 0.6: no try, and no case later."""
+    tracker = in_check("why do you even ask me that?", "complaint")
+    tracker.latest_message["intent"]["confidence"] = 0.6
+    dispatcher, slots = await validate(tracker)
+    assert fake_api.bodies("POST", COMPLETE) == []
+    assert slots.get("pending_request") is None
+    assert keys(dispatcher) == ["conv.verify.not_an_answer"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "kept"),
+    [
+        # The NLU may read a request into a bare answer: nothing more was asked.
+        ("ok. my ID number is 28114821", "how_to_pay", None),
+        ("namba ya kitambulisho ni 30114821", "report_payment", None),
+        ("mi cédula es 1122334821", "ask_balance", None),
+        # An answer with a question: the question is answered after the check.
+        ("my ID is 28114821, and when is the next one due?", "ask_next_due", "next_due"),
+        ("CNI 1752198804821 et je dois combien", "ask_balance", "balance"),
+    ],
+)
+async def test_a_question_rides_with_an_answer_only_when_words_ask_it(
+    fake_api: FakeLoanApi, text: str, intent: str, kept: str | None
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "en"}))
+    _, slots = await validate(in_check(text, intent))
+    assert slots["verification_value"] == "verified"
+    assert slots.get("pending_request") == kept
 
 
 @pytest.mark.parametrize(
@@ -188,7 +256,7 @@ async def test_after_the_check_the_questions_then_the_promise_are_carried_out(
     assert events[-1]["name"] == "promise_form"
 
 
-async def test_unsure_asks_did_you_mean_with_the_top_requests() -> None:
+def _unsure_between_account_questions() -> Any:
     tracker = make_tracker(text="how much is left to pay next", intent="nlu_fallback")
     tracker.latest_message["intent_ranking"] = [
         {"name": "nlu_fallback", "confidence": 0.5},
@@ -199,6 +267,28 @@ async def test_unsure_asks_did_you_mean_with_the_top_requests() -> None:
         {"name": "how_to_pay", "confidence": 0.05},
     ]
     tracker.events[-1]["parse_data"] = tracker.latest_message
+    return tracker
+
+
+async def test_unsure_between_account_questions_before_the_check_starts_the_check(
+    fake_api: FakeLoanApi,
+) -> None:
+    """Whichever it was, the check comes first; the likeliest question is kept for after."""
+    fake_api.on("GET", USER, (200, {"status": "unverified"}))
+    fake_api.on("GET", USER + "/loans", (403, {"code": "verification_required"}))
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandleFallback().run(
+        dispatcher, _unsure_between_account_questions(), DOMAIN
+    )
+    assert keys(dispatcher) == []
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["pending_request"] == "balance"
+    assert events[-1]["name"] == "action_start_verification"
+
+
+async def test_unsure_asks_did_you_mean_with_the_top_requests(fake_api: FakeLoanApi) -> None:
+    fake_api.on("GET", USER, (200, {"status": "verified", "locale": "en"}))
+    tracker = _unsure_between_account_questions()
     dispatcher = CollectingDispatcher()
     await ActionHandleFallback().run(dispatcher, tracker, DOMAIN)
     (payload,) = payloads(dispatcher)
@@ -269,6 +359,20 @@ async def test_an_opt_out_the_nlu_missed_is_still_obeyed(fake_api: FakeLoanApi, 
     assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
 
 
+@pytest.mark.parametrize(
+    "text", ["acheni kunitumia hizo reminders", "please stop sending me reminders", "STOP"]
+)
+async def test_asking_to_stop_is_never_taken_as_asking_for_more(
+    fake_api: FakeLoanApi, text: str
+) -> None:
+    """The NLU read the request to stop as opt-in: the borrower is opted out, never in."""
+    fake_api.on("PUT", USER + "/consent", (200, {"channel": "telegram", "opted_in": False}))
+    dispatcher = CollectingDispatcher()
+    await ActionOptIn().run(dispatcher, make_tracker(text=text, intent="opt_in"), DOMAIN)
+    assert keys(dispatcher) == ["conv.opted_out"]
+    assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
+
+
 async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -> None:
     from actions.session import ActionGreet
 
@@ -286,6 +390,32 @@ async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -
         "balance"
     )
     assert events[-1]["name"] == "action_start_verification"
+
+
+@pytest.mark.parametrize(
+    ("text", "second", "answered"),
+    [
+        ("Bonjour, je voudrais savoir le solde de mon prêt", 0.08, True),
+        ("hello there", 0.08, False),  # a bare hello with a faint second guess is a hello
+    ],
+)
+async def test_a_long_greeting_carries_a_question_at_a_lower_bar(
+    fake_api: FakeLoanApi, text: str, second: float, answered: bool
+) -> None:
+    from actions.session import ActionGreet
+
+    fake_api.on("GET", USER, (200, {"status": "unverified", "locale": "fr"}))
+    fake_api.on("GET", USER + "/loans", (403, {"code": "verification_required"}))
+    tracker = make_tracker(text=text, intent="greet")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "greet", "confidence": 1 - second},
+        {"name": "ask_balance", "confidence": second},
+    ]
+    dispatcher = CollectingDispatcher()
+    events = await ActionGreet().run(dispatcher, tracker, DOMAIN)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert (slots.get("pending_request") == "balance") is answered
+    assert (keys(dispatcher) == ["conv.greet"]) is not answered
 
 
 async def test_an_angry_complaint_telling_of_hardship_goes_to_hardship(

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from actions.parsing.identity import (
     MIN_AGE_YEARS,
-    IdentityAnswer,
     read_identity_answer,
 )
 
@@ -83,7 +82,23 @@ def test_answers_are_read_by_their_form(
     ],
 )
 def test_what_is_no_answer_gives_nothing(text: str, locale: str) -> None:
-    assert read_identity_answer(text, locale, TODAY) == IdentityAnswer()
+    found = read_identity_answer(text, locale, TODAY)
+    assert (found.dob, found.id_last4, found.impossible_birth_date) == (None, None, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "other_words"),
+    [
+        ("ok. my ID number is 28113307", "en", 0),
+        ("CNI 1752198806150", "fr", 0),
+        ("nací el 9 de mayo del 92", "es", 0),
+        ("namba ya kitambulisho ni 30114821", "sw", 0),
+        ("28113307, and when is the next one due?", "en", 4),
+        ("je suis née le 12 mai 1988, je dois combien ?", "fr", 2),
+    ],
+)
+def test_the_words_beside_an_answer_are_counted(text: str, locale: str, other_words: int) -> None:
+    assert read_identity_answer(text, locale, TODAY).other_words == other_words
 
 
 @pytest.mark.parametrize("text", ["12/05/2030", "1 January 2026", "3 mars 2020"])

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cases import ActionRequestOfficer
 from actions.loan_api import request_key
-from kopa.i18n import render
+from i18n import render
 from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, payloads
 
 USER = r"/v1/identities/telegram/4242"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -39,10 +40,19 @@ def _pepper() -> str:
     return get_settings().hash_pepper.get_secret_value()
 
 
+DEFAULT_TIMEZONE = "Africa/Nairobi"
+
+
+def today(timezone: str = DEFAULT_TIMEZONE) -> date:
+    """Today for a borrower of a branch in ``timezone`` (the factories' and the actions'
+    default zone unless named), not the test machine's UTC day."""
+    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+
+
 def make_branch(
     session: Session,
     *,
-    timezone: str = "Africa/Nairobi",
+    timezone: str = DEFAULT_TIMEZONE,
     currency: str = "KES",
     country: str = "KE",
     payment_instructions: dict[str, Any] | None = None,

@@ -17,7 +17,7 @@ from api.ledger.models import ContactEvent
 from api.loans.models import Loan
 from api.outbox.models import OutboxMessage
 from api.payments.service import record_payment
-from kopa.i18n import render
+from i18n import render
 from tests.api.conftest import Api
 from tests.api.factories import (
     make_borrower,

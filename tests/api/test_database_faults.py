@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -26,7 +26,7 @@ from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage
 from api.promises.models import PromiseToPay
 from kopa import stack as kopa_stack
-from tests.api.factories import make_borrower, make_branch, make_loan, make_verified_identity
+from tests.api.factories import make_borrower, make_branch, make_loan, make_verified_identity, today
 from tests.api.scratch import scratch_postgres
 
 pytestmark = pytest.mark.postgres
@@ -45,7 +45,7 @@ class Running:
     ) -> httpx.Response:
         return httpx.post(
             f"{self.url}{self.base}/promises",
-            json={"amount": amount, "promised_date": date.today().isoformat()},
+            json={"amount": amount, "promised_date": today().isoformat()},
             headers={"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key},
             timeout=timeout,
         )
@@ -87,7 +87,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         with Session(engine) as session:
             branch = make_branch(session)
             borrower = make_borrower(session, branch)
-            due = date.today() + timedelta(days=20)
+            due = today() + timedelta(days=20)
             make_loan(session, borrower, schedule=[(due, "900.00", "90", "10")])
             identity = make_verified_identity(
                 session, borrower, at=datetime.now(UTC) + timedelta(hours=2)

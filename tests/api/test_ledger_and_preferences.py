@@ -138,7 +138,7 @@ def test_opt_out_before_verification_applies_to_the_borrower_once_bound(
     factor = api.post(f"{base}/verification/start", {"phone": borrower.phone_e164}).json()
     value = DEFAULT_DOB.isoformat() if factor["factor"] == "dob" else "4821"
     done = api.post(f"{base}/verification/complete", {"factor": factor["factor"], "value": value})
-    assert done.json() == {"status": "verified", "locale": "sw"}
+    assert done.json() == {"status": "verified", "locale": "sw", "timezone": "Africa/Nairobi"}
 
     session.expire_all()
     consent = session.scalar(select(Consent).where(Consent.borrower_id == borrower.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -71,13 +72,19 @@ def test_a_verified_chat_reads_its_loans_and_a_new_chat_is_unverified(
         "status": "unverified",
         "locale": "en",
         "first_name": None,
+        "timezone": None,
     }
     assert api.get("/v1/identities/telegram/555/loans").status_code == 403
 
     assert _verify(api, "555", borrower.phone_e164) == "verified"
 
     identity = api.get("/v1/identities/telegram/555").json()
-    assert identity == {"status": "verified", "locale": "en", "first_name": "Amina"}
+    assert identity == {
+        "status": "verified",
+        "locale": "en",
+        "first_name": "Amina",
+        "timezone": "Africa/Nairobi",
+    }
     loans = api.get("/v1/identities/telegram/555/loans").json()
     assert [loan["outstanding"] for loan in loans] == ["1250.00"]
 
@@ -167,7 +174,12 @@ def test_start_needs_a_valid_phone_and_complete_needs_a_start(api: Api) -> None:
 def test_a_different_phone_unbinds_the_chat(api: Api, session: Session) -> None:
     borrower = _borrower(session)
     _verify(api, "31", borrower.phone_e164)
+    # A phone named in a request body does not move a chat that proved one...
     api.post("/v1/identities/telegram/31/verification/start", {"phone": unique_phone()})
+    assert api.get("/v1/identities/telegram/31").json()["status"] == "verified"
+    # ...a new phone the channel proved (the gateway registers it) does.
+    api.put("/v1/identities/telegram/31/alias", {"phone": unique_phone()})
+    api.post("/v1/identities/telegram/31/verification/start", {})
     assert api.get("/v1/identities/telegram/31").json()["status"] == "unverified"
     assert api.get("/v1/identities/telegram/31/loans").status_code == 403
 
@@ -175,3 +187,41 @@ def test_a_different_phone_unbinds_the_chat(api: Api, session: Session) -> None:
 def test_policy_numbers_are_the_documented_ones() -> None:
     policy = get_settings().verification
     assert (policy.max_failures, policy.lockout_minutes, policy.idle_minutes) == (5, 30, 15)
+
+
+def test_a_chat_reads_days_in_its_borrowers_time_zone_before_and_after_the_check(
+    api: Api, session: Session
+) -> None:
+    """The bot reads "tomorrow" on the borrower's clock from the first message: before the
+    check, the zone of the proven phone's number (the same whether a borrower owns it or not);
+    after it, the verified borrower's branch zone."""
+    branch = make_branch(session, timezone="America/Mexico_City")
+    mexican = f"+5255{uuid.uuid4().int % 10**8:08d}"  # a mobile in Mexico City's prefix
+    borrower = make_borrower(session, branch, phone=mexican, officer=make_officer(session, branch))
+    make_loan(session, borrower, schedule=SCHEDULE)
+    # Lives in Mexico, keeps a Kenyan phone: the phone's zone until the check, then hers.
+    abroad = make_borrower(session, branch, phone=unique_phone())
+    session.commit()
+
+    def zone_before_and_after(user: str, phone: str) -> tuple[str | None, str | None, str | None]:
+        base = f"/v1/identities/whatsapp/{user}"
+        unknown_chat = api.get(base).json()["timezone"]
+        api.put(f"{base}/alias", {"phone": phone})
+        before = api.get(base).json()
+        assert before["status"] == "unverified"
+        factor = api.post(f"{base}/verification/start", {}).json()["factor"]
+        done = api.post(
+            f"{base}/verification/complete", {"factor": factor, "value": _answer(factor)}
+        )
+        return unknown_chat, before["timezone"], done.json()["timezone"]
+
+    assert zone_before_and_after("mx-1", mexican) == (
+        None,
+        "America/Mexico_City",
+        "America/Mexico_City",
+    )
+    assert zone_before_and_after("mx-2", abroad.phone_e164) == (
+        None,
+        "Africa/Nairobi",
+        "America/Mexico_City",
+    )

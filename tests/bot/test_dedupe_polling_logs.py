@@ -14,7 +14,7 @@ from bot.dedupe import MemoryDeduper, RedisDeduper
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, text_update
 from bot.fakes.whatsapp import FakeWhatsApp
-from kopa.i18n import render
+from i18n import render
 from tests.bot.conftest import TG_TOKEN, Gateway, start_gateway, wait_until
 
 

@@ -9,7 +9,7 @@ import time
 from bot.channels.whatsapp import signature_ok
 from bot.fakes.telegram import callback_update, contact_update, text_update
 from bot.fakes.whatsapp import sign, text_payload
-from kopa.i18n import render
+from i18n import render
 from tests.bot.conftest import WA_APP_SECRET, WA_VERIFY, Gateway, wait_until
 
 TRY_AGAIN_SW = render("common.try_again_shortly", "sw")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.fakes.telegram import BOT_USER, user
-from kopa.i18n import render
+from i18n import render
 from tests.bot.conftest import Gateway, wait_until
 
 GROUP_ID = -100_200_300

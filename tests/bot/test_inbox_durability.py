@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, text_update
 from bot.fakes.whatsapp import FakeWhatsApp, sign, text_payload
-from kopa.i18n import render
+from i18n import render
 from tests.bot.conftest import (
     TG_SECRET,
     WA_APP_SECRET,

@@ -35,7 +35,7 @@ from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, callback_update, contact_update, text_update
 from bot.fakes.whatsapp import FakeWhatsApp, button_payload, text_payload
 from bot.notifier.delivery import deliver_due
-from kopa.i18n import render
+from i18n import render
 from kopa.stack import running_stack
 from tests.api.factories import (
     DEFAULT_DOB,

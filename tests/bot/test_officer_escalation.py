@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from api.core.db import build_engine
+from api.core.config import get_settings
+from api.core.db import build_engine, get_engine, get_sessionmaker
 from api.core.deps import get_now, get_session
 from api.main import create_app as create_api
 from bot.channels.telegram import TelegramGateway
@@ -23,8 +25,8 @@ from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, callback_update
 from bot.fakes.whatsapp import FakeWhatsApp
 from bot.notifier.delivery import deliver_due
+from i18n import render
 from kopa.cli import app as cli
-from kopa.i18n import render
 from tests.api.factories import (
     aware,
     make_borrower,
@@ -170,22 +172,50 @@ def test_a_borrower_pressing_an_officer_button_is_refused(
     assert gateway.conversation.seen == []
 
 
+def _kopa_cases(api_url: str, database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("KOPA_API_URL", api_url)
+    monkeypatch.setenv("KOPA_DATABASE_URL", database_url)
+    caches = (get_bot_settings, get_settings, get_engine, get_sessionmaker)
+    for cached in caches:
+        cached.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["cases"], env={"COLUMNS": "200"})
+    finally:
+        for cached in caches:
+            cached.cache_clear()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_kopa_cases_lists_open_cases_by_sla(
     escalation: tuple[Gateway, sessionmaker[Session], str],
     api_server: tuple[str, sessionmaker[Session]],
+    committed_sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _gateway, _factory, suffix = escalation
     reference = open_hardship(api_server[0], BORROWER_USER + suffix)["reference"]
-    monkeypatch.setenv("KOPA_API_URL", api_server[0])
-    get_bot_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, ["cases"], env={"COLUMNS": "200"})
-    finally:
-        get_bot_settings.cache_clear()
 
-    assert result.exit_code == 0, result.output
-    row = next(line for line in result.output.splitlines() if reference in line)
+    output = _kopa_cases(api_server[0], committed_sqlite_url, monkeypatch)
+
+    assert "Notifier dead letters (0)" in output
+    row = next(line for line in output.splitlines() if reference in line)
     assert "hardship" in row
     assert "Grace Otieno" in row
     assert "2026-12-03 07:00 UTC" in row  # 48 h SLA from the case's opening
+
+
+def test_kopa_cases_still_lists_cases_when_the_notifier_database_cannot_be_read(
+    escalation: tuple[Gateway, sessionmaker[Session], str],
+    api_server: tuple[str, sessionmaker[Session]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _gateway, _factory, suffix = escalation
+    reference = open_hardship(api_server[0], BORROWER_USER + suffix)["reference"]
+    unmigrated = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+
+    output = _kopa_cases(api_server[0], unmigrated, monkeypatch)
+
+    assert "dead letters: the database at KOPA_DATABASE_URL could not be read" in output
+    assert any(reference in line for line in output.splitlines())

@@ -16,12 +16,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from actions.common import today
 from api.core.migrate import upgrade
 from bot.channels.base import InboundMessage, OutboundMessage
 from bot.conversation import ChatRegistry, ConversationService
 from bot.rasa_client import RasaClient
-from kopa.i18n import SUPPORTED_LOCALES, render
+from i18n import SUPPORTED_LOCALES, render
 from kopa.paths import RASA_BIN
 from kopa.stack import Stack, running_stack
 from tests.api.factories import (
@@ -31,6 +30,7 @@ from tests.api.factories import (
     make_branch,
     make_loan,
     make_officer,
+    today,
     unique_phone,
 )
 

@@ -6,13 +6,13 @@ API on SQLite, action server, Rasa) and plays each script the way the WhatsApp c
 sender id is the persona's own phone number, every message carries that number as the proven
 phone, and WhatsApp gives no language hint, so the bot must follow the language the borrower
 writes in. Every script starts from its persona's documented state in
-``kopa/portfolio/demo.py``, isolated from every other script: the demo portfolio is seeded once
+``portfolio/demo.py``, isolated from every other script: the demo portfolio is seeded once
 into a template database, which is copied over the loan API's database (SQLite's online backup,
 so the running API sees it at its next transaction) before each script, and Rasa's conversation
 for that sender is emptied, so the script starts a new conversation.
 
 Each turn's replies are checked twice: by *value*, on the text the borrower reads
-(``ConversationService`` renders it with ``kopa.i18n.render`` in the reply's locale), for
+(``ConversationService`` renders it with ``i18n.render`` in the reply's locale), for
 ``discloses``, ``shows``, ``mentions_amount``; and by *message key* for the rest, through
 :data:`VOCABULARY`, the one table that says which keys express each word of the scripts'
 vocabulary. After the last turn, ``outcome`` is checked against the loan API's database.
@@ -42,8 +42,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from actions.common import today
 from actions.parsing import parse_amount, parse_date
+from api.borrowers.pseudonym import chat_pseudonym
 from api.core.config import DEV_HASH_PEPPER
 from api.core.db import build_engine
 from api.core.migrate import upgrade
@@ -60,14 +60,14 @@ from api.models import (
     PromiseToPay,
 )
 from bot.channels.base import InboundMessage
-from bot.conversation import ChatRegistry, ConversationService
+from bot.conversation import ChatRegistry, ConversationService, sender_id
 from bot.rasa_client import RasaClient
 from bot.render import payload_locale
-from kopa.i18n import SUPPORTED_LOCALES, babel_locale, format_money, normalize_locale
+from i18n import SUPPORTED_LOCALES, babel_locale, format_money, normalize_locale
 from kopa.paths import ROOT
-from kopa.portfolio.demo import DEMO_BORROWERS, DemoBorrower, ensure_demo_portfolio
-from kopa.pseudonym import chat_pseudonym
 from kopa.stack import Stack, rasa_token, running_stack
+from portfolio.demo import DEMO_BORROWERS, DemoBorrower, ensure_demo_portfolio
+from tests.api.factories import today
 
 SCRIPTS_DIR = ROOT / "tests" / "conversation" / "scripts"
 CHANNEL = "whatsapp"  # the channel that proves the phone on every message (its sender id)
@@ -83,7 +83,7 @@ CASE_KINDS = ("hardship", "officer_request", "complaint", "payment_claim")
 class Word:
     """Which message keys express one word of the scripts' vocabulary.
 
-    ``keys`` are exact message keys (each must exist in ``kopa/messages``: a test checks);
+    ``keys`` are exact message keys (each must exist in ``i18n/messages``: a test checks);
     ``prefixes`` also match keys added later under them (``conv.verify.ask`` covers
     ``conv.verify.ask_dob``, ``conv.verify.ask_national_id`` and any new way of asking).
     """
@@ -535,7 +535,7 @@ class RecordingRasaClient(RasaClient):
         return replies
 
 
-def check_turn(
+def check_turn(  # noqa: C901 - one check per field a script may expect
     number: int,
     expect: dict[str, Any],
     record: TurnRecord,
@@ -778,7 +778,7 @@ class ScriptPlayer:
         # Rasa keeps the conversation per sender id (the phone): empty it, so the next message
         # starts a new session (action_session_start) as a first contact does.
         # Rasa knows the chat only by the pseudonym the loan API gives it.
-        sender = f"{CHANNEL[:2]}:{chat_pseudonym(PEPPER, CHANNEL, user)}"
+        sender = sender_id(CHANNEL, chat_pseudonym(PEPPER, CHANNEL, user))
         response = self._http.put(
             f"/conversations/{sender}/tracker/events", params={"token": rasa_token()}, json=[]
         )

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from actions.common import today
 from api.borrowers.models import ChannelIdentity
 from api.cases.models import Case
 from api.core.config import get_settings
@@ -23,9 +22,9 @@ from api.promises.models import PromiseToPay
 from bot.channels.base import InboundMessage
 from bot.conversation import ChatRegistry, ConversationService
 from bot.rasa_client import RasaClient
-from kopa.i18n import SUPPORTED_LOCALES, format_day, format_money, render
+from i18n import SUPPORTED_LOCALES, format_day, format_money, render
 from kopa.stack import free_port, start_api, wait_healthy
-from tests.api.factories import DEFAULT_DOB
+from tests.api.factories import DEFAULT_DOB, today
 from tests.conversation.conftest import OFFICER, Chat, ChatFactory, World
 from tests.conversation.phrases import PHRASES
 
@@ -155,14 +154,16 @@ async def test_hardship_told_while_asked_who_you_are_waits_for_the_check(
     chat: ChatFactory, lang: str
 ) -> None:
     """ "I can't pay" in answer to the date of birth question spends none of the 5 tries: it is
-    heard first, and the hardship conversation starts once the check is done."""
+    heard first; once the check is done the balance asked for is answered and the hardship
+    conversation starts."""
     c = chat(lang)
     asked = await c.say(PHRASES[lang]["balance"])
     assert asked in factor_questions(lang)
     assert await c.say(PHRASES[lang]["hardship"]) == [render("conv.hardship.sorry", lang), *asked]
     answer = "4821" if asked == factor_questions(lang)[2] else DEFAULT_DOB.strftime("%d/%m/%Y")
-    done, *after = await c.say(answer)
+    done, balance, *after = await c.say(answer)
     assert done == render("conv.verify.done", lang)
+    assert format_money(Decimal("9000"), "KES", lang) in balance
     assert after in (
         [render("conv.hardship.ask_reason", lang)],
         [render("conv.hardship.ask_relief", lang)],

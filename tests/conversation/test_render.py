@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.conversation import sender_id
 from bot.render import render_reply
-from kopa.i18n import format_money, render
+from i18n import format_money, render
 
 
 def test_payload_renders_in_its_language_with_lines_and_buttons() -> None:

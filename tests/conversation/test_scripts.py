@@ -15,9 +15,9 @@ from decimal import Decimal
 
 import pytest
 
-from actions.common import today
-from kopa.i18n import SUPPORTED_LOCALES, day, message_keys, money, render
+from i18n import SUPPORTED_LOCALES, day, message_keys, money, render
 from kopa.paths import RASA_BIN
+from tests.api.factories import today
 from tests.conversation.script_runner import (
     COMPLAINTS,
     PERSONAS,

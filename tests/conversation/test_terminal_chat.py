@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from kopa.i18n import format_money, render
+from i18n import format_money, render
 from kopa.paths import ROOT
 from kopa.stack import free_port
 from tests.api.factories import DEFAULT_DOB
@@ -16,10 +17,14 @@ from tests.conversation.conftest import World
 pytestmark = pytest.mark.stack
 
 
-def kopa_chat(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def kopa_chat(
+    *args: str, stdin: str = "", token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | ({"KOPA_SERVICE_TOKEN": token} if token else {})
     return subprocess.run(
         [sys.executable, "-m", "kopa.cli", "chat", *args],
         input=stdin,
+        env=env,
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -33,7 +38,7 @@ def test_scripted_chat_verifies_and_answers_in_swahili(world: World) -> None:
     lines = ["salio langu ni ngapi", DEFAULT_DOB.strftime("%d/%m/%Y"), "4821", "/quit"]
     result = kopa_chat(
         "--phone", borrower.phone, "--lang", "sw", "--rasa-url", str(world.stack.rasa_url),
-        stdin="\n".join(lines) + "\n",
+        "--api-url", str(world.stack.api_url), stdin="\n".join(lines) + "\n", token=world.token,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -47,3 +52,12 @@ def test_chat_without_a_running_stack_says_what_is_missing() -> None:
     result = kopa_chat("--phone", "+254700000001", "--rasa-url", url)
     assert result.returncode == 2
     assert "Rasa is not answering" in result.stderr and "--start" in result.stderr
+
+
+def test_chat_says_when_rasa_answers_but_the_loan_api_does_not(world: World) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = kopa_chat(
+        "--phone", "+254700000001", "--rasa-url", str(world.stack.rasa_url), "--api-url", url
+    )
+    assert result.returncode == 2
+    assert f"The loan API is not answering at {url}" in result.stderr

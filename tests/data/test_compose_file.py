@@ -138,16 +138,64 @@ def test_service_commands_exist_in_the_kopa_cli(compose: dict[str, Any]) -> None
     checked = 0
     for name, service in compose["services"].items():
         command = service.get("command") or []
-        if command[:3] != ["python", "-m", "kopa.cli"]:
-            continue
-        words = [w for w in command[3:] if not w.startswith("-")]
-        words = words[: next((i for i, w in enumerate(words) if "." in w or w.isdigit()), None)]
-        result = runner.invoke(app, [*words, "--help"])
-        assert result.exit_code == 0, f"{name}: kopa {' '.join(words)}: {result.output}"
-        checked += 1
-    assert checked >= 4
+        # A shell line ("sh -c 'a && b'") runs each of its commands.
+        commands = (
+            [shlex.split(part) for part in command[2].split("&&")]
+            if command[:2] == ["sh", "-c"]
+            else [command]
+        )
+        for one in commands:
+            if one[:3] != ["python", "-m", "kopa.cli"]:
+                continue
+            words = [w for w in one[3:] if not w.startswith("-")]
+            words = words[: next((i for i, w in enumerate(words) if "." in w or w.isdigit()), None)]
+            result = runner.invoke(app, [*words, "--help"])
+            assert result.exit_code == 0, f"{name}: kopa {' '.join(words)}: {result.output}"
+            checked += 1
+    assert checked >= 5
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
     ignored = set(Path(ROOT / ".dockerignore").read_text(encoding="utf-8").split())
     assert {".venv", ".venv-rasa", ".env", "var", ".git"} <= ignored
+
+
+def test_rasa_replicas_share_a_redacted_sql_tracker_store_and_the_redis_lock_store(
+    compose: dict[str, Any],
+) -> None:
+    """As ``kopa stack up`` runs them: a variable number of replicas, the trackers in
+    PostgreSQL's kopa_rasa (created by the one-shot migrate service before any replica) behind
+    the redacting store, the locks in Redis, and gateways that find every replica by DNS."""
+    rasa = compose["services"]["rasa"]
+    assert rasa["deploy"]["replicas"] == "${KOPA_RASA_REPLICAS:-2}"
+    assert rasa["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "rasa-store" in " ".join(compose["services"]["migrate"]["command"])
+    dockerfile = (ROOT / "nlu" / "Dockerfile").read_text(encoding="utf-8")
+    printed = re.search(r"RUN printf '%s\\n' \\\n(.*?)> endpoints\.docker\.yml", dockerfile, re.S)
+    assert printed is not None
+    endpoints = yaml.safe_load(
+        "\n".join(re.findall(r"^\s*'(.*)' \\$", printed.group(1), re.MULTILINE))
+    )
+    tracker, lock = endpoints["tracker_store"], endpoints["lock_store"]
+    assert tracker["type"] == "components.redacting_tracker_store.RedactingTrackerStore"
+    assert (tracker["wrapped_type"], tracker["dialect"], tracker["db"]) == (
+        "sql",
+        "postgresql",
+        "kopa_rasa",
+    )
+    rasa_env = _environment(rasa)
+    # Hosts come from the environment (Compose and Kubernetes name them differently).
+    assert (tracker["url"], tracker["username"], lock["url"]) == (
+        "${POSTGRES_HOST}",
+        "${POSTGRES_USER}",
+        "${REDIS_HOST}",
+    )
+    assert (rasa_env["POSTGRES_HOST"], rasa_env["REDIS_HOST"]) == ("postgres", "redis")
+    assert lock["type"] == "redis"
+    app_env = _environment(compose["services"]["bot"])
+    assert (app_env["KOPA_RASA_URL"], app_env["KOPA_RASA_DISCOVERY"]) == (
+        "http://rasa:5005",
+        "dns",
+    )
+    assert app_env["KOPA_RETENTION__TRACKER_STORE_URL"].endswith("@postgres:5432/kopa_rasa")
+    assert str(lock["db"]) in app_env["KOPA_RETENTION__LOCK_REDIS_URL"]

@@ -20,10 +20,10 @@ from api.core.db import build_engine
 from api.core.security import hash_secret_factor
 from api.models import Borrower, Consent, Installment, Loan, Payment, PaymentAllocation
 from kopa.cli import app
-from kopa.importer import ImportFailed, run_import
-from kopa.importer.export import write_synthetic_export
 from kopa.paths import ROOT
-from kopa.portfolio.synthetic import seed_portfolio
+from portfolio.importer import ImportFailed, run_import
+from portfolio.importer.export import write_synthetic_export
+from portfolio.synthetic import seed_portfolio
 from tests.data.helpers_data import PEPPER, dump
 
 EXAMPLE = ROOT / "examples" / "import"

@@ -16,8 +16,8 @@ from api.core.db import build_engine
 from api.core.deps import get_session
 from api.main import create_app
 from kopa.commands.demo import try_it_lines
-from kopa.portfolio.demo import DEMO_BORROWERS, demo_table
-from kopa.portfolio.seeding import seed_demo
+from portfolio.demo import DEMO_BORROWERS, DEMO_BRANCHES, demo_table
+from portfolio.seeding import seed_demo
 from tests.data.helpers_data import dump
 
 IN_ARREARS = {"+254700000002", "+525500000001"}
@@ -76,7 +76,8 @@ def _verify_all_and_read(client: TestClient, auth: dict[str, str], today: date) 
             json={"factor": factor, "value": value},
             headers=auth,
         )
-        assert done.json() == {"status": "verified", "locale": spec.language}
+        zone = next(b.timezone for b in DEMO_BRANCHES if b.code == spec.branch)
+        assert done.json() == {"status": "verified", "locale": spec.language, "timezone": zone}
 
         loans = client.get(f"{identity}/loans", headers=auth).json()
         assert len(loans) == 1

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from kopa import i18n
-from kopa.messages import Plural, load_registry
+import i18n
+from i18n.messages import Plural, load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [loc for loc in i18n.SUPPORTED_LOCALES if loc != "en"]
@@ -47,7 +47,7 @@ def test_pot_is_up_to_date(tmp_path: Path) -> None:
             "--sort-output",
             "-o",
             str(fresh),
-            "kopa/messages",
+            "i18n/messages",
         ],
         cwd=ROOT,
         check=True,

@@ -89,3 +89,23 @@ def test_non_latin_script_is_gated_and_short_or_code_switched_messages_are_not(
     for text in ("ok", "5000", "jajaja", "nataka kulipa loan yangu kesho"):
         assert probes[text]["intent"] == "ask_balance", text
     assert probes["je veux payer mon crédit demain"]["intent"] == "ask_balance"
+
+
+def test_a_message_of_a_few_words_is_known_by_the_language_it_is_written_in(
+    decisions: list[dict[str, Any]],
+) -> None:
+    """The old split's files are one language each: a message of 3 words or more is answered in
+    its language when the detector is sure; it is never taken for another supported one."""
+    for path in OLD_SPLIT:
+        lang = path.stem.split("_")[0]
+        rows = [r for r in decisions if r["file"] == path.name and len(r["text"].split()) >= 3]
+        named = [r["written_in"] for r in rows if r["written_in"] is not None]
+        wrong = [r["text"] for r in rows if r["written_in"] not in (None, lang)]
+        assert len(named) / len(rows) >= 0.75, (lang, len(named), len(rows))
+        assert len(wrong) / len(rows) <= 0.03, (lang, wrong)
+
+
+def test_short_messages_name_no_language(decisions: list[dict[str, Any]]) -> None:
+    probes = {r["text"]: r["written_in"] for r in decisions if r["file"] == "extra.yml"}
+    assert probes["ok"] is None and probes["5000"] is None and probes["jajaja"] is None
+    assert probes["je veux payer mon crédit demain"] == "fr"

@@ -22,6 +22,7 @@ from conftest import Bound
 from sqlalchemy import select
 
 from api.borrowers.models import Borrower, Channel, Consent
+from api.ledger.models import ContactEvent
 from api.outbox import service as outbox
 from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
 from bot.channels.telegram import TelegramGateway
@@ -33,7 +34,8 @@ from bot.fakes.whatsapp import FakeWhatsApp
 from bot.notifier.delivery import Deliverer, resume_channel
 from bot.notifier.planner import Planner
 from bot.notifier.ratelimit import Limits, LocalRateLimiter, Reservation
-from kopa.i18n import render
+from bot.notifier.rules import CLOCK_SKEW_MARGIN
+from i18n import render
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)
@@ -275,11 +277,14 @@ def _clock_from(start: datetime) -> Callable[[], datetime]:
 async def test_a_verdict_kept_waiting_is_judged_again_for_an_opt_out_and_19_00(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
-    """Claimed and judged at 18:59:58.6 in Nairobi; the channel has no free slot for 2.5 s,
-    during which one borrower opts out and the clock passes 19:00. Neither message may go."""
+    """Claimed and judged at 18:57:58.6 in Nairobi; the channel has no free slot for 2.5 s,
+    during which one borrower opts out and the clock passes 18:58, where the 08:00-19:00 window
+    stops allowing sends (its end less the 2-minute clock-skew margin, row F-13). Neither
+    message may go."""
     fake, _ = fake_tg
     [quitter, _other] = _borrowers(bound, 2)
-    evening = datetime(2026, 12, 1, 15, 59, 58, 600000, tzinfo=UTC)  # 18:59:58.6 EAT
+    # 18:57:58.6 EAT
+    evening = datetime(2026, 12, 1, 15, 59, 58, 600000, tzinfo=UTC) - CLOCK_SKEW_MARGIN
 
     async def opt_out_meanwhile() -> None:
         await asyncio.sleep(1.0)
@@ -311,8 +316,44 @@ async def test_a_verdict_kept_waiting_is_judged_again_for_an_opt_out_and_19_00(
     )
     [later] = [row for borrower, row in rows.items() if borrower != quitter.id]
     assert later.status == OutboxStatus.pending
-    # Rescheduled to the next morning's window, 08:00 in Nairobi.
-    assert later.send_at == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    # Rescheduled to the next morning's window, at 08:02 in Nairobi (its start and the margin).
+    assert later.send_at == datetime(2026, 12, 2, 5, 0, tzinfo=UTC) + CLOCK_SKEW_MARGIN
+
+
+async def test_a_send_whose_slot_comes_after_the_window_closed_is_held_and_rescheduled(
+    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
+) -> None:
+    """F-3 at the slot: judged at 18:57:58.4 in Nairobi, inside the window (which stops
+    allowing sends at 18:58, its end less the clock-skew margin), a reminder gets no slot for
+    1.8 s. At its slot the window has closed: it does not leave, goes back to the queue until
+    18:58, and is then rescheduled to the next morning with its ledger event."""
+    fake, _ = fake_tg
+    _borrowers(bound, 1)
+    closes = datetime(2026, 12, 1, 15, 58, tzinfo=UTC)  # 18:58 EAT
+    deliverer = _deliverer(
+        bound,
+        {"telegram": telegram},
+        _NoRoomFor(LocalRateLimiter(SLOW), 1.8),
+        clock=_clock_from(closes - timedelta(seconds=1.6)),
+    )
+    stats = await deliverer.run_once()
+
+    assert fake.state.query("sendMessage", None) == []
+    assert (stats.claimed, stats.sent, stats.window_closed, stats.rejudged) == (1, 0, 1, 0)
+    [row] = _rows(bound)
+    assert (row.status, row.attempts) == (OutboxStatus.pending, 0)
+    assert closes <= row.send_at < closes + timedelta(seconds=3)
+
+    later = await _deliverer(bound, {"telegram": telegram}).run_once(now=row.send_at)
+
+    assert (later.claimed, later.rescheduled, later.sent) == (1, 1, 0)
+    [row] = _rows(bound)
+    assert row.send_at == datetime(2026, 12, 2, 5, 0, tzinfo=UTC) + CLOCK_SKEW_MARGIN
+    [event] = bound.session.scalars(
+        select(ContactEvent).where(ContactEvent.decision == "rescheduled")
+    ).all()
+    assert (event.rule, event.detail["outbox_id"]) == ("quiet_hours", row.id)
+    assert event.detail["local_send_at"] == "2026-12-02T08:02:00+03:00"
 
 
 async def test_a_verdict_booked_within_the_bound_is_not_judged_again(

@@ -62,7 +62,7 @@ def test_plan_dry_run_prints_one_json_line_per_candidate_and_a_table(tmp_path: P
         "status": "planned",
         "reason": "quiet_hours",
         # 20:30 is after the window: the next open morning, in the borrower's offset.
-        "send_at": "2026-12-02T08:00:00+03:00",
+        "send_at": "2026-12-02T08:02:00+03:00",  # the window's start and its skew margin
     }
     assert (by_loan[ids[2]]["status"], by_loan[ids[2]]["reason"]) == (
         "suppressed",

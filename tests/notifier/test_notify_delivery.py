@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import time
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import notify_factory as f
+import pytest
 from conftest import Bound
 from sqlalchemy import select
 
@@ -14,7 +19,7 @@ from api.borrowers.models import Channel, Consent
 from api.branches.models import Officer, StaffRole
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
-from bot.channels.base import OutboundMessage, SendResult
+from bot.channels.base import OutboundMessage, SendOutcome, SendResult
 from bot.channels.telegram import TelegramGateway
 from bot.channels.whatsapp import WhatsAppGateway
 from bot.fakes.common import Fault, FaultSpec
@@ -24,8 +29,8 @@ from bot.fakes.whatsapp import FakeWhatsApp
 from bot.notifier.config import CampaignConfig, load_campaigns
 from bot.notifier.delivery import Deliverer, deliver_due
 from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, LocalRateLimiter
-from kopa.i18n import day, money, render
+from bot.notifier.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from i18n import day, money, render
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)
@@ -518,3 +523,77 @@ async def test_officer_alerts_and_case_updates_go_out_with_buttons_and_respect_o
         select(OutboxMessage).where(OutboxMessage.business_key == "test:update-silenced")
     )
     assert silenced_row is not None and silenced_row.last_error == "opted_out"
+
+
+class _FirstRequestHeldUp:
+    """A gateway whose first request spends ``delay`` seconds on its way to the provider (a
+    busy machine, a slow network) before arriving; the others arrive at once. It keeps when
+    each arrived, by chat."""
+
+    name = "telegram"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.arrived: dict[str, list[float]] = {}
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if not self.arrived:
+            self.arrived[""] = []
+            await asyncio.sleep(self.delay)
+        stamps = self.arrived.setdefault(message.recipient, [])
+        stamps.append(time.monotonic())
+        return SendResult(SendOutcome.sent, provider_message_id=str(len(stamps)))
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def chat_limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    limits = {"telegram": Limits(per_second=50, per_chat_per_second=1)}
+    if request.param == "local":
+        yield LocalRateLimiter(limits)
+        return
+    url = os.environ.get("KOPA_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
+            pytest.fail("KOPA_TEST_REDIS_URL is required here (KOPA_REQUIRE_SERVICES=1)")
+        pytest.skip("set KOPA_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run it on Redis")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    yield RedisRateLimiter(client, limits, prefix=f"t:{uuid.uuid4().hex}")
+    await client.aclose()
+
+
+async def test_a_chats_next_message_reaches_the_provider_a_second_after_a_held_up_one(
+    bound: Bound, chat_limiter: RateLimiter
+) -> None:
+    """L-1: one borrower with three loans gets three reminders in one chat. Its first request
+    is held up 0.4 s after it left its slot; each next one is still booked from when the one
+    before was answered, and reaches the provider at least a second after it (booked from the
+    first's slot, the second arrived 0.64 s after it)."""
+    br = f.branch(bound.session)
+    person = f.borrower(bound.session, br)
+    for _ in range(3):
+        f.loan(bound.session, person, first_due=TODAY + timedelta(days=3))
+    assert Planner().plan(bound.session, AT, write=True).inserted == 3
+    bound.session.commit()
+    gateway = _FirstRequestHeldUp(0.4)
+    config = _telegram_at(50)
+    config.channels["telegram"] = config.channels["telegram"].model_copy(
+        update={"per_chat_per_second": 1}
+    )
+    deliverer = Deliverer(
+        session_factory=bound.factory,
+        gateways={"telegram": gateway},
+        worker_id="w",
+        limiter=chat_limiter,
+        config=config,
+    )
+    try:
+        stats = await deliverer.run_once(now=AT)
+    finally:
+        deliverer.close()
+
+    assert stats.sent == 3
+    [stamps] = [s for chat, s in gateway.arrived.items() if chat]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == 3 and min(gaps) >= 1.0, gaps

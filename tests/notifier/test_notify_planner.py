@@ -80,7 +80,8 @@ def test_late_planning_moves_the_message_to_the_next_open_morning(session: Sessi
     [cand] = Planner().plan(session, at, write=True, loan_ids=[item.id]).candidates
 
     assert (cand.step, cand.status, cand.reason) == ("installment-3", "planned", "quiet_hours")
-    assert cand.as_json()["send_at"] == "2026-12-14T08:00:00+03:00"
+    # 08:02: the window's start and its 2-minute clock-skew margin (row F-13).
+    assert cand.as_json()["send_at"] == "2026-12-14T08:02:00+03:00"
     event = session.scalar(select(ContactEvent).where(ContactEvent.loan_id == item.id))
     assert event is not None
     assert (event.decision, event.rule) == ("rescheduled", "quiet_hours")

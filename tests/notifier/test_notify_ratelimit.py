@@ -166,3 +166,45 @@ async def test_a_moved_send_takes_its_chats_next_slot_along() -> None:
 
 async def test_a_moved_send_takes_its_chats_next_slot_along_in_redis(redis_client: object) -> None:
     await _moved_then_soon(RedisRateLimiter(redis_client, LIMITS, prefix=f"t:{uuid.uuid4().hex}"))
+
+
+async def _held_until_released(limiter: RateLimiter) -> None:
+    # "a" named twice in one booking: the second waits for the first (one slot per chat).
+    first = await limiter.reserve("telegram", ["a", "a", "b"], lead=0.0, horizon=0.2, hold=30)
+    # Long after a chat interval, a held chat still gets no slot: its request is not answered.
+    await asyncio.sleep(1.2)
+    held = await limiter.reserve("telegram", ["a", "c"], lead=0.0, horizon=0.2)
+    await limiter.release("telegram", ["a"], [0.0])
+    released = time.monotonic()
+    # Released: its next slot is a chat interval (1/s less the headroom: 1.05 s) from then.
+    early = await limiter.reserve("telegram", ["a"], lead=0.9, horizon=0.1)
+    later = await limiter.reserve("telegram", ["a"], lead=1.06, horizon=0.2)
+
+    assert first.delays[0] is not None and first.delays[1] is None
+    assert first.delays[2] is not None
+    assert held.delays[0] is None and held.delays[1] is not None
+    assert early.booked == 0
+    assert later.delays[0] is not None
+    assert time.monotonic() - released + later.delays[0] >= 1.0
+
+
+async def test_a_held_chat_gets_its_next_slot_only_from_its_release() -> None:
+    await _held_until_released(LocalRateLimiter(LIMITS))
+
+
+async def test_a_held_chat_gets_its_next_slot_only_from_its_release_in_redis(
+    redis_client: object,
+) -> None:
+    await _held_until_released(
+        RedisRateLimiter(redis_client, LIMITS, prefix=f"t:{uuid.uuid4().hex}")
+    )
+
+
+async def test_a_release_keeps_a_recipients_back_off() -> None:
+    limiter = LocalRateLimiter(LIMITS)
+    await limiter.reserve("telegram", ["a"], lead=0.0, horizon=0.1, hold=30)
+    await limiter.release("telegram", ["a"], [5.0])  # WhatsApp 131056: 5 s for this recipient
+
+    booking = await limiter.reserve("telegram", ["a"], lead=3.0, horizon=1.0)
+
+    assert booking.booked == 0

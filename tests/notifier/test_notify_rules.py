@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.notifier.rules import (
+    CLOCK_SKEW_MARGIN,
     Calendar,
     Caps,
     Rule,
@@ -16,6 +17,8 @@ from bot.notifier.rules import (
     decide,
     is_allowed,
     local_day,
+    next_allowed,
+    window_closes,
 )
 
 ZONES = [
@@ -180,4 +183,42 @@ def test_a_message_due_on_a_kenyan_public_holiday_moves_to_the_next_open_morning
     at = datetime(2026, 12, 12, 6, 0, tzinfo=UTC)
     decision = decide(Snapshot(at=at, purpose="reminder", channel="telegram", window=window))
     assert (decision.action, decision.rule) == ("reschedule", Rule.holiday)
-    assert decision.send_at == datetime(2026, 12, 14, 5, 0, tzinfo=UTC)  # Monday 08:00 EAT
+    # Monday 08:02 EAT: the window's start and its clock-skew margin.
+    assert decision.send_at == datetime(2026, 12, 14, 5, 2, tzinfo=UTC)
+
+
+def test_the_window_is_judged_two_minutes_inside_its_edges_for_clock_skew() -> None:
+    """Row F-13: a worker's clock may be 2 minutes off, so 08:00-19:00 allows 08:02-18:58 by
+    the worker's clock; a message due at exactly 08:00 goes at 08:02."""
+    window = Window("Africa/Nairobi", time(8), time(19), Calendar("ZZ"))
+    assert window.margin == CLOCK_SKEW_MARGIN == timedelta(minutes=2)
+
+    def local(hour: int, minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 12, 1, hour, minute, second, tzinfo=window.zone)  # a Tuesday
+
+    assert not is_allowed(local(8, 0), window)
+    assert not is_allowed(local(8, 1, 59), window)
+    assert is_allowed(local(8, 2), window)
+    assert is_allowed(local(18, 57, 59), window)
+    assert not is_allowed(local(18, 58), window)
+    assert next_allowed(local(8, 0), window) == local(8, 2)
+    assert next_allowed(local(18, 58), window) == local(8, 2) + timedelta(days=1)
+    assert window_closes(local(12, 0), window) == local(18, 58)
+    decision = decide(
+        Snapshot(at=local(8, 0), purpose="reminder", channel="telegram", window=window)
+    )
+    assert (decision.action, decision.rule, decision.send_at) == (
+        "reschedule",
+        Rule.quiet_hours,
+        local(8, 2),
+    )
+    # Service messages (officer alerts, case updates) are not held by the window.
+    service = decide(
+        Snapshot(at=local(8, 0), purpose="case_update", channel="telegram", window=window)
+    )
+    assert (service.action, service.send_at) == ("send", local(8, 0))
+    # Judged on a clock 2 minutes fast or slow, a send still leaves inside 08:00-19:00.
+    exact = Window("Africa/Nairobi", time(8), time(19), Calendar("ZZ"), margin=timedelta(0))
+    for skew in (-120, 120):
+        for clock in (local(8, 2), local(18, 57, 59)):
+            assert is_allowed(clock - timedelta(seconds=skew), exact)

@@ -11,9 +11,9 @@ import pytest
 
 from bot.notifier.config import load_banned_phrases, load_templates
 from bot.notifier.render import LIMITED_KEY, build_outbound
-from kopa.i18n import SUPPORTED_LOCALES, day, moment, money, number, render
-from kopa.messages import Plural
-from kopa.messages.notifier import MESSAGES
+from i18n import SUPPORTED_LOCALES, day, moment, money, number, render
+from i18n.messages import Plural
+from i18n.messages.notifier import MESSAGES
 
 CAMPAIGN_KEYS = sorted(
     k for k in MESSAGES if k.split(".")[1] in {"reminder", "promise", "incentive", "group"}

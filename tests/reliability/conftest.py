@@ -5,3 +5,18 @@ One test function per matrix id, named ``test_<id>_<what>`` (``test_L1_...``, ``
 PostgreSQL and Redis where production runs on them. Where the row's full size would not fit CI's
 budget the test says which smaller size it uses and which benchmark runs the full one.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.reliability.gateway_rig import Rig, start_rig
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """The production topology (two replicas, two gateways), shared by the modules that need it:
+    starting it takes minutes on two cores."""
+    yield from start_rig(tmp_path_factory)

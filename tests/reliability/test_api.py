@@ -42,8 +42,8 @@ from api.main import create_app
 from api.outbox.models import OutboxMessage
 from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
+from i18n import render
 from kopa import stack as kopa_stack
-from kopa.i18n import render
 from kopa.paths import RASA_VENV, ROOT
 from tests.actions.helpers_actions import keys, make_tracker
 from tests.api.conftest import Api, api, clock  # noqa: F401 - fixtures
@@ -56,6 +56,7 @@ from tests.api.factories import (
     make_loan,
     make_officer,
     make_verified_identity,
+    today,
 )
 
 RASA_PYTHON = RASA_VENV / "bin" / "python"
@@ -299,6 +300,13 @@ def test_P2_borrower_a_with_borrower_b_ids_gets_404_on_every_loan_api_endpoint(
         ("POST", "/verification/complete"): [
             ("post", "/verification/complete", {"factor": "dob", "value": "1985-03-14"})
         ],
+        # A chat that proved its phone cannot be pointed at Bob's by naming his in a body.
+        ("POST", "/callback"): [
+            ("post", "/callback", {"phone": bob.phone_e164}),
+            ("post", "/callback", {"phone": bob.phone_e164, "hardship": True}),
+        ],
+        ("PUT", "/alias"): [("put", "/alias", {})],
+        ("POST", "/unlock"): [("post", "/unlock", {})],
         ("PUT", "/consent"): [("put", "/consent", {"opted_in": False})],
         ("PUT", "/language"): [("put", "/language", {"locale": "fr"})],
     }
@@ -444,7 +452,7 @@ def test_F10_slow_or_down_loan_api_gets_a_safe_reply_and_a_retry_makes_one_promi
         branch = make_branch(session)
         borrower = make_borrower(session, branch, officer=make_officer(session, branch))
         loan = make_loan(
-            session, borrower, schedule=[(date.today() + timedelta(days=20), "900.00", "90", "10")]
+            session, borrower, schedule=[(today() + timedelta(days=20), "900.00", "90", "10")]
         )
         identity = make_verified_identity(
             session, borrower, at=datetime.now(UTC) + timedelta(minutes=10)
@@ -456,7 +464,7 @@ def test_F10_slow_or_down_loan_api_gets_a_safe_reply_and_a_retry_makes_one_promi
     try:
         kopa_stack.wait_healthy(service, 60.0)
         api_port = int(service.url.rsplit(":", 1)[1])
-        promised = (date.today() + timedelta(days=3)).isoformat()
+        promised = (today() + timedelta(days=3)).isoformat()
         tracker = make_tracker(
             sender=f"tg:{user}",
             intent="affirm",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.cases.models import Case
 from api.loans.models import Loan
-from kopa.i18n import format_money, render
+from i18n import format_money, render
 from tests.api.conftest import Api, api, clock  # noqa: F401 (fixtures, used by name)
 from tests.api.factories import (
     DEFAULT_DOB,

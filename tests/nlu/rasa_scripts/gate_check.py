@@ -45,6 +45,7 @@ def main() -> None:
                     "text": example.get(TEXT),
                     "intent": message.get(INTENT)["name"],
                     "ranking": [r["name"] for r in message.get(INTENT_RANKING_KEY)],
+                    "written_in": message.get("written_in"),
                 }
             )
     print(json.dumps(out, ensure_ascii=False))
