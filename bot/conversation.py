@@ -23,7 +23,8 @@ import httpx
 
 from bot.channels.base import InboundMessage, OutboundMessage
 from bot.http import POOL_LIMITS
-from bot.rasa_client import RasaSender, RasaUnavailable
+from bot.rasa_client import TURN_SECONDS, RasaSender, RasaUnavailable
+from bot.rasa_pool import QUEUE_SECONDS
 from bot.render import payload_locale, render_reply
 from i18n import normalize_locale, render
 from i18n.messages.common import TRY_AGAIN_KEY
@@ -120,7 +121,11 @@ class ConversationService:
     """Forward chat messages to Rasa and render its answers for the channel."""
 
     def __init__(
-        self, rasa: RasaSender, registry: ChatRegistry, *, deadline_seconds: float = 10.0
+        self,
+        rasa: RasaSender,
+        registry: ChatRegistry,
+        *,
+        deadline_seconds: float = TURN_SECONDS + QUEUE_SECONDS,
     ) -> None:
         self._rasa = rasa
         self._registry = registry

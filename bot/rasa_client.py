@@ -17,16 +17,19 @@ from bot.http import POOL_LIMITS
 
 logger = logging.getLogger(__name__)
 
-# Short on purpose: a borrower waiting on a phone should hear "try again shortly" within seconds
-# rather than nothing. The action server's own calls to the loan API time out sooner than this.
-DEFAULT_TIMEOUT = httpx.Timeout(8.0, connect=2.0)
+# How long a turn Rasa has taken is waited for (see :func:`turn_timeout` for why it is long).
+TURN_SECONDS = 120.0
 
 
 def turn_timeout(reply_deadline_seconds: float) -> httpx.Timeout:
-    """How long one turn may take at Rasa: the gateway's reply deadline (a turn cut off sooner
-    is cancelled at Rasa half done, and the borrower hears "try again" for a turn that would
-    have been answered in time)."""
+    """How long one turn may take at Rasa: the gateway's reply deadline. A turn cut off sooner
+    is cancelled at Rasa (the connection drops) before or after its actions ran: the message is
+    missing from the tracker, or its effects are there without the reply, and the borrower hears
+    "try again" for a turn that was under way."""
     return httpx.Timeout(reply_deadline_seconds, connect=2.0)
+
+
+DEFAULT_TIMEOUT = turn_timeout(TURN_SECONDS)
 
 
 class RasaUnavailable(Exception):

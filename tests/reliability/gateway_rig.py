@@ -303,7 +303,6 @@ def start_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             ).model_copy(
                 update={
                     "redis_url": f"redis://127.0.0.1:{redis.port}/{redis_db}",
-                    "reply_deadline_seconds": 20.0,
                     "inbox_lease_seconds": 30.0,
                 }
             )
