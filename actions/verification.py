@@ -15,6 +15,7 @@ in the tracker store until the retention job removes it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -90,6 +91,13 @@ SMALL_TALK = {
 def offered_factors(tracker: Tracker) -> list[str]:
     value = str(tracker.get_slot("verification_factor") or DOB)
     return [name for name in value.split(",") if name in (DOB, NATIONAL_ID)] or [DOB]
+
+
+def offers_identity_answer(tracker: Tracker, factors: Collection[str] = (DOB, NATIONAL_ID)) -> bool:
+    """The message names an identity document or a birth and holds an answer of that form, of
+    one of ``factors`` ("nilizaliwa 15 Machi 1990", "ID inaishia 4821"), asked for or not."""
+    found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
+    return found.names_identity and bool(found.answers(factors))
 
 
 def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: IdentityLocked) -> None:
@@ -242,8 +250,7 @@ class ValidateVerificationForm(FormValidationAction):
     @staticmethod
     def _offers_answer(tracker: Tracker) -> bool:
         """An answer of an offered form, named as such, in the message that opened the check."""
-        found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
-        return found.names_identity and bool(found.answers(offered_factors(tracker)))
+        return offers_identity_answer(tracker, offered_factors(tracker))
 
     @staticmethod
     def _answers_anyway(tracker: Tracker) -> bool:

@@ -54,6 +54,11 @@ def message_key(conversation: str, channel_message_id: str) -> str:
     return f"{conversation}:{digest}"
 
 
+# A down API is known in 2 s (no connection); a busy one is waited for, as the turn is: giving
+# up on a slow answer would turn a burst of replies into "try again" for the borrower.
+REGISTRY_TIMEOUT = httpx.Timeout(30.0, connect=2.0)
+
+
 class RegistryUnavailable(Exception):
     """The loan API did not register the chat (down, slow or refusing)."""
 
@@ -77,7 +82,7 @@ class ChatRegistry:
         self._client = httpx.AsyncClient(
             base_url=api_url.rstrip("/") + "/v1",
             headers={"Authorization": f"Bearer {service_token}"},
-            timeout=timeout or httpx.Timeout(5.0, connect=2.0),
+            timeout=timeout or REGISTRY_TIMEOUT,
             transport=transport,
             limits=POOL_LIMITS,
         )

@@ -72,12 +72,24 @@ class MemoryDeduper:
         self._seen.clear()
 
 
+REDIS_CONNECTIONS = 16
+
+
 class RedisDeduper:
     def __init__(self, url: str, ttl_seconds: int, *, prefix: str = "kopa:inbound:") -> None:
         # Short timeouts: while Redis is unreachable every webhook waits on it before the inbox.
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5, retry_on_timeout=False
+        # A bounded pool that waits for a free connection: a burst of a thousand webhooks would
+        # otherwise open a connection each, and those that miss the connect timeout fall back
+        # to the inbox for no reason but the burst.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=0.5,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry_on_timeout=False,
         )
+        self._redis = aioredis.Redis.from_pool(pool)
         self._ttl = ttl_seconds
         self._prefix = prefix
 

@@ -397,6 +397,10 @@ async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -
     [
         ("Bonjour, je voudrais savoir le solde de mon prêt", 0.08, True),
         ("hello there", 0.08, False),  # a bare hello with a faint second guess is a hello
+        # Faint, but six words: a question (0.018 from the model of 2026-12-06) ...
+        ("habari ya asubuhi, nimeshalipa kiasi gani mpaka sasa?", 0.018, True),
+        # ... where a long hello's runner-up stays under 0.001.
+        ("salut mon ami, ça va bien chez toi ?", 0.0008, False),
     ],
 )
 async def test_a_long_greeting_carries_a_question_at_a_lower_bar(
@@ -435,3 +439,42 @@ async def test_an_angry_complaint_telling_of_hardship_goes_to_hardship(
         "hardship"
     )
     assert fake_api.bodies("POST", USER + "/cases") == []
+
+
+START = USER + "/verification/start"
+
+
+@pytest.mark.parametrize(
+    ("action", "text", "intent"),
+    [
+        ("inform", "ID inaishia 4821", "inform"),
+        ("fallback", "nilizaliwa 15 Machi 1990, ID inaishia 4821", "out_of_scope"),
+    ],
+)
+async def test_an_identity_answer_offered_unasked_starts_the_check(
+    fake_api: FakeLoanApi, action: str, text: str, intent: str
+) -> None:
+    """Before any check, "ID inaishia 4821" (whatever the NLU made of it) is the borrower
+    proving who they are: the check starts, and the form opening on it reads the answer."""
+    from actions.session import ActionHandleInform
+
+    fake_api.on("POST", START, (200, {"factor": "dob", "factors": ["dob", "national_id"]}))
+    tracker = make_tracker(
+        text=text, intent=intent, slots={"language": "sw"}, metadata={"phone_proven": True}
+    )
+    handler = ActionHandleInform() if action == "inform" else ActionHandleFallback()
+    dispatcher = CollectingDispatcher()
+    events = await handler.run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == []  # no "I can't help with that"
+    assert fake_api.bodies("POST", START) == [{}]
+    assert events[-1]["name"] == "verification_form"
+
+
+async def test_a_bare_number_unasked_starts_no_check(fake_api: FakeLoanApi) -> None:
+    from actions.session import ActionHandleInform
+
+    tracker = make_tracker(text="1500", intent="inform", metadata={"phone_proven": True})
+    dispatcher = CollectingDispatcher()
+    await ActionHandleInform().run(dispatcher, tracker, DOMAIN)
+    assert keys(dispatcher) == ["conv.capabilities"]
+    assert fake_api.bodies("POST", START) == []

@@ -37,6 +37,7 @@ from bot.config import BotSettings
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, text_update
 from bot.fakes.whatsapp import FakeWhatsApp, sign, text_payload
+from bot.rasa_client import TURN_SECONDS
 from kopa.paths import RASA_BIN
 from kopa.stack import RasaStores, Stack, rasa_token, rasa_tracker_database_url, running_stack
 from tests.api.factories import make_borrower, make_branch, make_loan, make_officer, today
@@ -69,7 +70,7 @@ class TcpProxy:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
+        self._sock.listen(1024)  # a burst opens many connections at once
         self.port = self._sock.getsockname()[1]
         self.up = True
         self._open: list[socket.socket] = []
@@ -90,6 +91,8 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The 2 s was for connecting only: an idle pooled connection must stay open.
+            upstream.settimeout(None)
             with self._lock:
                 self._open += [client, upstream]
             for source, target in ((client, upstream), (upstream, client)):
@@ -304,6 +307,9 @@ def start_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 update={
                     "redis_url": f"redis://127.0.0.1:{redis.port}/{redis_db}",
                     "inbox_lease_seconds": 30.0,
+                    # The production bound, not the unit tests' 4 s: under a 1000-message burst
+                    # on two cores a turn waits tens of seconds, and cutting it short loses it.
+                    "reply_deadline_seconds": TURN_SECONDS,
                 }
             )
             settings = settings.model_copy(update={"service_token": SecretStr(token)})
