@@ -30,8 +30,8 @@ from actions.verification import (
     PENDING_SLOTS,
     REQUEST_OF_INTENT,
     VERIFICATION_SLOTS,
-    offers_identity_answer,
     start_verification,
+    volunteers_identity,
 )
 from i18n import SUPPORTED_LOCALES
 
@@ -177,8 +177,7 @@ class ActionHandleInform(Action):
                 SlotSet("pending_request", None),
                 *await run_request("officer", dispatcher, tracker),
             ]
-        if phone_proven(tracker) and (waiting or offers_identity_answer(tracker)):
-            # "ID inaishia 4821" unasked: the check starts and takes it (the form reads it).
+        if (phone_proven(tracker) and waiting) or volunteers_identity(tracker):
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []
@@ -224,13 +223,7 @@ class ActionHandleFallback(Action):
         text = str((tracker.latest_message or {}).get("text") or "")
         if sounds_like_opt_out(text):
             return await ActionOptOut().run(dispatcher, tracker, domain)
-        if (
-            phone_proven(tracker)
-            and offers_identity_answer(tracker)
-            and not sounds_like_distress(text)
-        ):
-            # A date of birth or ID digits offered unasked, which the NLU did not place: the
-            # borrower is proving who they are, so the check starts and takes the answer.
+        if volunteers_identity(tracker) and not sounds_like_distress(text):
             return await start_verification(dispatcher, tracker)
         if sounds_like_hardship(tracker):
             say(

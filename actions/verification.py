@@ -100,6 +100,12 @@ def offers_identity_answer(tracker: Tracker, factors: Collection[str] = (DOB, NA
     return found.names_identity and bool(found.answers(factors))
 
 
+def volunteers_identity(tracker: Tracker) -> bool:
+    """An answer offered before any check, from a chat whose phone the channel proved: the check
+    starts on it and the form reads it, whatever intent the NLU gave the message."""
+    return phone_proven(tracker) and offers_identity_answer(tracker)
+
+
 def say_locked(dispatcher: CollectingDispatcher, tracker: Tracker, exc: IdentityLocked) -> None:
     """Say the chat is locked (until when, or until the officer calls) and offer the callback."""
     if exc.held:

@@ -13,7 +13,7 @@ import actions.cases  # registers the requests resumed after the check
 import actions.loans
 import actions.promises  # noqa: F401 - registers the promise request
 from actions.preferences import ActionOptIn
-from actions.session import ActionHandleFallback, ActionListLanguages
+from actions.session import ActionHandleFallback, ActionHandleInform, ActionListLanguages
 from actions.verification import (
     ActionAskVerificationValue,
     ActionResumeRequest,
@@ -24,6 +24,7 @@ from tests.actions.helpers_actions import FakeLoanApi, keys, make_tracker, paylo
 
 USER = r"/v1/identities/telegram/4242"
 COMPLETE = USER + "/verification/complete"
+START = USER + "/verification/start"
 DOMAIN = {"forms": {"verification_form": {"required_slots": ["verification_value"]}}, "slots": {}}
 FAILED = (401, {"code": "verification_failed", "detail": "no", "attempts_left": 3})
 
@@ -441,9 +442,6 @@ async def test_an_angry_complaint_telling_of_hardship_goes_to_hardship(
     assert fake_api.bodies("POST", USER + "/cases") == []
 
 
-START = USER + "/verification/start"
-
-
 @pytest.mark.parametrize(
     ("action", "text", "intent"),
     [
@@ -456,8 +454,6 @@ async def test_an_identity_answer_offered_unasked_starts_the_check(
 ) -> None:
     """Before any check, "ID inaishia 4821" (whatever the NLU made of it) is the borrower
     proving who they are: the check starts, and the form opening on it reads the answer."""
-    from actions.session import ActionHandleInform
-
     fake_api.on("POST", START, (200, {"factor": "dob", "factors": ["dob", "national_id"]}))
     tracker = make_tracker(
         text=text, intent=intent, slots={"language": "sw"}, metadata={"phone_proven": True}
@@ -471,8 +467,6 @@ async def test_an_identity_answer_offered_unasked_starts_the_check(
 
 
 async def test_a_bare_number_unasked_starts_no_check(fake_api: FakeLoanApi) -> None:
-    from actions.session import ActionHandleInform
-
     tracker = make_tracker(text="1500", intent="inform", metadata={"phone_proven": True})
     dispatcher = CollectingDispatcher()
     await ActionHandleInform().run(dispatcher, tracker, DOMAIN)
