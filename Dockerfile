@@ -17,6 +17,7 @@ RUN pip install -r requirements.lock
 # campaign files next to itself.
 COPY api ./api
 COPY bot ./bot
+COPY notifier ./notifier
 COPY actions ./actions
 COPY kopa ./kopa
 COPY i18n ./i18n

@@ -1,8 +1,9 @@
 """Every import points down: the import-linter contracts in ``pyproject.toml`` hold.
 
-``kopa`` (the command) may import everything; ``bot`` (gateway and notifier), ``portfolio``
-(seed and importer) and ``actions`` sit above ``api``; ``i18n`` imports nothing of ours, and the
-action server only ``i18n``. ``docs/architecture.md`` draws the picture.
+``kopa`` (the command) may import everything; ``notifier`` sits above ``bot`` (it sends
+through the gateway's channel adapters, and nothing in ``bot`` imports it); ``bot`` (gateway),
+``portfolio`` (seed and importer) and ``actions`` sit above ``api``; ``i18n`` imports nothing of
+ours, and the action server only ``i18n``. ``docs/architecture.md`` draws the picture.
 """
 
 from __future__ import annotations

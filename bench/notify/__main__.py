@@ -97,7 +97,7 @@ PLAN_AT = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
 def bench_plan(url: str, borrowers: int) -> dict[str, Any]:
     from api.core.db import build_engine
-    from bot.notifier.planner import Planner
+    from notifier.planner import Planner
     from portfolio.synthetic import seed_portfolio
 
     seeded = seed_portfolio(
@@ -163,7 +163,7 @@ def _campaign_rows(url: str, count: int, config: Any) -> int:
     from zoneinfo import ZoneInfo
 
     from api.core.db import build_engine
-    from bot.notifier.planner import Planner
+    from notifier.planner import Planner
 
     engine = build_engine(url)
     zone = _noon_zone()
@@ -305,7 +305,7 @@ def bench_deliver(
 ) -> dict[str, Any]:
     """``storm_at``: that many seconds in, the fake answers three requests with 429. ``busy``:
     that many CPU-bound processes run beside the delivery (:func:`busy_processes`)."""
-    from bot.notifier.config import CampaignConfig
+    from notifier.config import CampaignConfig
 
     count = int(rate * seconds)
     config_data = {
@@ -531,7 +531,7 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
 def bench_claim(backlog: int, runnable: int, rounds: int) -> dict[str, Any]:
     from api.core.db import build_engine
     from bench.notify.backlog import claim_plans, load_backlog, plan_problems
-    from bot.notifier.delivery import claim
+    from notifier.delivery import claim
 
     with fresh_postgres() as url:
         now = datetime.now(UTC)

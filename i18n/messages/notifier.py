@@ -1,6 +1,6 @@
 """Reminder and incentive campaign messages (issue 5) and the notifier's officer alerts.
 
-Every campaign text is rendered by :mod:`bot.notifier.render`, which appends the opt-out line
+Every campaign text is rendered by :mod:`notifier.render`, which appends the opt-out line
 (``common.opt_out_line``) in the same language. Rule C-7: no threats, no shaming, no legal
 bluffs; conditions of incentives stated plainly. ``config/banned_phrases.yml`` is checked against
 every rendering by ``tests/notifier/test_templates.py``.

@@ -25,7 +25,7 @@ def _parse_at(value: str | None) -> datetime:
 
 def plan_table(session: Session, at: datetime) -> Table:
     """The dry-run plan at ``at`` as a table of counts (``kopa notify plan``, ``kopa demo``)."""
-    from bot.notifier.planner import Planner
+    from notifier.planner import Planner
 
     result = Planner().plan(session, at, write=False)
     counts = Counter(
@@ -96,7 +96,7 @@ def resume(
     """Resume a channel halted by a provider error, once its cause is fixed (a new token, a
     corrected template): its waiting messages are claimed, and judged, again."""
     from api.core.db import session_scope
-    from bot.notifier.delivery import resume_channel
+    from notifier.delivery import resume_channel
 
     with session_scope() as session:
         count = resume_channel(session, channel, at=datetime.now(UTC), by=by)
@@ -112,7 +112,7 @@ def plan(
     from rich.console import Console
 
     from api.core.db import session_scope
-    from bot.notifier.planner import Planner
+    from notifier.planner import Planner
 
     instant = _parse_at(at)
     with session_scope() as session:
@@ -134,8 +134,8 @@ def run(
 
     from api.core.db import session_scope
     from api.outbox.models import OutboxMessage, OutboxStatus
-    from bot.notifier.planner import Planner
-    from bot.notifier.worker import run_worker
+    from notifier.planner import Planner
+    from notifier.worker import run_worker
 
     instant = _parse_at(at)
     with session_scope() as session:
@@ -178,7 +178,7 @@ def worker(
 
     import uvloop
 
-    from bot.notifier.worker import run_worker
+    from notifier.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, and a Telegram URL carries the bot token.

@@ -34,9 +34,9 @@ from bot.channels.whatsapp import WhatsAppGateway
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, callback_update, contact_update, text_update
 from bot.fakes.whatsapp import FakeWhatsApp, button_payload, text_payload
-from bot.notifier.delivery import deliver_due
 from i18n import render
 from kopa.stack import running_stack
+from notifier.delivery import deliver_due
 from tests.api.factories import (
     DEFAULT_DOB,
     DEFAULT_NATIONAL_ID_LAST4,

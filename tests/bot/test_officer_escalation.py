@@ -24,9 +24,9 @@ from bot.config import get_bot_settings
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, callback_update
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.delivery import deliver_due
 from i18n import render
 from kopa.cli import app as cli
+from notifier.delivery import deliver_due
 from tests.api.factories import (
     aware,
     make_borrower,

@@ -641,7 +641,7 @@ def read_outcome(engine: Engine, spec: DemoBorrower, *, now: datetime) -> Outcom
             .group_by(Case.kind)
         ).all()
         locked_until = identity.locked_until if identity is not None else None
-        # What the notifier itself reads (bot/notifier/facts.py): the borrower's consent on this
+        # What the notifier itself reads (notifier/facts.py): the borrower's consent on this
         # channel, or this chat's own choice.
         opted_out = bool(
             (consent is not None and not consent.opted_in)

@@ -31,11 +31,11 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.delivery import Deliverer, resume_channel
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, LocalRateLimiter, Reservation
-from bot.notifier.rules import CLOCK_SKEW_MARGIN
 from i18n import render
+from notifier.delivery import Deliverer, resume_channel
+from notifier.planner import Planner
+from notifier.ratelimit import Limits, LocalRateLimiter, Reservation
+from notifier.rules import CLOCK_SKEW_MARGIN
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.notifier.config import load_campaigns, load_templates
-from bot.notifier.delivery import Deliverer
-from bot.notifier.planner import Planner
+from notifier.config import load_campaigns, load_templates
+from notifier.delivery import Deliverer
+from notifier.planner import Planner
 
 
 def _no_session() -> Session:

@@ -26,11 +26,11 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.config import CampaignConfig, load_campaigns
-from bot.notifier.delivery import Deliverer, deliver_due
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
 from i18n import day, money, render
+from notifier.config import CampaignConfig, load_campaigns
+from notifier.delivery import Deliverer, deliver_due
+from notifier.planner import Planner
+from notifier.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)

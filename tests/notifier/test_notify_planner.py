@@ -14,7 +14,7 @@ from api.borrowers.models import Channel, Consent
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from bot.notifier.planner import Candidate, Planner
+from notifier.planner import Candidate, Planner
 
 # Tuesday 1 December 2026, 09:30 in Nairobi (UTC+3).
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
@@ -238,7 +238,7 @@ def test_planned_campaigns_fall_inside_the_local_window_and_never_on_a_closed_da
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from bot.notifier.rules import Calendar, Window, is_allowed
+    from notifier.rules import Calendar, Window, is_allowed
 
     today = at.astimezone(ZoneInfo(zone)).date()
     extra = sorted({(today + timedelta(days=d)).isoformat() for d in closed})

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.notifier.ratelimit import (
+from notifier.ratelimit import (
     Limits,
     LocalRateLimiter,
     RateLimiter,

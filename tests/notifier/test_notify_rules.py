@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.notifier.rules import (
+from notifier.rules import (
     CLOCK_SKEW_MARGIN,
     Calendar,
     Caps,

@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.notifier.config import load_banned_phrases, load_templates
-from bot.notifier.render import LIMITED_KEY, build_outbound
 from i18n import SUPPORTED_LOCALES, day, moment, money, number, render
 from i18n.messages import Plural
 from i18n.messages.notifier import MESSAGES
+from notifier.config import load_banned_phrases, load_templates
+from notifier.render import LIMITED_KEY, build_outbound
 
 CAMPAIGN_KEYS = sorted(
     k for k in MESSAGES if k.split(".")[1] in {"reminder", "promise", "incentive", "group"}

@@ -35,10 +35,10 @@ from bot.channels.telegram import TelegramGateway
 from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
-from bot.notifier.config import CampaignConfig, load_campaigns
-from bot.notifier.delivery import Deliverer, DeliveryStats
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import LocalRateLimiter, Reservation, limits_from_config
+from notifier.config import CampaignConfig, load_campaigns
+from notifier.delivery import Deliverer, DeliveryStats
+from notifier.planner import Planner
+from notifier.ratelimit import LocalRateLimiter, Reservation, limits_from_config
 from tests.notifier import notify_factory as f
 from tests.notifier.conftest import TG_TOKEN
 
@@ -436,7 +436,7 @@ def test_a_429_storm_pauses_every_worker_until_retry_after(
 
 
 def test_only_one_worker_plans_at_a_time(fresh_pg: str, tmp_path: Path) -> None:
-    from bot.notifier.worker import PLAN_LOCK, NotifierSettings, Worker
+    from notifier.worker import PLAN_LOCK, NotifierSettings, Worker
 
     config_path = _config(tmp_path, per_second=20)
     config = CampaignConfig.model_validate(yaml.safe_load(config_path.read_text()))
@@ -499,7 +499,7 @@ def test_idle_workers_hold_their_warm_pools_under_their_own_names(
         finally:
             _stop(workers)
     assert held == {f"kopa-notify w{n}": per_worker for n in range(3)}
-    # Each worker's judging process (bot.notifier.judging) is up and warm before it polls.
+    # Each worker's judging process (notifier.judging) is up and warm before it polls.
     assert judging == {f"kopa-notify-judging w{n}": 1 for n in range(3)}
     # ... and ends with its worker.
     _wait_until(lambda: not _connections_by_worker(fresh_pg, "kopa-notify-judging"), 10)
@@ -510,7 +510,7 @@ async def test_a_judging_process_that_dies_is_replaced(fresh_pg: str) -> None:
     pass gets a new judging process, which gives way to its worker as the first did."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from bot.notifier.judging import JudgingProcess
+    from notifier.judging import JudgingProcess
 
     judging = JudgingProcess(fresh_pg, "j", ["telegram"], niceness=10)
     stats = DeliveryStats()

@@ -37,8 +37,8 @@ from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
 from bot.fakes.telegram import text_update
 from bot.fakes.whatsapp import sign, text_payload
-from bot.notifier.config import CampaignConfig
-from bot.notifier.planner import Planner
+from notifier.config import CampaignConfig
+from notifier.planner import Planner
 from tests.bot.conftest import TG_SECRET, WA_APP_SECRET
 from tests.notifier import notify_factory as f
 from tests.notifier.test_notify_workers import _noon_zone, _start_workers, _stop

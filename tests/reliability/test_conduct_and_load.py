@@ -58,14 +58,14 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.config import CampaignConfig, Policy, load_banned_phrases, load_campaigns
-from bot.notifier.delivery import Deliverer, claim
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, LocalRateLimiter
-from bot.notifier.render import COMPLAINT_KEY, LIMITED_KEY, OPT_OUT_KEY, build_outbound
-from bot.notifier.rules import CLOCK_SKEW_MARGIN, Calendar, Snapshot, Window, decide
 from i18n import LOCALES_DIR, SUPPORTED_LOCALES, day, moment, money, number, render
 from i18n.messages import Plural, load_registry
+from notifier.config import CampaignConfig, Policy, load_banned_phrases, load_campaigns
+from notifier.delivery import Deliverer, claim
+from notifier.planner import Planner
+from notifier.ratelimit import Limits, LocalRateLimiter
+from notifier.render import COMPLAINT_KEY, LIMITED_KEY, OPT_OUT_KEY, build_outbound
+from notifier.rules import CLOCK_SKEW_MARGIN, Calendar, Snapshot, Window, decide
 
 NOTIFIER_TESTS = Path(__file__).resolve().parents[1] / "notifier"
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +165,7 @@ def gateway_loop(fake_tg: tuple[FakeTelegram, ServerThread]) -> Iterator[Gateway
 
 
 class Oracle:
-    """The send window of one branch, computed independently of ``bot.notifier.rules``: local
+    """The send window of one branch, computed independently of ``notifier.rules``: local
     hours from the policy, Sundays (the policy's closed weekdays), the country's public holidays
     from the ``holidays`` package and the branch's own closed days."""
 
@@ -495,7 +495,7 @@ def test_F13_no_send_outside_the_borrower_local_window_across_dst_zones_and_cloc
 ) -> None:
     """F-13, 10 000 random instants (half within a day of a DST change of their zone) in 20 zones
     and 17 holiday calendars, each judged by the rules the planner and the deliverer use
-    (``bot.notifier.rules.decide``) on a worker whose clock is off by up to +/-2 minutes.
+    (``notifier.rules.decide``) on a worker whose clock is off by up to +/-2 minutes.
 
     A "send" leaves at the true instant; a "reschedule" leaves when the worker's clock reads the
     new time. Either must fall inside the borrower's local window on an open day by the true

@@ -33,8 +33,8 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
-from bot.notifier.config import load_campaigns
-from bot.notifier.delivery import (
+from notifier.config import load_campaigns
+from notifier.delivery import (
     BOOKING_HORIZON,
     MARK_MARGIN_MAX,
     MARK_TICK,
@@ -42,8 +42,8 @@ from bot.notifier.delivery import (
     Deliverer,
     DeliveryStats,
 )
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
+from notifier.planner import Planner
+from notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
 from tests.notifier import notify_factory as f
 from tests.notifier.conftest import (  # noqa: F401 - fixtures used by name
     Bound,
@@ -154,7 +154,7 @@ def test_F1_killed_after_the_provider_accepted_before_the_commit_is_unknown_neve
 ) -> None:
     """F-1: reclaimed after the lease as an unknown outcome, never sent a second time, and an
     attempt that counts against the caps (rule C-3: ``unknown`` is one of the counted states)."""
-    from bot.notifier.facts import ATTEMPTED
+    from notifier.facts import ATTEMPTED
 
     run, [after_call, _] = killed_campaign
     row = run.rows[after_call.chat]

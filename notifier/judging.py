@@ -28,8 +28,8 @@ from sqlalchemy.orm import sessionmaker
 
 from api.core.db import build_engine
 from bot.channels.base import ChannelGateway
-from bot.notifier.delivery import Deliverer, DeliveryStats, Job
 from bot.runtime import tune_gc
+from notifier.delivery import Deliverer, DeliveryStats, Job
 
 logger = logging.getLogger(__name__)
 # The judging process's own deliverer (set by _start in that process).

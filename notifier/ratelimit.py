@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.notifier.config import DEFAULT_HEADROOM, ChannelLimits
+from notifier.config import DEFAULT_HEADROOM, ChannelLimits
 
 
 @dataclass(frozen=True)

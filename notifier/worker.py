@@ -29,17 +29,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.db import build_engine
 from bot.channels.base import ChannelGateway
-from bot.notifier.config import CampaignConfig, load_campaigns
-from bot.notifier.delivery import Deliverer, DeliveryStats
-from bot.notifier.judging import JudgingProcess
-from bot.notifier.planner import Planner
-from bot.notifier.ratelimit import (
+from bot.runtime import tune_gc
+from notifier.config import CampaignConfig, load_campaigns
+from notifier.delivery import Deliverer, DeliveryStats
+from notifier.judging import JudgingProcess
+from notifier.planner import Planner
+from notifier.ratelimit import (
     LocalRateLimiter,
     RateLimiter,
     RedisRateLimiter,
     limits_from_config,
 )
-from bot.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 # Planning is idempotent, but a 100 000-loan plan is work best done by one worker at a time.
@@ -64,7 +64,7 @@ class NotifierSettings(BaseSettings):
     # database round trips overlap another's sends.
     concurrency: int = 4
     # On PostgreSQL, claim, judge and record in a process beside the worker's (see
-    # bot.notifier.judging), so that its event loop keeps its send slots.
+    # notifier.judging), so that its event loop keeps its send slots.
     judging_process: bool = True
     # The judging process works ahead of the lanes (a chunk is judged while the one before it is
     # sent), while each send is due at its own instant: when the cores are short, the operating

@@ -27,9 +27,9 @@ from api.ledger.models import ContactEvent
 from api.loans.models import Installment, InstallmentStatus, Loan
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from bot.notifier.config import CampaignConfig, Policy
-from bot.notifier.planner import _window
-from bot.notifier.rules import CAMPAIGN_PURPOSES, Calendar, Caps, Snapshot, Window, local_day
+from notifier.config import CampaignConfig, Policy
+from notifier.planner import _window
+from notifier.rules import CAMPAIGN_PURPOSES, Calendar, Caps, Snapshot, Window, local_day
 
 # Outbox states that are, or are about to be, an attempt on the borrower (caps, rule C-3).
 ATTEMPTED = (OutboxStatus.ready, OutboxStatus.sending, OutboxStatus.sent, OutboxStatus.unknown)

@@ -6,7 +6,7 @@ whatever its size (rule R-2 and the throughput target of ``bench/notify``):
 1. **Claim and judge.** One transaction claims due rows straight into ``ready`` with a lease
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several worker processes share the work; a plain
    update on SQLite, with one worker), reads the send-time facts of all of them
-   (:mod:`bot.notifier.facts`), asks the rules and renders the messages. ``ready`` rows count
+   (:mod:`notifier.facts`), asks the rules and renders the messages. ``ready`` rows count
    against the caps; the rows the rules stop are suppressed or rescheduled, with their ledger
    events, in the same transaction.
 2. **Book.** One call to the shared limiter books evenly spaced slots for the ready rows. Each
@@ -62,22 +62,23 @@ from api.ledger import service as ledger
 from api.loans.models import Loan
 from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
 from bot.channels.base import ChannelGateway, OutboundMessage, SendOutcome, SendResult
-from bot.notifier.config import (
+from i18n import SUPPORTED_LOCALES, format_day, format_money
+from notifier.config import (
     CampaignConfig,
     Policy,
     TemplateConfig,
     load_campaigns,
     load_templates,
 )
-from bot.notifier.facts import SendTimeFacts
-from bot.notifier.ratelimit import LocalRateLimiter, RateLimiter, limits_from_config
-from bot.notifier.render import (
+from notifier.facts import SendTimeFacts
+from notifier.ratelimit import LocalRateLimiter, RateLimiter, limits_from_config
+from notifier.render import (
     TemplateMissing,
     build_outbound,
     template_version,
     whatsapp_template_version,
 )
-from bot.notifier.rules import (
+from notifier.rules import (
     CAMPAIGN_PURPOSES,
     Decision,
     Snapshot,
@@ -88,10 +89,9 @@ from bot.notifier.rules import (
     window_closes,
     zone,
 )
-from i18n import SUPPORTED_LOCALES, format_day, format_money
 
 if TYPE_CHECKING:
-    from bot.notifier.judging import JudgingProcess
+    from notifier.judging import JudgingProcess
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -368,7 +368,7 @@ class Deliverer:
         judging: JudgingProcess | None = None,
     ) -> None:
         self.session_factory = session_factory
-        # Claim-and-judge and recording in a process of their own (bot.notifier.judging), else
+        # Claim-and-judge and recording in a process of their own (notifier.judging), else
         # in this process's database thread.
         self.judging = judging
         self.gateways = gateways

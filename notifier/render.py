@@ -14,9 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from bot.channels.base import Button, OutboundMessage, Template
-from bot.notifier.config import TemplateConfig
-from bot.notifier.rules import CAMPAIGN_PURPOSES
 from i18n import format_arg, normalize_locale, render, template_strings
+from notifier.config import TemplateConfig
+from notifier.rules import CAMPAIGN_PURPOSES
 
 OPT_OUT_KEY = "common.opt_out_line"
 COMPLAINT_KEY = "common.complaint_line"

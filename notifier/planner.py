@@ -3,7 +3,7 @@
 A candidate exists when a loan's *nominal day* (in the borrower's local calendar) is today: an
 installment step (due date + offset), a promise's day or the day after it was broken, the day
 after an on-time payment (thanks, streaks, early-repayment note, next cycle), the day before a
-group meeting. Each candidate is judged by :func:`bot.notifier.rules.decide` and becomes one
+group meeting. Each candidate is judged by :func:`notifier.rules.decide` and becomes one
 outbox row under a unique business key (loan, installment/promise/group, step, nominal day), even
 when suppressed, so planning again inserts nothing and writes nothing twice to the ledger.
 """
@@ -29,9 +29,10 @@ from api.loans import rules
 from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from bot.notifier.config import CampaignConfig, Policy, load_campaigns
-from bot.notifier.render import template_version
-from bot.notifier.rules import (
+from i18n import day, moment, money, normalize_locale, number
+from notifier.config import CampaignConfig, Policy, load_campaigns
+from notifier.render import template_version
+from notifier.rules import (
     CAMPAIGN_PURPOSES,
     Calendar,
     Caps,
@@ -41,7 +42,6 @@ from bot.notifier.rules import (
     decide,
     local_day,
 )
-from i18n import day, moment, money, normalize_locale, number
 
 # Outbox states that count as an attempt against the caps (C-3), or will become one.
 COUNTED_STATUSES = (
