@@ -27,13 +27,14 @@ from typing import Any, cast
 from sqlalchemy.orm import sessionmaker
 
 from api.core.db import build_engine
-from bot.channels.base import ChannelGateway
 from bot.runtime import tune_gc
-from notifier.delivery import Deliverer, DeliveryStats, Job
+from notifier.bookkeeping import Bookkeeper
+from notifier.config import load_campaigns, load_templates
+from notifier.jobs import DeliveryStats, Job
 
 logger = logging.getLogger(__name__)
-# The judging process's own deliverer (set by _start in that process).
-_deliverer: Deliverer | None = None
+# The judging process's own bookkeeper (set by _start in that process).
+_books: Bookkeeper | None = None
 
 
 def application_name(worker_id: str) -> str:
@@ -80,7 +81,7 @@ class JudgingProcess:
     async def judge(
         self, limit: int, now: datetime | None, stats: DeliveryStats
     ) -> tuple[int, list[Job]]:
-        """:meth:`Deliverer._claim_and_judge`, in the judging process."""
+        """:meth:`Bookkeeper.claim_and_judge`, in the judging process."""
         result, counted = await self._call(_judge, limit, now)
         stats.add(counted)
         return cast(tuple[int, list[Job]], result)
@@ -88,7 +89,7 @@ class JudgingProcess:
     async def rejudge(
         self, ids: list[int], now: datetime | None, stats: DeliveryStats
     ) -> list[Job]:
-        """:meth:`Deliverer._rejudge`, in the judging process."""
+        """:meth:`Bookkeeper.rejudge`, in the judging process."""
         jobs, counted = await self._call(_rejudge, ids, now)
         stats.add(counted)
         return cast(list[Job], jobs)
@@ -100,7 +101,7 @@ class JudgingProcess:
         stats: DeliveryStats,
         waits: Mapping[str, float],
     ) -> None:
-        """:meth:`Deliverer._finish`, in the judging process."""
+        """:meth:`Bookkeeper.finish`, in the judging process."""
         stats.add(await self._call(_record, jobs, now, dict(waits)))
 
     def close(self) -> None:
@@ -109,7 +110,7 @@ class JudgingProcess:
 
 # -- in the judging process ----------------------------------------------------------------
 def _start(url: str, worker_id: str, channels: list[str], niceness: int) -> None:
-    global _deliverer
+    global _books
     parent = os.getppid()
     os.nice(niceness)
     threading.Thread(target=_end_with, args=(parent,), name="end-with-worker", daemon=True).start()
@@ -122,11 +123,13 @@ def _start(url: str, worker_id: str, channels: list[str], niceness: int) -> None
         pool_recycle=300,
         connect_args={"application_name": application_name(worker_id)},
     )
-    _deliverer = Deliverer(
+    _books = Bookkeeper(
         session_factory=sessionmaker(bind=engine, expire_on_commit=False),
-        # It sends nothing: it only asks which channels the worker has.
-        gateways=cast(Mapping[str, ChannelGateway], dict.fromkeys(channels)),
+        # Rows of channels the worker has no gateway for are given back, as in the worker.
+        channels=frozenset(channels),
         worker_id=worker_id,
+        config=load_campaigns(),
+        templates=load_templates(),
     )
     tune_gc()
 
@@ -139,26 +142,26 @@ def _end_with(parent: int) -> None:
     os._exit(0)
 
 
-def _judging() -> Deliverer:
-    assert _deliverer is not None, "not in a judging process"
-    return _deliverer
+def _judging() -> Bookkeeper:
+    assert _books is not None, "not in a judging process"
+    return _books
 
 
 def _warm_up() -> None:
-    _judging()._warm_up(connections=1)
+    _judging().warm_up(connections=1)
 
 
 def _judge(limit: int, now: datetime | None) -> tuple[tuple[int, list[Job]], DeliveryStats]:
     stats = DeliveryStats()
-    return _judging()._claim_and_judge(limit, now, stats), stats
+    return _judging().claim_and_judge(limit, now, stats), stats
 
 
 def _rejudge(ids: list[int], now: datetime | None) -> tuple[list[Job], DeliveryStats]:
     stats = DeliveryStats()
-    return _judging()._rejudge(ids, now, stats), stats
+    return _judging().rejudge(ids, now, stats), stats
 
 
 def _record(jobs: list[Job], now: datetime | None, waits: dict[str, float]) -> DeliveryStats:
     stats = DeliveryStats()
-    _judging()._finish(jobs, now, stats, waits)
+    _judging().finish(jobs, now, stats, waits)
     return stats

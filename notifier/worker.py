@@ -31,7 +31,8 @@ from api.core.db import build_engine
 from bot.channels.base import ChannelGateway
 from bot.runtime import tune_gc
 from notifier.config import CampaignConfig, load_campaigns
-from notifier.delivery import Deliverer, DeliveryStats
+from notifier.delivery import Deliverer
+from notifier.jobs import DeliveryStats
 from notifier.judging import JudgingProcess
 from notifier.planner import Planner
 from notifier.ratelimit import (
@@ -214,7 +215,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
     url = get_settings().database_url
     # No ping per checkout here: this process's transactions are the marks, 20 a second just
     # before their sends leave. A lost connection invalidates the pool at its first failure, and
-    # the marks and records try again (delivery._reconnecting); claims, judging and records in
+    # the marks and records try again (outbox.reconnecting); claims, judging and records in
     # the judging process do ping (judging._start), off the send path.
     worker_id = worker_id or default_worker_id()
     pool: dict[str, Any] = (

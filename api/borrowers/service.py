@@ -469,16 +469,22 @@ def _apply_chat_choices(
 
 
 def _set_consent(
-    session: Session, *, borrower_id: int, channel: Channel, opted_in: bool, now: datetime
+    session: Session,
+    *,
+    borrower_id: int,
+    channel: Channel,
+    opted_in: bool,
+    now: datetime,
+    source: str = "chat",
 ) -> None:
     consent = session.scalar(
         select(Consent).where(Consent.borrower_id == borrower_id, Consent.channel == channel)
     )
     if consent is None:
-        consent = Consent(borrower_id=borrower_id, channel=channel, source="chat")
+        consent = Consent(borrower_id=borrower_id, channel=channel, source=source)
         session.add(consent)
     consent.opted_in = opted_in
-    consent.source = "chat"
+    consent.source = source
     if opted_in:
         consent.opted_in_at = now
     else:
@@ -508,6 +514,19 @@ def set_consent(
         rule="chat_request",
         borrower_id=identity.borrower_id,
         channel=channel.value,
+    )
+
+
+def opt_out_borrower(
+    *, session: Session, borrower_id: int, channel: Channel, now: datetime, source: str
+) -> None:
+    """Stop messages to ``borrower_id`` on ``channel`` for a reason that is not the chat's own
+    request (``source``: e.g. ``provider_blocked``, the provider says the chat blocked us).
+
+    The chat identity is left as it is, and the caller records the ledger event of its cause.
+    """
+    _set_consent(
+        session, borrower_id=borrower_id, channel=channel, opted_in=False, now=now, source=source
     )
 
 

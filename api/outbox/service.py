@@ -29,6 +29,7 @@ def enqueue(
     case_id: int | None = None,
     promise_id: int | None = None,
     is_collection: bool = False,
+    step: str | None = None,
 ) -> OutboxMessage:
     """Add one message, or return the one already enqueued under ``business_key``.
 
@@ -42,6 +43,7 @@ def enqueue(
     message = OutboxMessage(
         business_key=business_key,
         purpose=purpose,
+        step=step,
         channel=channel,
         recipient=recipient,
         locale=locale,

@@ -531,7 +531,7 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
 def bench_claim(backlog: int, runnable: int, rounds: int) -> dict[str, Any]:
     from api.core.db import build_engine
     from bench.notify.backlog import claim_plans, load_backlog, plan_problems
-    from notifier.delivery import claim
+    from notifier.outbox import claim
 
     with fresh_postgres() as url:
         now = datetime.now(UTC)

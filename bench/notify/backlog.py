@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from notifier.delivery import claim
+from notifier.outbox import claim
 
 PARTIAL_INDEX = "ix_outbox_message_due"
 _COLUMNS = (

@@ -96,7 +96,7 @@ def resume(
     """Resume a channel halted by a provider error, once its cause is fixed (a new token, a
     corrected template): its waiting messages are claimed, and judged, again."""
     from api.core.db import session_scope
-    from notifier.delivery import resume_channel
+    from notifier.outbox import resume_channel
 
     with session_scope() as session:
         count = resume_channel(session, channel, at=datetime.now(UTC), by=by)

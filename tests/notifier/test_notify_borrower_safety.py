@@ -32,7 +32,8 @@ from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
 from i18n import render
-from notifier.delivery import Deliverer, resume_channel
+from notifier.delivery import Deliverer
+from notifier.outbox import resume_channel
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, LocalRateLimiter, Reservation
 from notifier.rules import CLOCK_SKEW_MARGIN

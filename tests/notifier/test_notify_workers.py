@@ -36,7 +36,8 @@ from bot.fakes.common import Fault, FaultSpec
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from notifier.config import CampaignConfig, load_campaigns
-from notifier.delivery import Deliverer, DeliveryStats
+from notifier.delivery import Deliverer
+from notifier.jobs import DeliveryStats
 from notifier.planner import Planner
 from notifier.ratelimit import LocalRateLimiter, Reservation, limits_from_config
 from tests.notifier import notify_factory as f

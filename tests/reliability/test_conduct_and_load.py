@@ -61,7 +61,8 @@ from bot.fakes.whatsapp import FakeWhatsApp
 from i18n import LOCALES_DIR, SUPPORTED_LOCALES, day, moment, money, number, render
 from i18n.messages import Plural, load_registry
 from notifier.config import CampaignConfig, Policy, load_banned_phrases, load_campaigns
-from notifier.delivery import Deliverer, claim
+from notifier.delivery import Deliverer
+from notifier.outbox import claim
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, LocalRateLimiter
 from notifier.render import COMPLAINT_KEY, LIMITED_KEY, OPT_OUT_KEY, build_outbound

@@ -34,14 +34,9 @@ from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
 from notifier.config import load_campaigns
-from notifier.delivery import (
-    BOOKING_HORIZON,
-    MARK_MARGIN_MAX,
-    MARK_TICK,
-    REJUDGE_AFTER,
-    Deliverer,
-    DeliveryStats,
-)
+from notifier.delivery import REJUDGE_AFTER, Deliverer
+from notifier.jobs import DeliveryStats
+from notifier.pacing import BOOKING_HORIZON, MARK_MARGIN_MAX, MARK_TICK
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
 from tests.notifier import notify_factory as f
