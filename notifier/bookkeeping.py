@@ -35,17 +35,18 @@ from api.outbox.models import OutboxMessage, OutboxStatus
 from bot.channels.base import SendOutcome
 from i18n import SUPPORTED_LOCALES, format_day, format_money
 from notifier import outbox
-from notifier.config import CampaignConfig, Policy, TemplateConfig
+from notifier.config import CampaignConfig, TemplateConfig
 from notifier.facts import SendTimeFacts
 from notifier.jobs import DeliveryStats, Job
 from notifier.outcomes import FORCE_TEMPLATE, Outcomes, audit, counts
+from notifier.policy import BranchPolicies
 from notifier.render import (
     TemplateMissing,
     build_outbound,
     template_version,
     whatsapp_template_version,
 )
-from notifier.rules import CAMPAIGN_PURPOSES, Window, decide, window_closes
+from notifier.rules import CAMPAIGN_PURPOSES, decide, window_closes
 
 
 def utcnow() -> datetime:
@@ -72,7 +73,7 @@ class Bookkeeper:
         self.templates = templates
         self.clock = clock
         self.outcomes = Outcomes(config=config, worker_id=worker_id)
-        self._policies: dict[int, tuple[Policy, Window]] = {}
+        self._policies = BranchPolicies(config)
         self._recovered_at: float | None = None  # monotonic time of the last lease recovery
 
     def warm_up(self, connections: int) -> None:
@@ -170,7 +171,6 @@ class Bookkeeper:
         facts = SendTimeFacts(
             session,
             rows,
-            config=self.config,
             policies=self._policies,
             lock_loans=outbox.is_postgres(session),
         )

@@ -27,8 +27,8 @@ from api.ledger.models import ContactEvent
 from api.loans.models import Installment, InstallmentStatus, Loan
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from notifier.config import CampaignConfig, Policy
-from notifier.planner import _window
+from notifier.config import Policy
+from notifier.policy import BranchPolicies, opted_in, opted_out
 from notifier.rules import CAMPAIGN_PURPOSES, Calendar, Caps, Snapshot, Window, local_day
 
 # Outbox states that are, or are about to be, an attempt on the borrower (caps, rule C-3).
@@ -63,11 +63,9 @@ class SendTimeFacts:
         session: Session,
         rows: Sequence[OutboxMessage],
         *,
-        config: CampaignConfig,
-        policies: dict[int, tuple[Policy, Window]],
+        policies: BranchPolicies,
         lock_loans: bool,
     ) -> None:
-        self.config = config
         self._session = session
         self._policies = policies
         self._chunk = {row.id for row in rows}
@@ -198,13 +196,11 @@ class SendTimeFacts:
 
     # -- per row ---------------------------------------------------------------------------
     def policy(self, branch_id: int) -> tuple[Policy, Window]:
-        cached = self._policies.get(branch_id)
+        cached = self._policies.known(branch_id)
         if cached is None:
             branch = self._session.get(Branch, branch_id)
             assert branch is not None
-            policy = self.config.policy_for(country=branch.country, branch_code=branch.code)
-            cached = (policy, _window(policy, branch))
-            self._policies[branch_id] = cached
+            cached = self._policies.of(branch)
         return cached
 
     def record_attempt(self, row: OutboxMessage, at: datetime) -> None:
@@ -224,14 +220,11 @@ class SendTimeFacts:
         else:
             policy = Policy()
             window = Window("UTC", policy.quiet_hours.start, policy.quiet_hours.end, _NO_DAYS_OFF)
-        opted_out = opted_in = False
+        refused = asked = False
         verified = True
         if to_borrower and facts is not None:
-            opted_out = bool(
-                (facts.consent_in is False and facts.opted_out_at is not None)
-                or facts.identity_in is False
-            )
-            opted_in = bool(facts.consent_in or facts.identity_in)
+            refused = opted_out(facts.consent_in, facts.opted_out_at, facts.identity_in)
+            asked = opted_in(facts.consent_in, facts.identity_in)
             verified = bool(
                 facts.identity_borrower == row.borrower_id and facts.verified_at is not None
             )
@@ -243,8 +236,8 @@ class SendTimeFacts:
             caps=Caps(**policy.caps.model_dump()),
             is_collection=row.is_collection,
             to_borrower=to_borrower,
-            opted_out=opted_out,
-            whatsapp_opted_in=opted_in,
+            opted_out=refused,
+            whatsapp_opted_in=asked,
             channel_verified=verified,
         )
         if row.purpose in CAMPAIGN_PURPOSES and row.loan_id is not None:

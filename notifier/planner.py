@@ -1,19 +1,17 @@
 """Decide, for one instant, which campaign messages each loan gets, and write them to the outbox.
 
-A candidate exists when a loan's *nominal day* (in the borrower's local calendar) is today: an
-installment step (due date + offset), a promise's day or the day after it was broken, the day
-after an on-time payment (thanks, streaks, early-repayment note, next cycle), the day before a
-group meeting. Each candidate is judged by :func:`notifier.rules.decide` and becomes one
-outbox row under a unique business key (loan, installment/promise/group, step, nominal day), even
-when suppressed, so planning again inserts nothing and writes nothing twice to the ledger.
+Loans are planned a chunk at a time, each chunk's facts read in a handful of queries. A loan's
+candidates for its local day (:mod:`notifier.candidates`) go to the borrower's channel
+(:func:`choose_channel`), are each judged by :func:`notifier.rules.decide` and become one outbox
+row under a unique business key (loan, installment/promise/group, step, nominal day), even when
+suppressed, so planning again inserts nothing and writes nothing twice to the ledger.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -25,16 +23,15 @@ import api.models  # noqa: F401 - every table, so that foreign keys resolve in a
 from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch
 from api.ledger.models import ContactEvent
-from api.loans import rules
 from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from i18n import day, moment, money, normalize_locale, number
+from notifier.candidates import PRIORITY, Candidate, find_candidates
 from notifier.config import CampaignConfig, Policy, load_campaigns
+from notifier.policy import BranchPolicies, opted_in, opted_out
 from notifier.render import template_version
 from notifier.rules import (
     CAMPAIGN_PURPOSES,
-    Calendar,
     Caps,
     Snapshot,
     Window,
@@ -54,62 +51,6 @@ COUNTED_STATUSES = (
     OutboxStatus.unknown,
 )
 NO_CHANNEL = "no_channel"
-
-# When two candidates of a loan fall on the same day, the first in this order wins the day's cap.
-_PRIORITY = {
-    "promise_due": 0,
-    "promise_followup": 1,
-    "installment": 2,
-    "group_meeting": 3,
-    "next_cycle": 4,
-    "streak": 5,
-    "thanks": 6,
-    "early_repayment": 7,
-}
-
-
-@dataclass
-class Candidate:
-    business_key: str
-    kind: str  # a key of _PRIORITY
-    loan_id: int
-    borrower_id: int
-    step: str
-    purpose: str
-    is_collection: bool
-    message_key: str
-    args: dict[str, Any]
-    nominal_day: date
-    tz: str
-    locale: str
-    installment_id: int | None = None
-    promise_id: int | None = None
-    promise_step: bool = False
-    channel: str = ""
-    recipient: str = ""
-    status: str = "planned"  # planned | suppressed
-    reason: str = ""
-    decision: str = ""  # send | reschedule | suppress
-    send_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    limited: bool = False
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """The dry-run line of ``kopa notify plan --json``; ``send_at`` in the borrower's offset."""
-        return {
-            "loan_id": self.loan_id,
-            "borrower_id": self.borrower_id,
-            "step": self.step,
-            "channel": self.channel or None,
-            "locale": self.locale,
-            "status": self.status,
-            "reason": self.reason,
-            "send_at": self.send_at.astimezone(Window(self.tz, _T0, _T0, _NOCAL).zone).isoformat(),
-        }
-
-
-_T0 = datetime(2000, 1, 1).time()
-_NOCAL = Calendar("ZZ")
 
 
 @dataclass(frozen=True)
@@ -133,21 +74,6 @@ class PlanResult:
         return dict(table)
 
 
-def _window(policy: Policy, branch: Any) -> Window:
-    extra = {date.fromisoformat(d) for d in (branch.extra_holidays or [])}
-    extra |= {date.fromisoformat(d) for d in policy.holidays}
-    return Window(
-        tz=branch.timezone,
-        start=policy.quiet_hours.start,
-        end=policy.quiet_hours.end,
-        calendar=Calendar(
-            country=branch.country,
-            closed_weekdays=frozenset(policy.closed_weekdays),
-            extra=frozenset(extra),
-        ),
-    )
-
-
 def choose_channel(
     phone_e164: str, identities: Sequence[Any], consents: dict[str, Any]
 ) -> ChannelChoice | None:
@@ -159,22 +85,16 @@ def choose_channel(
     for channel in ("telegram", "whatsapp"):
         identity = by_channel.get(channel)
         consent = consents.get(channel)
-        opted_out = bool(
-            (consent is not None and not consent.opted_in and consent.opted_out_at is not None)
-            or (identity is not None and identity.opted_in is False)
+        consent_in = consent.opted_in if consent is not None else None
+        chat_in = identity.opted_in if identity is not None else None
+        refused = opted_out(
+            consent_in, consent.opted_out_at if consent is not None else None, chat_in
         )
-        opted_in = bool(
-            (consent is not None and consent.opted_in)
-            or (identity is not None and identity.opted_in is True)
-        )
+        asked = opted_in(consent_in, chat_in)
         if identity is not None:
-            options.append(
-                ChannelChoice(channel, identity.external_user_id, True, opted_out, opted_in)
-            )
-        elif channel == "whatsapp" and (opted_in or opted_out):
-            options.append(
-                ChannelChoice(channel, phone_e164.lstrip("+"), False, opted_out, opted_in)
-            )
+            options.append(ChannelChoice(channel, identity.external_user_id, True, refused, asked))
+        elif channel == "whatsapp" and (asked or refused):
+            options.append(ChannelChoice(channel, phone_e164.lstrip("+"), False, refused, asked))
     if not options:
         return None
     for option in options:
@@ -186,26 +106,6 @@ def choose_channel(
 def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-def _streak_ending_at(installments: Sequence[Any], seq: int) -> int:
-    streak = 0
-    for inst in sorted(installments, key=lambda i: i.seq):
-        if inst.seq > seq:
-            break
-        on_time = inst.paid_on is not None and inst.paid_on <= inst.due_date
-        streak = streak + 1 if on_time else 0
-    return streak
-
-
-def _installment_message(offset: int) -> str:
-    if offset < 0:
-        return "notify.reminder.upcoming"
-    if offset == 0:
-        return "notify.reminder.due_today"
-    if offset <= 3:
-        return "notify.reminder.overdue"
-    return "notify.reminder.overdue_help"
 
 
 _INSTALLMENT_COLUMNS = (
@@ -230,7 +130,7 @@ class Planner:
     def __init__(self, config: CampaignConfig | None = None, chunk_size: int = 2000) -> None:
         self.config = config or load_campaigns()
         self.chunk_size = chunk_size
-        self._policies: dict[int, tuple[Policy, Window]] = {}
+        self._policies = BranchPolicies(self.config)
 
     def plan(
         self,
@@ -258,14 +158,6 @@ class Planner:
                 result.inserted += self._write(session, at, candidates)
             result.candidates.extend(candidates)
         return result
-
-    def _policy(self, branch: Any) -> tuple[Policy, Window]:
-        cached = self._policies.get(branch.id)
-        if cached is None:
-            policy = self.config.policy_for(country=branch.country, branch_code=branch.code)
-            cached = (policy, _window(policy, branch))
-            self._policies[branch.id] = cached
-        return cached
 
     def _plan_chunk(
         self, session: Session, at: datetime, loan_ids: Sequence[int]
@@ -296,10 +188,12 @@ class Planner:
             for b in session.execute(select(Branch).where(Branch.id.in_(branch_ids))).scalars()
         }
         max_step = max(
-            [30] + [max(self._policy(b)[0].installment_steps, default=0) for b in branches.values()]
+            [30]
+            + [max(self._policies.of(b)[0].installment_steps, default=0) for b in branches.values()]
         )
         min_step = min(
-            [-3] + [min(self._policy(b)[0].installment_steps, default=0) for b in branches.values()]
+            [-3]
+            + [min(self._policies.of(b)[0].installment_steps, default=0) for b in branches.values()]
         )
         lo = utc_day - timedelta(days=max_step + 2)
         hi = utc_day + timedelta(days=-min_step + 2)
@@ -383,9 +277,9 @@ class Planner:
         out: list[Candidate] = []
         for row in loans:
             branch = branches[row.branch_id]
-            policy, window = self._policy(branch)
+            policy, window = self._policies.of(branch)
             today = local_day(at, window.tz)
-            found = self._candidates_for_loan(
+            found = find_candidates(
                 row,
                 today,
                 policy,
@@ -404,7 +298,7 @@ class Planner:
             )
             pending_until = self._promise_hold(promises.get(row.id, []), policy, today)
             planned_days = dict(attempts.get(row.id, {}))
-            found.sort(key=lambda c: _PRIORITY[c.kind])
+            found.sort(key=lambda c: PRIORITY[c.kind])
             for cand in found:
                 self._judge(cand, at, policy, window, choice, row, pending_until, planned_days)
                 out.append(cand)
@@ -444,173 +338,6 @@ class Planner:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
             found[loan_id][key] = local_day(when, tz)
-        return found
-
-    def _candidates_for_loan(
-        self,
-        row: Any,
-        today: date,
-        policy: Policy,
-        window: Window,
-        near: Sequence[Installment],
-        history: Sequence[Installment],
-        promises: Sequence[PromiseToPay],
-        groups: dict[int, BorrowerGroup],
-    ) -> list[Candidate]:
-        locale = normalize_locale(row.preferred_language)
-        found: list[Candidate] = []
-
-        def make(
-            ref: str, step: str, purpose: str, key: str, args: dict[str, Any], **extra: Any
-        ) -> Candidate:
-            return Candidate(
-                business_key=f"notify:{row.id}:{ref}:{step}:{today.isoformat()}",
-                kind=step.split("_")[0]
-                if step.startswith("streak")
-                else step.rstrip("+-0123456789"),
-                loan_id=row.id,
-                borrower_id=row.borrower_id,
-                step=step,
-                purpose=purpose,
-                is_collection=extra.pop("is_collection", purpose == "reminder"),
-                message_key=key,
-                args=args,
-                nominal_day=today,
-                tz=window.tz,
-                locale=locale,
-                **extra,
-            )
-
-        active = row.status == LoanStatus.active
-        if active:
-            steps = set(policy.installment_steps)
-            for inst in near:
-                if inst.status == InstallmentStatus.paid:
-                    continue
-                offset = (today - inst.due_date).days
-                if offset not in steps:
-                    continue
-                found.append(
-                    make(
-                        f"i{inst.id}",
-                        f"installment{offset:+d}",
-                        "reminder",
-                        _installment_message(offset),
-                        {
-                            "amount": money(rules.outstanding(inst), row.currency),
-                            "account": row.account_reference,
-                            "due_date": day(inst.due_date),
-                        },
-                        installment_id=inst.id,
-                    )
-                )
-            for p in promises:
-                if p.status == PromiseStatus.pending and p.promised_date == today:
-                    found.append(
-                        make(
-                            f"p{p.id}",
-                            "promise_due",
-                            "reminder",
-                            "notify.promise.today",
-                            {
-                                "amount": money(p.amount, p.currency),
-                                "account": row.account_reference,
-                            },
-                            promise_id=p.id,
-                            promise_step=True,
-                        )
-                    )
-                if p.status == PromiseStatus.broken:
-                    broken_on = (
-                        local_day(p.evaluated_at, window.tz)
-                        if p.evaluated_at is not None
-                        else p.promised_date + timedelta(days=policy.promise_grace_days)
-                    )
-                    if broken_on + timedelta(days=1) == today:
-                        found.append(
-                            make(
-                                f"p{p.id}",
-                                "promise_followup",
-                                "reminder",
-                                "notify.promise.followup",
-                                {
-                                    "amount": money(p.amount - p.amount_paid, p.currency),
-                                    "promised_date": day(p.promised_date),
-                                },
-                                promise_id=p.id,
-                            )
-                        )
-            group = groups.get(row.group_id) if row.group_id is not None else None
-            meeting_day = today + timedelta(days=policy.group_meeting_days_before)
-            if group is not None and meeting_day.weekday() == group.meeting_weekday:
-                meeting_at = datetime.combine(meeting_day, group.meeting_time, tzinfo=window.zone)
-                found.append(
-                    make(
-                        f"g{group.id}",
-                        "group_meeting",
-                        "reminder",
-                        "notify.group.meeting",
-                        {
-                            "group": group.name,
-                            "meeting_at": moment(meeting_at, window.tz),
-                            "place": group.meeting_place,
-                        },
-                        is_collection=False,
-                    )
-                )
-        # Incentives: the day after an on-time payment (the payment is surely recorded by then).
-        for inst in near:
-            if inst.paid_on is None or inst.paid_on + timedelta(days=1) != today:
-                continue
-            if inst.paid_on > inst.due_date:
-                continue
-            ordered = sorted(history, key=lambda i: i.seq)
-            if not active and ordered and inst.seq == ordered[-1].seq:
-                found.append(
-                    make(
-                        "l",
-                        "next_cycle",
-                        "incentive",
-                        "notify.incentive.next_cycle",
-                        {"account": row.account_reference, "cycle": number(row.cycle + 1)},
-                    )
-                )
-                continue
-            if not active:
-                continue
-            streak = _streak_ending_at(ordered, inst.seq)
-            if streak in policy.incentives.streaks:
-                found.append(
-                    make(
-                        f"i{inst.id}",
-                        f"streak_{streak}",
-                        "incentive",
-                        "notify.incentive.streak",
-                        {"count": streak, "account": row.account_reference},
-                    )
-                )
-            else:
-                found.append(
-                    make(
-                        f"i{inst.id}",
-                        "thanks",
-                        "incentive",
-                        "notify.incentive.thanks",
-                        {"account": row.account_reference},
-                    )
-                )
-            threshold = math.ceil(len(ordered) * policy.incentives.early_repayment_after_share)
-            on_time = sum(1 for i in ordered if i.paid_on is not None and i.paid_on <= i.due_date)
-            if on_time == threshold and streak == inst.seq:
-                found.append(
-                    make(
-                        "l",
-                        "early_repayment",
-                        "incentive",
-                        "notify.incentive.early_repayment",
-                        {"account": row.account_reference},
-                    )
-                )
         return found
 
     def _judge(
@@ -733,9 +460,7 @@ class Planner:
                     "business_key": c.business_key,
                     "step": c.step,
                     "policy_version": version,
-                    "local_send_at": c.send_at.astimezone(
-                        Window(c.tz, _T0, _T0, _NOCAL).zone
-                    ).isoformat(),
+                    "local_send_at": c.local_send_at(),
                     "counts": c.counts,
                     "limited": c.limited,
                     "template_version": template_version(

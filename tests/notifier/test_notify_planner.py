@@ -14,7 +14,8 @@ from api.borrowers.models import Channel, Consent
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
-from notifier.planner import Candidate, Planner
+from notifier.candidates import Candidate
+from notifier.planner import Planner
 
 # Tuesday 1 December 2026, 09:30 in Nairobi (UTC+3).
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
