@@ -149,9 +149,9 @@ class Deliverer:
 
     async def warm_up(self, connections: int) -> None:
         """Pay the first-use costs before a campaign comes due: ``connections`` pooled database
-        connections, the claim statement's compilation and the locales' Babel data. A cold
-        worker judges its first chunk far slower than the next ones and leaves its first
-        second of slots short (``bench/notify``)."""
+        connections, the claim statement's compilation and the locales' Babel data: a cold
+        worker would judge its first chunk far slower than the next ones and leave its first
+        second of slots short."""
         if self.judging is not None:
             await self.judging.warm_up()
         await self._in_thread(self._db, self.books.warm_up, connections)

@@ -2,9 +2,9 @@
 
 A worker's event loop must wake within a few milliseconds of each booked send slot. Judging a
 chunk (ORM rows, send-time facts, rules, rendering) and recording its outcomes are pure-Python
-CPU work: in a thread of the worker they held the GIL while sends came due, which was a third of
-the time its loop stalled in ``bench/notify``. In a process of their own they only compete for a
-core, which the operating system hands over far sooner than the GIL.
+CPU work: in a thread of the worker they would hold the GIL while sends come due, and the event
+loop would wake late for them. In a process of their own they only compete for a core, which the
+operating system hands over far sooner than the GIL.
 
 The judging process works for its worker under the worker's id (claims and leases are the
 worker's), ends when the worker ends (even by SIGKILL), and is replaced if it dies.

@@ -53,8 +53,8 @@ class Limits:
         """How late a booked send may still leave, in seconds: a quarter of the headroom's share
         of a second (10 ms of the 40 ms at 4 %), the rest being left to what happens between
         this check and the provider's count of the request: the client library's work, a
-        process kept waiting for a core, the provider's own delay (``bench/notify`` measured up
-        to 40 ms of it on a busy 2-core machine). Booked slots are paced at
+        process kept waiting for a core, the provider's own delay, which on a busy machine can
+        be several times that quarter. Booked slots are paced at
         ``(1 - headroom)`` of the rate, so sends that each reach the provider at most that much
         later than their slot still stay under the rate in every second."""
         return 0.25 * self.headroom_at(self.per_second)

@@ -53,8 +53,8 @@ LANE_BACKOFF_MAX = 15.0
 class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOPA_NOTIFY_", env_file=".env", extra="ignore")
 
-    # Rows claimed at a time, split over the lanes; a lane's share is judged in chunks of about
-    # one booking (a tenth of a second of the channel's rate) and its lease is renewed meanwhile.
+    # Rows claimed at a time, split over the lanes; a lane's share is claimed and judged in
+    # chunks (delivery.CHUNK_SECONDS of the channel's rate) and its lease is renewed meanwhile.
     batch_size: int = 2000
     poll_seconds: float = 1.0
     # Planning is idempotent; every worker may plan. 0 turns planning off for this worker.
@@ -68,11 +68,11 @@ class NotifierSettings(BaseSettings):
     # notifier.judging), so that its event loop keeps its send slots.
     judging_process: bool = True
     # The judging process works ahead of the lanes (a chunk is judged while the one before it is
-    # sent), while each send is due at its own instant: when the cores are short, the operating
-    # system should run the worker first. At equal niceness a quarter of the sends in
-    # ``bench/notify`` woke too late for their slots on a busy 2-core machine. Not too far back
-    # either: beside other busy processes, at niceness 10 the chunks came too late and delivery
-    # fell to 0.69-0.86 of the limit, at 5 it held 0.95 (bench/README.md).
+    # sent), while each of the worker's sends is due at its own instant: when the cores are
+    # short, the operating system should run the worker first, so the judging process is the
+    # nicer of the two. Only a little nicer: it must not wait behind every other busy process on
+    # the host either, or the lanes run out of judged chunks. The runs behind the default are in
+    # bench/README.md ("Beside other busy processes").
     judging_niceness: int = Field(default=5, ge=0, le=19)
 
     def connections(self) -> int:

@@ -59,9 +59,9 @@ ZERO = rules.ZERO
 PAR_THRESHOLDS = (1, 30, 90)
 CONVERSION_DAYS = 3
 # The notifier's campaign purposes (notifier.rules.CAMPAIGN_PURPOSES; the API does not
-# import the bot): what "reached" means for opt-out and complaint rates.
+# import the notifier): what "reached" means for opt-out and complaint rates.
 CAMPAIGN_PURPOSES = ("reminder", "incentive")
-# The deliverer's final decisions on a message (notifier/delivery.py); "rescheduled" and
+# The deliverer's final decisions on a message (notifier/outcomes.py); "rescheduled" and
 # "planned" are not outcomes.
 DELIVERY_OUTCOMES = ("sent", "failed", "dead", "unknown", "suppressed")
 RECEIPTS = ("delivered", "read", "failed")

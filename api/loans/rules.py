@@ -4,7 +4,7 @@ Every place that decides how a payment is spread or where a loan stands calls th
 ``record_payment`` for live confirmations (:mod:`api.payments.service`), the CSV import's bulk
 payments and schedule changes (:mod:`portfolio.importer.load`), the seed and demo histories
 (:mod:`portfolio.history`), the borrower's loan position (:mod:`api.loans.service`) and the
-reminder planner (:mod:`notifier.planner`). ``tests/data/test_money_paths.py`` checks that the
+reminder planner (:mod:`notifier.candidates`). ``tests/data/test_money_paths.py`` checks that the
 bulk paths and ``record_payment`` write the same rows.
 
 The functions are pure: no session, no clock, no currency conversion. Every amount of one call is

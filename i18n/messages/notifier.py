@@ -3,7 +3,7 @@
 Every campaign text is rendered by :mod:`notifier.render`, which appends the opt-out line
 (``common.opt_out_line``) in the same language. Rule C-7: no threats, no shaming, no legal
 bluffs; conditions of incentives stated plainly. ``config/banned_phrases.yml`` is checked against
-every rendering by ``tests/notifier/test_templates.py``.
+every rendering by ``tests/notifier/test_notify_templates.py``.
 """
 
 from i18n.messages import N_, NP_
