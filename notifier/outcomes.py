@@ -239,10 +239,7 @@ class Outcomes:
             self._wait_for_limit(session, row, result, job, at, "rate_limited")
             stats.rate_limited += 1
         elif outcome == SendOutcome.outside_window:
-            row.attempts -= 1
-            row.status = OutboxStatus.retry
-            row.send_at = at
-            row.claimed_by = None
+            _back_to_queue(row, at, refused=True)
             row.last_error = FORCE_TEMPLATE
             self._log(session, row, at, "rescheduled", "whatsapp_window", job_audit(job, at))
             stats.retried += 1
@@ -267,21 +264,11 @@ class Outcomes:
     ) -> None:
         # Refused before delivery, and not the borrower's doing: the message waits, unsent, for
         # the channel to be resumed; nobody is opted out.
-        row.attempts -= 1
-        row.status = OutboxStatus.retry
-        row.send_at = at
-        row.claimed_by = None
+        _back_to_queue(row, at, refused=True)
         row.last_error = result.error
         self._log(session, row, at, "rescheduled", "channel_halted", job_audit(job, at))
         # Seen by an operator in ``kopa cases`` until ``kopa notify resume``.
-        outbox.add_dead_letter(
-            session,
-            row,
-            at=at,
-            reason=DeadLetterReason.channel_error,
-            error=result.error,
-            worker_id=self.worker_id,
-        )
+        self._dead_letter(session, row, at, DeadLetterReason.channel_error, result)
 
     def _wait_for_limit(
         self,
@@ -294,10 +281,7 @@ class Outcomes:
     ) -> None:
         """A 429 of the channel, or of one recipient (``rule``): back after ``retry_after``."""
         wait = (result.retry_after or 1.0) + self.config.delivery.retry_after_slack_seconds
-        row.attempts -= 1  # refused before delivery: not an attempt on the borrower
-        row.status = OutboxStatus.retry
-        row.send_at = at + timedelta(seconds=wait)
-        row.claimed_by = None
+        _back_to_queue(row, at + timedelta(seconds=wait), refused=True)
         self._log(
             session, row, at, "rescheduled", rule, job_audit(job, row.send_at), retry_after=wait
         )
@@ -308,15 +292,20 @@ class Outcomes:
         row.status = OutboxStatus.dead
         row.last_error = result.error
         self._log(session, row, at, "dead", "retries_exhausted", job_audit(job, at))
-        outbox.add_dead_letter(
-            session,
-            row,
-            at=at,
-            reason=DeadLetterReason.retries_exhausted,
-            error=result.error,
-            worker_id=self.worker_id,
-        )
+        self._dead_letter(session, row, at, DeadLetterReason.retries_exhausted, result)
         self._alert_officer(session, row, at)
+
+    def _dead_letter(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        at: datetime,
+        reason: DeadLetterReason,
+        result: SendResult,
+    ) -> None:
+        outbox.add_dead_letter(
+            session, row, at=at, reason=reason, error=result.error, worker_id=self.worker_id
+        )
 
     def _retry_later(
         self, session: Session, row: OutboxMessage, result: SendResult, job: Job, at: datetime
@@ -326,9 +315,7 @@ class Outcomes:
         ceiling = min(
             delivery.backoff_cap_seconds, delivery.backoff_base_seconds * 2 ** (row.attempts - 1)
         )
-        row.status = OutboxStatus.retry
-        row.send_at = at + timedelta(seconds=random.uniform(0, ceiling))
-        row.claimed_by = None
+        _back_to_queue(row, at + timedelta(seconds=random.uniform(0, ceiling)), refused=False)
         row.last_error = result.error
         self._log(session, row, at, "rescheduled", "retryable_failure", job_audit(job, row.send_at))
 
@@ -381,3 +368,13 @@ class Outcomes:
             args={"account": loan.account_reference if loan else "-", "attempts": row.attempts},
             send_at=at,
         )
+
+
+def _back_to_queue(row: OutboxMessage, send_at: datetime, *, refused: bool) -> None:
+    """Queue ``row`` again for ``send_at``; ``refused``: the provider refused it before delivery,
+    so its attempt does not count against the borrower's tries."""
+    if refused:
+        row.attempts -= 1
+    row.status = OutboxStatus.retry
+    row.send_at = send_at
+    row.claimed_by = None
