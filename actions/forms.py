@@ -122,7 +122,9 @@ class ValidatePromiseForm(FormValidationAction):
             _text(tracker), tracker, tracker.get_slot("promise_currency"), due_now
         )
         slots: dict[str, Any] = {"promise_amount": str(amount) if amount is not None else UNPARSED}
-        if when is not None and tracker.get_slot("promise_date") is None:
+        # A date in the answer is the borrower's latest word: it replaces one carried from an
+        # earlier message ("I had promised Monday ..." then "I can pay 10000 Thursday").
+        if when is not None:
             slots["promise_date"] = when.isoformat()
         return slots
 

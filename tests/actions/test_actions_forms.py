@@ -69,6 +69,27 @@ async def test_amount_and_date_in_one_answer_are_both_taken(fake_api: FakeLoanAp
     assert dispatcher.messages == []
 
 
+async def test_a_date_in_the_amount_answer_replaces_one_carried_from_earlier(
+    fake_api: FakeLoanApi,
+) -> None:
+    carried = (today() + timedelta(days=1)).isoformat()
+    tracker = promise_tracker("1500 in 5 days", "promise_amount", promise_date=carried)
+    dispatcher, result = await validate(ValidatePromiseForm(), tracker)
+    assert result["promise_amount"] == "1500.00"
+    assert result["promise_date"] == (today() + timedelta(days=5)).isoformat()
+    assert dispatcher.messages == []
+
+
+async def test_an_amount_answer_without_a_date_keeps_the_carried_date(
+    fake_api: FakeLoanApi,
+) -> None:
+    carried = (today() + timedelta(days=1)).isoformat()
+    tracker = promise_tracker("1500", "promise_amount", promise_date=carried)
+    _, result = await validate(ValidatePromiseForm(), tracker)
+    assert result["promise_amount"] == "1500.00"
+    assert result.get("promise_date", carried) == carried
+
+
 @pytest.mark.parametrize(
     ("text", "locale", "expected"),
     [("half", "en", "1500.00"), ("la moitié", "fr", "1500.00"), ("nusu", "sw", "1500.00")],
