@@ -350,9 +350,9 @@ class Outcomes:
             .join(Borrower, Borrower.officer_id == Officer.id)
             .where(Borrower.id == row.borrower_id)
         )
-        loan = session.get(Loan, row.loan_id) if row.loan_id is not None else None
         if officer is None or officer.channel is None or officer.chat_id is None:
             return
+        loan = session.get(Loan, row.loan_id) if row.loan_id is not None else None
         outbox_service.enqueue(
             session=session,
             business_key=f"notify:dead:{row.id}",
