@@ -1,8 +1,9 @@
 """Every table, imported once so that metadata (Alembic, tests) sees the whole schema."""
 
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
-from api.branches.models import BorrowerGroup, Branch, Officer, StaffRole
+from api.branches.models import BorrowerGroup, Branch, Officer, OfficerBranch, StaffRole
 from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
+from api.console.models import ConsoleSession, LoginAttempt
 from api.core.db import Base
 from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
@@ -25,6 +26,7 @@ __all__ = [
     "ChannelIdentity",
     "ChatAlias",
     "Consent",
+    "ConsoleSession",
     "ContactEvent",
     "DeadLetter",
     "DeadLetterReason",
@@ -35,7 +37,9 @@ __all__ = [
     "InstallmentStatus",
     "Loan",
     "LoanStatus",
+    "LoginAttempt",
     "Officer",
+    "OfficerBranch",
     "OutboxMessage",
     "OutboxStatus",
     "Payment",

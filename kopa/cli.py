@@ -11,6 +11,7 @@ from kopa.commands import demo as demo_commands
 from kopa.commands import imports as import_commands
 from kopa.commands import kpis as kpi_commands
 from kopa.commands import notify as notify_commands
+from kopa.commands import officers as officer_commands
 from kopa.commands import retention as retention_commands
 from kopa.commands import seed as seed_commands
 from kopa.commands import serve as serve_commands
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(notify_commands.app, name="notify")
+app.add_typer(officer_commands.app, name="officers")
 app.add_typer(retention_commands.app, name="retention")
 app.add_typer(serve_commands.app, name="serve")
 app.add_typer(seed_commands.app, name="seed")

@@ -31,12 +31,20 @@ class Branch(Base):
 
 
 class StaffRole(enum.StrEnum):
+    """What a member of staff sees in the console: their branch, their branches, or all."""
+
     officer = "officer"
     manager = "manager"
+    admin = "admin"
 
 
 class Officer(Base):
-    """A loan officer or branch manager, reachable on a chat channel for escalations."""
+    """A loan officer, branch manager or administrator.
+
+    Reachable on a chat channel for escalations, and (with an email and a password) able to
+    sign in to the web console. The password is an Argon2 hash; ``failed_logins`` counts wrong
+    passwords since the last success and ``locked_until`` refuses every sign-in until then.
+    """
 
     __tablename__ = "branch_officer"
 
@@ -47,6 +55,19 @@ class Officer(Base):
     channel: Mapped[str | None] = mapped_column(String(16))  # telegram | whatsapp
     chat_id: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(8), default="en")
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OfficerBranch(Base):
+    """A further branch a manager oversees, beyond the one they belong to."""
+
+    __tablename__ = "branch_officer_branch"
+
+    officer_id: Mapped[int] = mapped_column(ForeignKey("branch_officer.id"), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
 
 
 class BorrowerGroup(Base):

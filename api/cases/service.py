@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from api.borrowers import service as borrower_service
 from api.borrowers.models import Borrower, Channel
 from api.branches.models import Officer, StaffRole
+from api.branches.service import in_scope
 from api.cases.exceptions import (
     CaseClosed,
     CaseIdempotencyKeyReused,
@@ -517,10 +518,12 @@ def officer_by_chat(session: Session, *, chat_id: str, channel: str | None = Non
     return officer
 
 
-def _authorize(case: Case, borrower: Borrower, officer: Officer) -> None:
+def _authorize(session: Session, case: Case, borrower: Borrower, officer: Officer) -> None:
+    """The assigned officer, the one it was escalated to, a manager of the borrower's branch or
+    an admin may act on a case."""
     if officer.id in (case.assigned_officer_id, case.escalated_to_id):
         return
-    if officer.role == StaffRole.manager and officer.branch_id == borrower.branch_id:
+    if officer.role != StaffRole.officer and in_scope(session, officer, borrower.branch_id):
         return
     raise NotCaseOfficer()
 
@@ -535,17 +538,38 @@ def act(
     officer_channel: str | None = None,
     outcome: CaseOutcome | None = None,
 ) -> Case:
-    """Acknowledge, mark called or resolve a case as its officer (or the branch manager).
-
-    Repeating an action (a button pressed twice) changes nothing and tells nobody twice.
+    """Acknowledge, mark called or resolve a case as the officer behind a chat.
 
     Raises:
-        CaseNotFound, OfficerNotFound, NotCaseOfficer, CaseClosed, OutcomeRequired.
+        CaseNotFound, OfficerNotFound, and what :func:`act_as` raises.
     """
     case = find_case(session, reference)
     officer = officer_by_chat(session, chat_id=officer_chat_id, channel=officer_channel)
+    return act_as(
+        session=session, case=case, action=action, officer=officer, now=now, outcome=outcome
+    )
+
+
+def act_as(
+    *,
+    session: Session,
+    case: Case,
+    action: str,
+    officer: Officer,
+    now: datetime,
+    outcome: CaseOutcome | None = None,
+    via: str | None = None,
+) -> Case:
+    """Acknowledge, mark called or resolve ``case`` as ``officer`` (chat buttons and console).
+
+    Repeating an action (a button pressed twice) changes nothing and tells nobody twice.
+    ``via`` names where the officer acted (``console``) in the ledger's audit detail.
+
+    Raises:
+        NotCaseOfficer, CaseClosed, OutcomeRequired.
+    """
     borrower = session.get_one(Borrower, case.borrower_id)
-    _authorize(case, borrower, officer)
+    _authorize(session, case, borrower, officer)
     if case.status == CaseStatus.resolved:
         if action == "resolve" and outcome == case.outcome:
             return case
@@ -590,7 +614,11 @@ def act(
         borrower_id=borrower.id,
         loan_id=case.loan_id,
         case_id=case.id,
-        detail={"officer_id": officer.id, **({"outcome": outcome.value} if outcome else {})},
+        detail={
+            "officer_id": officer.id,
+            **({"outcome": outcome.value} if outcome else {}),
+            **({"via": via} if via else {}),
+        },
     )
     _tell_borrower(session, case=case, borrower=borrower, key=key, args=args, now=now)
     session.flush()

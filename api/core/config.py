@@ -53,6 +53,22 @@ class CasePolicy(BaseModel):
     max_notes_per_day: int = 20
 
 
+class ConsolePolicy(BaseModel):
+    """Sign-in and sessions of the officers' web console."""
+
+    # A session ends after this long without a request, and in any case this long after sign-in.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # This many wrong passwords in a row lock the account for ``lockout_minutes``.
+    max_failures: int = 5
+    lockout_minutes: int = 15
+    # One address may fail this many sign-ins (any accounts) per window before it is refused
+    # without checking: slows guessing across many accounts, which the lockout does not.
+    failures_per_address: int = 20
+    address_window_minutes: int = 15
+    min_password_length: int = 12
+
+
 class RetentionPolicy(BaseModel):
     """What ``kopa retention run`` removes, and where Rasa keeps its conversations.
 
@@ -96,6 +112,7 @@ class Settings(BaseSettings):
     promises: PromisePolicy = PromisePolicy()
     cases: CasePolicy = CasePolicy()
     retention: RetentionPolicy = RetentionPolicy()
+    console: ConsolePolicy = ConsolePolicy()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
