@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -67,8 +68,8 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def api(session: Session, clock: Clock) -> Iterator[Api]:
+def app_on(session: Session, clock: Clock) -> FastAPI:
+    """The API app on the test's session and clock."""
     app = create_app()
 
     def _session() -> Iterator[Session]:
@@ -83,5 +84,19 @@ def api(session: Session, clock: Clock) -> Iterator[Api]:
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_now] = lambda: clock.now
-    with TestClient(app, raise_server_exceptions=False) as client:
+    return app
+
+
+@pytest.fixture
+def api(session: Session, clock: Clock) -> Iterator[Api]:
+    with TestClient(app_on(session, clock), raise_server_exceptions=False) as client:
         yield Api(client, clock, get_settings().service_token.get_secret_value())
+
+
+@pytest.fixture
+def browser(session: Session, clock: Clock) -> Iterator[TestClient]:
+    """A client that keeps cookies over HTTPS, as a browser on the console does (its cookies
+    are Secure, so a plain-HTTP client would never send them back)."""
+    app = app_on(session, clock)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        yield client

@@ -1,0 +1,256 @@
+"""The console's queue: scope per role (the BOLA way), order, claiming, French pages."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.borrowers.models import Borrower
+from api.branches.models import Branch, Officer, StaffRole
+from api.cases import service as case_service
+from api.cases.models import Case, CaseKind, CaseStatus
+from api.ledger.models import ContactEvent
+from api.loans.models import Loan
+from api.outbox.models import OutboxMessage
+from i18n import format_moment, format_money
+from tests.api.conftest import Clock
+from tests.api.console_pages import cheap_hashing, csrf_token, make_staff, sign_in
+from tests.api.factories import (
+    make_borrower,
+    make_branch,
+    make_loan,
+    make_officer,
+    make_verified_identity,
+)
+
+pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__)
+
+
+@dataclass
+class Portfolio:
+    """Branches A and B (a manager oversees both) and C; an officer of A; an admin."""
+
+    a: Branch
+    b: Branch
+    c: Branch
+    officer: Officer
+    colleague: Officer
+    manager: Officer
+    admin: Officer
+    cases: dict[str, Case]  # by name: a_old, a_missed, a_new, a_colleague, b, c
+
+
+def _case(session: Session, clock: Clock, branch: Branch, officer: Officer, kind: CaseKind) -> Case:
+    borrower = make_borrower(session, branch, officer=officer, full_name="Wanjiku Njeri")
+    loan = make_loan(session, borrower, schedule=[(date(2026, 11, 20), "1500.00", "150.00", "0")])
+    make_verified_identity(session, borrower, at=clock.now)
+    opened = case_service.open_case(
+        session=session, borrower=borrower, kind=kind, now=clock.now, channel="telegram", loan=loan
+    )
+    return opened.case
+
+
+@pytest.fixture
+def portfolio(session: Session, clock: Clock) -> Portfolio:
+    a, b, c = make_branch(session), make_branch(session), make_branch(session)
+    officer = make_staff(session, [a], email="officer@mfi.example")
+    colleague = make_officer(session, a, name="Peter Kamau")
+    manager = make_staff(session, [a, b], role=StaffRole.manager, email="manager@mfi.example")
+    admin = make_staff(session, [c], role=StaffRole.admin, email="admin@mfi.example")
+    cases = {"a_old": _case(session, clock, a, officer, CaseKind.complaint)}
+    clock.advance(hours=1)
+    # Hardship's deadline (48 h) is the longest: the case opened second misses its deadline
+    # before the complaint opened first does (72 h), and comes first in the queue.
+    cases["a_missed"] = _case(session, clock, a, officer, CaseKind.officer_request)
+    clock.advance(hours=1)
+    cases["a_new"] = _case(session, clock, a, officer, CaseKind.hardship)
+    cases["a_colleague"] = _case(session, clock, a, colleague, CaseKind.hardship)
+    cases["b"] = _case(session, clock, b, make_officer(session, b), CaseKind.hardship)
+    cases["c"] = _case(session, clock, c, make_officer(session, c), CaseKind.hardship)
+    clock.advance(hours=25)  # past the officer request's 24 hours only
+    session.commit()
+    return Portfolio(a, b, c, officer, colleague, manager, admin, cases)
+
+
+def _references(page_text: str, portfolio: Portfolio) -> list[str]:
+    shown = [
+        (page_text.find(f'id="case-{c.reference}"'), name) for name, c in portfolio.cases.items()
+    ]
+    return [name for at, name in sorted(shown) if at >= 0]
+
+
+def _signed_in_as(browser: TestClient, who: str) -> str:
+    """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
+    sign_in(browser, f"{who}@mfi.example")
+    return csrf_token(browser.get("/console/queue"))
+
+
+def _claim(browser: TestClient, token: str, case: Case, **headers: str) -> httpx.Response:
+    return browser.post(
+        f"/console/cases/{case.reference}/claim", data={"csrf_token": token}, headers=headers
+    )
+
+
+def _borrower_updates(session: Session, case: Case) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(
+        OutboxMessage.case_id == case.id, OutboxMessage.purpose == "case_update"
+    )
+    return list(session.scalars(query))
+
+
+def test_the_queue_needs_a_session(browser: TestClient) -> None:
+    response = browser.get("/console/queue", follow_redirects=False)
+
+    assert (response.status_code, response.headers["location"]) == (303, "/console/login")
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("officer", ["a_missed", "a_old", "a_new", "a_colleague"]),
+        ("manager", ["a_missed", "a_old", "a_new", "a_colleague", "b"]),
+        ("admin", ["a_missed", "a_old", "a_new", "a_colleague", "b", "c"]),
+    ],
+)
+def test_each_role_sees_its_scope_missed_deadlines_first_then_oldest(
+    browser: TestClient, portfolio: Portfolio, who: str, expected: list[str]
+) -> None:
+    sign_in(browser, f"{who}@mfi.example")
+
+    page = browser.get("/console/queue")
+
+    assert page.status_code == 200
+    assert _references(page.text, portfolio) == expected
+    assert "deadline missed" in page.text
+    assert "Wanjiku" in page.text and "Njeri" not in page.text  # first names only
+
+
+@pytest.mark.parametrize(("who", "outside"), [("officer", "b"), ("officer", "c"), ("manager", "c")])
+def test_a_case_outside_ones_branches_is_not_found(
+    browser: TestClient, portfolio: Portfolio, session: Session, who: str, outside: str
+) -> None:
+    token = _signed_in_as(browser, who)
+    case = portfolio.cases[outside]
+
+    response = _claim(browser, token, case)
+    missing = browser.post("/console/cases/HD-ZZZZZ/claim", data={"csrf_token": token})
+
+    assert (response.status_code, missing.status_code) == (404, 404)
+    assert response.text == missing.text  # another branch's reference cannot be told apart
+    session.refresh(case)
+    assert case.status == CaseStatus.open
+
+
+def test_claiming_from_the_queue_acknowledges_the_case_and_tells_the_borrower(
+    browser: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+) -> None:
+    token = _signed_in_as(browser, "officer")
+    case = portfolio.cases["a_new"]
+
+    response = _claim(browser, token, case, **{"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith(f'<tr id="case-{case.reference}"')
+    assert f"Case {case.reference} acknowledged. The borrower has been told." in response.text
+    session.refresh(case)
+    assert (case.status, case.acknowledged_at) == (CaseStatus.acknowledged, clock.now)
+    audit = session.scalars(
+        select(ContactEvent).where(
+            ContactEvent.case_id == case.id, ContactEvent.decision == "acknowledged"
+        )
+    ).one()
+    assert (audit.rule, audit.detail) == (
+        "officer:officer",
+        {"officer_id": portfolio.officer.id, "via": "console"},
+    )
+    assert [m.message_key for m in _borrower_updates(session, case)] == [
+        "cases.update.acknowledged"
+    ]
+
+
+def test_claiming_twice_changes_nothing_the_second_time(
+    browser: TestClient, portfolio: Portfolio, session: Session
+) -> None:
+    token = _signed_in_as(browser, "officer")
+    case = portfolio.cases["a_new"]
+
+    answers = [_claim(browser, token, case).status_code for _ in range(2)]
+
+    assert answers == [200, 200]
+    assert len(_borrower_updates(session, case)) == 1
+
+
+@pytest.mark.parametrize(
+    ("who", "name", "answer", "status", "notice"),
+    [
+        # A colleague's case is theirs (or the manager's) to claim, as with the chat buttons.
+        ("officer", "a_colleague", 403, CaseStatus.open, "is assigned to another officer."),
+        ("manager", "b", 200, CaseStatus.acknowledged, "acknowledged. The borrower has been"),
+        ("admin", "a_colleague", 200, CaseStatus.acknowledged, "acknowledged. The borrower"),
+    ],
+)
+def test_who_may_claim_a_case_of_their_scope(
+    browser: TestClient,
+    portfolio: Portfolio,
+    session: Session,
+    who: str,
+    name: str,
+    answer: int,
+    status: CaseStatus,
+    notice: str,
+) -> None:
+    token = _signed_in_as(browser, who)
+    case = portfolio.cases[name]
+
+    response = _claim(browser, token, case)
+
+    assert response.status_code == answer
+    assert f"Case {case.reference} {notice}" in response.text
+    session.refresh(case)
+    assert case.status == status
+
+
+def test_claiming_without_the_form_token_is_refused(
+    browser: TestClient, portfolio: Portfolio, session: Session
+) -> None:
+    sign_in(browser, "officer@mfi.example")
+    case = portfolio.cases["a_new"]
+
+    no_token = browser.post(f"/console/cases/{case.reference}/claim")
+    forged = browser.post(f"/console/cases/{case.reference}/claim", data={"csrf_token": "x"})
+
+    assert (no_token.status_code, forged.status_code) == (403, 403)
+    session.refresh(case)
+    assert case.status == CaseStatus.open
+
+
+def test_the_queue_speaks_french_with_french_amounts_and_dates(
+    browser: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+) -> None:
+    french = make_staff(session, [portfolio.a], email="agent@mfi.example", locale="fr")
+    session.commit()
+    sign_in(browser, french.email)
+
+    text = html.unescape(browser.get("/console/queue").text)
+
+    case = portfolio.cases["a_new"]
+    loan = session.get_one(Loan, case.loan_id)
+    borrower = session.get_one(Borrower, case.borrower_id)
+    assert borrower.branch_id == portfolio.a.id
+    assert '<html lang="fr">' in text
+    assert "Cas à traiter" in text and "4 cas ouverts" in text
+    assert "délai dépassé" in text and "Prendre en charge" in text
+    assert "demande d'aide (difficultés)" in text  # the case kind, from the cases catalog
+    arrears = format_money("1650.00", loan.currency, "fr")
+    assert arrears in text and arrears != format_money("1650.00", loan.currency, "en")
+    due = format_moment(case.sla_due_at, "fr", portfolio.a.timezone)
+    assert due in text and "déc." in due
+    assert "Deadline" not in text and "Claim" not in text
+    assert clock.now - case.created_at == timedelta(hours=25)
