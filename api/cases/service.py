@@ -22,15 +22,9 @@ from sqlalchemy.orm import Session
 from api.borrowers import service as borrower_service
 from api.borrowers.models import Borrower, Channel
 from api.branches.models import Officer, StaffRole
-from api.branches.service import in_scope
 from api.cases.exceptions import (
-    CaseClosed,
     CaseIdempotencyKeyReused,
-    CaseNotFound,
     NoOfficer,
-    NotCaseOfficer,
-    OfficerNotFound,
-    OutcomeRequired,
 )
 from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
 from api.core.config import CasePolicy, get_settings
@@ -230,7 +224,7 @@ def open_case(
         case_id=case.id,
         channel=channel,
     )
-    _alert_officer(
+    alert_officer(
         session,
         case=case,
         borrower=borrower,
@@ -411,7 +405,7 @@ def officer_buttons(reference: str) -> list[dict[str, str]]:
     return buttons
 
 
-def _alert_officer(
+def alert_officer(
     session: Session,
     *,
     case: Case,
@@ -454,7 +448,7 @@ def _alert_officer(
     )
 
 
-def _tell_borrower(
+def tell_borrower(
     session: Session,
     *,
     case: Case,
@@ -499,202 +493,6 @@ def _tell_borrower(
         case_id=case.id,
         send_at=now,
     )
-
-
-def find_case(session: Session, reference: str) -> Case:
-    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
-    if case is None:
-        raise CaseNotFound()
-    return case
-
-
-def officer_by_chat(session: Session, *, chat_id: str, channel: str | None = None) -> Officer:
-    query = select(Officer).where(Officer.chat_id == chat_id)
-    if channel is not None:
-        query = query.where(Officer.channel == channel)
-    officer = session.scalar(query.order_by(Officer.id))
-    if officer is None:
-        raise OfficerNotFound()
-    return officer
-
-
-def _authorize(session: Session, case: Case, borrower: Borrower, officer: Officer) -> None:
-    """The assigned officer, the one it was escalated to, a manager of the borrower's branch or
-    an admin may act on a case."""
-    if officer.id in (case.assigned_officer_id, case.escalated_to_id):
-        return
-    if officer.role != StaffRole.officer and in_scope(session, officer, borrower.branch_id):
-        return
-    raise NotCaseOfficer()
-
-
-def act(
-    *,
-    session: Session,
-    reference: str,
-    action: str,
-    officer_chat_id: str,
-    now: datetime,
-    officer_channel: str | None = None,
-    outcome: CaseOutcome | None = None,
-) -> Case:
-    """Acknowledge, mark called or resolve a case as the officer behind a chat.
-
-    Raises:
-        CaseNotFound, OfficerNotFound, and what :func:`act_as` raises.
-    """
-    case = find_case(session, reference)
-    officer = officer_by_chat(session, chat_id=officer_chat_id, channel=officer_channel)
-    return act_as(
-        session=session, case=case, action=action, officer=officer, now=now, outcome=outcome
-    )
-
-
-def act_as(
-    *,
-    session: Session,
-    case: Case,
-    action: str,
-    officer: Officer,
-    now: datetime,
-    outcome: CaseOutcome | None = None,
-    via: str | None = None,
-) -> Case:
-    """Acknowledge, mark called or resolve ``case`` as ``officer`` (chat buttons and console).
-
-    Repeating an action (a button pressed twice) changes nothing and tells nobody twice.
-    ``via`` names where the officer acted (``console``) in the ledger's audit detail.
-
-    Raises:
-        NotCaseOfficer, CaseClosed, OutcomeRequired.
-    """
-    borrower = session.get_one(Borrower, case.borrower_id)
-    _authorize(session, case, borrower, officer)
-    if case.status == CaseStatus.resolved:
-        if action == "resolve" and outcome == case.outcome:
-            return case
-        raise CaseClosed()
-
-    if action == "acknowledge":
-        if case.status != CaseStatus.open:
-            return case
-        case.status = CaseStatus.acknowledged
-        case.acknowledged_at = now
-        args: dict[str, Any] = {"reference": case.reference, "officer_name": officer.name}
-        key = "cases.update.acknowledged"
-    elif action == "called":
-        if case.status == CaseStatus.called:
-            return case
-        case.status = CaseStatus.called
-        case.acknowledged_at = case.acknowledged_at or now
-        case.called_at = now
-        args = {"reference": case.reference, "officer_name": officer.name}
-        key = "cases.update.called"
-    elif action == "resolve":
-        if outcome is None:
-            raise OutcomeRequired()
-        case.status = CaseStatus.resolved
-        case.outcome = outcome
-        case.acknowledged_at = case.acknowledged_at or now
-        case.resolved_at = now
-        args = {"reference": case.reference, "outcome": nested(f"cases.outcome.{outcome.value}")}
-        key = "cases.update.resolved"
-        session.flush()
-        _unpause_if_last(session, case)
-    else:  # pragma: no cover - the router only routes the three actions
-        raise ValueError(action)
-
-    ledger.record(
-        session=session,
-        at=now,
-        direction="internal",
-        kind="case",
-        decision=case.status.value,
-        rule=f"officer:{officer.role.value}",
-        borrower_id=borrower.id,
-        loan_id=case.loan_id,
-        case_id=case.id,
-        detail={
-            "officer_id": officer.id,
-            **({"outcome": outcome.value} if outcome else {}),
-            **({"via": via} if via else {}),
-        },
-    )
-    _tell_borrower(session, case=case, borrower=borrower, key=key, args=args, now=now)
-    session.flush()
-    return case
-
-
-def _unpause_if_last(session: Session, case: Case) -> None:
-    """Collection resumes only when none of the borrower's hardship cases is still open."""
-    if case.kind is not CaseKind.hardship:
-        return
-    still_open = session.scalar(
-        select(Case.id).where(
-            Case.borrower_id == case.borrower_id,
-            Case.kind == CaseKind.hardship,
-            Case.status.in_(UNRESOLVED),
-        )
-    )
-    if still_open is None:
-        for loan in loan_service.loans_of(session, case.borrower_id):
-            loan.collection_paused = False
-
-
-def escalate_overdue(*, session: Session, now: datetime) -> list[Case]:
-    """Hand every case nobody acknowledged before its SLA to the branch manager."""
-    overdue = list(
-        session.scalars(
-            select(Case)
-            .where(
-                Case.status == CaseStatus.open,
-                Case.escalated_at.is_(None),
-                Case.sla_due_at < now,
-            )
-            .order_by(Case.sla_due_at, Case.id)
-        )
-    )
-    for case in overdue:
-        borrower = session.get_one(Borrower, case.borrower_id)
-        manager = branch_manager(session, borrower.branch_id)
-        case.escalated_at = now
-        case.escalated_to_id = manager.id if manager else None
-        ledger.record(
-            session=session,
-            at=now,
-            direction="internal",
-            kind="case",
-            decision="escalated" if manager else "escalation_failed",
-            rule="sla_missed" if manager else "no_manager",
-            borrower_id=borrower.id,
-            loan_id=case.loan_id,
-            case_id=case.id,
-        )
-        if manager is None:
-            continue
-        assigned = session.get(Officer, case.assigned_officer_id)
-        _alert_officer(
-            session,
-            case=case,
-            borrower=borrower,
-            officer=manager,
-            key="cases.escalation_alert",
-            business_key=f"case:{case.reference}:escalation",
-            now=now,
-            extra={"officer_name": assigned.name if assigned else ""},
-        )
-    session.flush()
-    return overdue
-
-
-def list_cases(session: Session, *, status: str | None, limit: int = 200) -> list[Case]:
-    """Cases by SLA deadline; ``status=open`` means every case not yet resolved."""
-    query = select(Case).order_by(Case.sla_due_at, Case.id).limit(limit)
-    if status == "open":
-        query = query.where(Case.status.in_(UNRESOLVED))
-    elif status is not None:
-        query = query.where(Case.status == CaseStatus(status))
-    return list(session.scalars(query))
 
 
 def claim_payment(

@@ -1,6 +1,6 @@
 """The officer's queue: open cases in their scope, missed deadlines first, then the oldest.
 
-Acting on a case goes through :func:`api.cases.service.act_as`, the function the chat buttons
+Acting on a case goes through :func:`api.cases.officers.act_as`, the function the chat buttons
 use, so the console has no rules of its own; it only narrows what an officer can reach to
 their branch scope (:func:`api.branches.service.branch_scope`), answering "not found" outside it.
 """
@@ -18,6 +18,7 @@ from api.borrowers import service as borrower_service
 from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer
 from api.branches.service import branch_scope
+from api.cases import officers
 from api.cases import service as case_service
 from api.cases.exceptions import CaseNotFound
 from api.cases.models import Case, CaseStatus
@@ -86,10 +87,10 @@ def claim(session: Session, *, officer: Officer, reference: str, now: datetime) 
     """Take a case from the queue: the chat's "acknowledge", the borrower is told.
 
     Raises:
-        CaseNotFound, and what :func:`api.cases.service.act_as` raises (NotCaseOfficer, ...).
+        CaseNotFound, and what :func:`api.cases.officers.act_as` raises (NotCaseOfficer, ...).
     """
     found = scoped_case(session, officer=officer, reference=reference)
-    return case_service.act_as(
+    return officers.act_as(
         session=session, case=found, action="acknowledge", officer=officer, now=now, via="console"
     )
 
