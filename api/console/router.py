@@ -24,7 +24,16 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # ``__Host-``: the browser keeps these cookies only when Secure, for this host, on path "/".
 SESSION_COOKIE = "__Host-kopa_console"
 LOGIN_CSRF_COOKIE = "__Host-kopa_login_csrf"
-_COOKIE_FLAGS = {"httponly": True, "secure": True, "samesite": "strict", "path": "/"}
+
+
+def _set_cookie(response: Response, name: str, value: str) -> None:
+    """A browser-session cookie scripts cannot read, sent over HTTPS to this site only."""
+    response.set_cookie(name, value, httponly=True, secure=True, samesite="strict", path="/")
+
+
+def _drop_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, httponly=True, secure=True, samesite="strict", path="/")
+
 
 CsrfField = Annotated[str | None, Form(alias="csrf_token")]
 
@@ -72,7 +81,7 @@ def login_form(
 ) -> HTMLResponse:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or auth.new_csrf_token()
     response = page("login.html", locale=request_locale(accept_language), csrf_token=token)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, **_COOKIE_FLAGS)  # type: ignore[arg-type]
+    _set_cookie(response, LOGIN_CSRF_COOKIE, token)
     return response
 
 
@@ -105,8 +114,8 @@ def login(
     if result.outcome is auth.SignIn.ok:
         assert result.session_token is not None
         response = _to("/console/queue")
-        response.set_cookie(SESSION_COOKIE, result.session_token, **_COOKIE_FLAGS)  # type: ignore[arg-type]
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True)
+        _set_cookie(response, SESSION_COOKIE, result.session_token)
+        _drop_cookie(response, LOGIN_CSRF_COOKIE)
         return response
     if result.outcome is auth.SignIn.locked and result.officer is not None:
         locale = result.officer.locale
@@ -132,7 +141,7 @@ def logout(
     auth.end_session(session=session, token=request.cookies.get(SESSION_COOKIE))
     session.commit()
     response = _to("/console/login")
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
+    _drop_cookie(response, SESSION_COOKIE)
     return response
 
 
