@@ -117,8 +117,6 @@ def login(
         _set_cookie(response, SESSION_COOKIE, result.session_token)
         _drop_cookie(response, LOGIN_CSRF_COOKIE)
         return response
-    if result.outcome is auth.SignIn.locked and result.officer is not None:
-        locale = result.officer.locale
     return page(
         "login.html",
         locale=locale,

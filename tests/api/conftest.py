@@ -94,7 +94,7 @@ def api(session: Session, clock: Clock) -> Iterator[Api]:
 
 
 @pytest.fixture
-def browser(session: Session, clock: Clock) -> Iterator[TestClient]:
+def web(session: Session, clock: Clock) -> Iterator[TestClient]:
     """A client that keeps cookies over HTTPS, as a browser on the console does (its cookies
     are Secure, so a plain-HTTP client would never send them back)."""
     app = app_on(session, clock)

@@ -1,4 +1,4 @@
-"""Staff accounts and a signed-in browser for the console's tests."""
+"""Staff accounts and a signed-in client for the console's tests."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def csrf_token(page: httpx.Response) -> str:
 
 
 def sign_in(
-    browser: TestClient, email: str | None, password: str = PASSWORD, **headers: str
+    web: TestClient, email: str | None, password: str = PASSWORD, **headers: str
 ) -> httpx.Response:
-    form = browser.get("/console/login", headers=headers)
-    return browser.post(
+    form = web.get("/console/login", headers=headers)
+    return web.post(
         "/console/login",
         data={"email": email or "", "password": password, "csrf_token": csrf_token(form)},
         headers=headers,

@@ -32,9 +32,9 @@ def _attempts(session: Session, officer: Officer) -> list[str]:
 
 
 def test_sign_in_opens_a_server_side_session_in_a_secure_cookie(
-    browser: TestClient, officer: Officer, session: Session
+    web: TestClient, officer: Officer, session: Session
 ) -> None:
-    response = sign_in(browser, officer.email)
+    response = sign_in(web, officer.email)
 
     assert (response.status_code, response.headers["location"]) == (303, "/console/queue")
     cookie = response.headers["set-cookie"]
@@ -49,22 +49,22 @@ def test_sign_in_opens_a_server_side_session_in_a_secure_cookie(
         select(ConsoleSession.id_hash).where(ConsoleSession.officer_id == officer.id)
     ).all()
     assert stored == [hashlib.sha256(token.encode()).hexdigest()]  # never the token itself
-    assert browser.get("/console/queue").status_code == 200
+    assert web.get("/console/queue").status_code == 200
     assert _attempts(session, officer) == ["ok"]
 
 
-def test_each_sign_in_gets_a_new_random_session(browser: TestClient, officer: Officer) -> None:
-    first = sign_in(browser, officer.email).cookies[SESSION_COOKIE]
-    second = sign_in(browser, officer.email).cookies[SESSION_COOKIE]
+def test_each_sign_in_gets_a_new_random_session(web: TestClient, officer: Officer) -> None:
+    first = sign_in(web, officer.email).cookies[SESSION_COOKIE]
+    second = sign_in(web, officer.email).cookies[SESSION_COOKIE]
 
     assert first != second
 
 
 def test_wrong_password_or_unknown_email_is_refused_alike(
-    browser: TestClient, officer: Officer, session: Session
+    web: TestClient, officer: Officer, session: Session
 ) -> None:
-    wrong = sign_in(browser, officer.email, "not the password")
-    unknown = sign_in(browser, "nobody@mfi.example")
+    wrong = sign_in(web, officer.email, "not the password")
+    unknown = sign_in(web, "nobody@mfi.example")
 
     assert (wrong.status_code, unknown.status_code) == (401, 401)
     assert "Wrong email or password." in wrong.text
@@ -73,32 +73,32 @@ def test_wrong_password_or_unknown_email_is_refused_alike(
     session.refresh(officer)
     assert officer.failed_logins == 1
     assert _attempts(session, officer) == ["bad_credentials"]
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 303
+    assert web.get("/console/queue", follow_redirects=False).status_code == 303
 
 
 def test_the_account_locks_after_too_many_wrong_passwords(
-    browser: TestClient, officer: Officer, session: Session, clock: Clock
+    web: TestClient, officer: Officer, session: Session, clock: Clock
 ) -> None:
     policy = get_settings().console
     answers = [
-        sign_in(browser, officer.email, "wrong password!").status_code
+        sign_in(web, officer.email, "wrong password!").status_code
         for _ in range(policy.max_failures)
     ]
-    locked = sign_in(browser, officer.email)  # the right password, too late
+    locked = sign_in(web, officer.email)  # the right password, too late
 
     assert answers == [401] * policy.max_failures
     assert locked.status_code == 401
     assert "this account is locked until" in locked.text
     assert _attempts(session, officer)[-2:] == ["locked", "locked"]
     clock.advance(minutes=policy.lockout_minutes + 1)
-    assert sign_in(browser, officer.email).status_code == 303
+    assert sign_in(web, officer.email).status_code == 303
 
 
 def test_a_success_resets_the_failure_count(
-    browser: TestClient, officer: Officer, session: Session
+    web: TestClient, officer: Officer, session: Session
 ) -> None:
-    sign_in(browser, officer.email, "wrong password!")
-    sign_in(browser, officer.email)
+    sign_in(web, officer.email, "wrong password!")
+    sign_in(web, officer.email)
 
     session.refresh(officer)
     assert (officer.failed_logins, officer.locked_until) == (0, None)
@@ -115,29 +115,29 @@ def strict_address_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("strict_address_limit")
 def test_one_address_guessing_many_accounts_is_slowed_down(
-    browser: TestClient, officer: Officer, session: Session, clock: Clock
+    web: TestClient, officer: Officer, session: Session, clock: Clock
 ) -> None:
     for n in range(3):
-        assert sign_in(browser, f"guess{n}@mfi.example").status_code == 401
-    refused = sign_in(browser, officer.email)  # even the right password is not checked
+        assert sign_in(web, f"guess{n}@mfi.example").status_code == 401
+    refused = sign_in(web, officer.email)  # even the right password is not checked
 
     assert refused.status_code == 429
     assert "Too many failed sign-ins from your network" in refused.text
     assert _attempts(session, officer) == ["rate_limited"]
     clock.advance(minutes=get_settings().console.address_window_minutes + 1)
-    assert sign_in(browser, officer.email).status_code == 303
+    assert sign_in(web, officer.email).status_code == 303
 
 
 def test_sign_in_without_the_form_token_is_refused(
-    browser: TestClient, officer: Officer, session: Session
+    web: TestClient, officer: Officer, session: Session
 ) -> None:
-    browser.get("/console/login")
-    no_token = browser.post(
+    web.get("/console/login")
+    no_token = web.post(
         "/console/login",
         data={"email": officer.email, "password": "correct horse battery"},
         follow_redirects=False,
     )
-    forged = browser.post(
+    forged = web.post(
         "/console/login",
         data={
             "email": officer.email,
@@ -149,64 +149,64 @@ def test_sign_in_without_the_form_token_is_refused(
 
     assert (no_token.status_code, forged.status_code) == (403, 403)
     assert "This form has expired" in no_token.text
-    assert SESSION_COOKIE not in browser.cookies
+    assert SESSION_COOKIE not in web.cookies
     assert _attempts(session, officer) == []
 
 
 def test_sign_out_needs_the_session_token_and_ends_the_session(
-    browser: TestClient, officer: Officer
+    web: TestClient, officer: Officer
 ) -> None:
-    sign_in(browser, officer.email)
-    queue = browser.get("/console/queue")
+    sign_in(web, officer.email)
+    queue = web.get("/console/queue")
 
-    forged = browser.post("/console/logout", data={"csrf_token": "forged"})
+    forged = web.post("/console/logout", data={"csrf_token": "forged"})
     assert forged.status_code == 403
-    assert browser.get("/console/queue").status_code == 200
-    out = browser.post(
+    assert web.get("/console/queue").status_code == 200
+    out = web.post(
         "/console/logout", data={"csrf_token": csrf_token(queue)}, follow_redirects=False
     )
     assert (out.status_code, out.headers["location"]) == (303, "/console/login")
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 303
+    assert web.get("/console/queue", follow_redirects=False).status_code == 303
 
 
-def test_a_stolen_cookie_is_useless_after_sign_out(browser: TestClient, officer: Officer) -> None:
-    sign_in(browser, officer.email)
-    stolen = browser.cookies[SESSION_COOKIE]
-    queue = browser.get("/console/queue")
-    browser.post("/console/logout", data={"csrf_token": csrf_token(queue)})
+def test_a_stolen_cookie_is_useless_after_sign_out(web: TestClient, officer: Officer) -> None:
+    sign_in(web, officer.email)
+    stolen = web.cookies[SESSION_COOKIE]
+    queue = web.get("/console/queue")
+    web.post("/console/logout", data={"csrf_token": csrf_token(queue)})
 
-    browser.cookies.set(SESSION_COOKIE, stolen)
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 303
+    web.cookies.set(SESSION_COOKIE, stolen)
+    assert web.get("/console/queue", follow_redirects=False).status_code == 303
 
 
-def test_an_idle_session_ends(browser: TestClient, officer: Officer, clock: Clock) -> None:
-    sign_in(browser, officer.email)
+def test_an_idle_session_ends(web: TestClient, officer: Officer, clock: Clock) -> None:
+    sign_in(web, officer.email)
     clock.advance(minutes=get_settings().console.session_idle_minutes - 1)
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 200
+    assert web.get("/console/queue", follow_redirects=False).status_code == 200
     clock.advance(minutes=get_settings().console.session_idle_minutes - 1)
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 200
+    assert web.get("/console/queue", follow_redirects=False).status_code == 200
     clock.advance(minutes=get_settings().console.session_idle_minutes)
 
-    assert browser.get("/console/queue", follow_redirects=False).status_code == 303
+    assert web.get("/console/queue", follow_redirects=False).status_code == 303
 
 
 def test_pages_carry_security_headers_and_load_nothing_from_elsewhere(
-    browser: TestClient,
+    web: TestClient,
 ) -> None:
-    page = browser.get("/console/login")
+    page = web.get("/console/login")
 
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
     assert '<script src="/console/static/htmx.min.js"' in page.text
     assert "http://" not in page.text and "https://" not in page.text
-    htmx = browser.get("/console/static/htmx.min.js")
+    htmx = web.get("/console/static/htmx.min.js")
     assert htmx.status_code == 200
     assert 'version:"2.0.11"' in htmx.text.replace(" ", "")
 
 
-def test_the_sign_in_page_speaks_the_browsers_language(browser: TestClient) -> None:
-    page = browser.get("/console/login", headers={"Accept-Language": "fr-SN,fr;q=0.9,en;q=0.5"})
+def test_the_sign_in_page_speaks_the_browsers_language(web: TestClient) -> None:
+    page = web.get("/console/login", headers={"Accept-Language": "fr-SN,fr;q=0.9,en;q=0.5"})
 
     assert '<html lang="fr">' in page.text
     assert "Connexion à la console Kopa" in page.text

@@ -86,14 +86,14 @@ def _references(page_text: str, portfolio: Portfolio) -> list[str]:
     return [name for at, name in sorted(shown) if at >= 0]
 
 
-def _signed_in_as(browser: TestClient, who: str) -> str:
+def _signed_in_as(web: TestClient, who: str) -> str:
     """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
-    sign_in(browser, f"{who}@mfi.example")
-    return csrf_token(browser.get("/console/queue"))
+    sign_in(web, f"{who}@mfi.example")
+    return csrf_token(web.get("/console/queue"))
 
 
-def _claim(browser: TestClient, token: str, case: Case, **headers: str) -> httpx.Response:
-    return browser.post(
+def _claim(web: TestClient, token: str, case: Case, **headers: str) -> httpx.Response:
+    return web.post(
         f"/console/cases/{case.reference}/claim", data={"csrf_token": token}, headers=headers
     )
 
@@ -105,8 +105,8 @@ def _borrower_updates(session: Session, case: Case) -> list[OutboxMessage]:
     return list(session.scalars(query))
 
 
-def test_the_queue_needs_a_session(browser: TestClient) -> None:
-    response = browser.get("/console/queue", follow_redirects=False)
+def test_the_queue_needs_a_session(web: TestClient) -> None:
+    response = web.get("/console/queue", follow_redirects=False)
 
     assert (response.status_code, response.headers["location"]) == (303, "/console/login")
 
@@ -120,11 +120,11 @@ def test_the_queue_needs_a_session(browser: TestClient) -> None:
     ],
 )
 def test_each_role_sees_its_scope_missed_deadlines_first_then_oldest(
-    browser: TestClient, portfolio: Portfolio, who: str, expected: list[str]
+    web: TestClient, portfolio: Portfolio, who: str, expected: list[str]
 ) -> None:
-    sign_in(browser, f"{who}@mfi.example")
+    sign_in(web, f"{who}@mfi.example")
 
-    page = browser.get("/console/queue")
+    page = web.get("/console/queue")
 
     assert page.status_code == 200
     assert _references(page.text, portfolio) == expected
@@ -134,13 +134,13 @@ def test_each_role_sees_its_scope_missed_deadlines_first_then_oldest(
 
 @pytest.mark.parametrize(("who", "outside"), [("officer", "b"), ("officer", "c"), ("manager", "c")])
 def test_a_case_outside_ones_branches_is_not_found(
-    browser: TestClient, portfolio: Portfolio, session: Session, who: str, outside: str
+    web: TestClient, portfolio: Portfolio, session: Session, who: str, outside: str
 ) -> None:
-    token = _signed_in_as(browser, who)
+    token = _signed_in_as(web, who)
     case = portfolio.cases[outside]
 
-    response = _claim(browser, token, case)
-    missing = browser.post("/console/cases/HD-ZZZZZ/claim", data={"csrf_token": token})
+    response = _claim(web, token, case)
+    missing = web.post("/console/cases/HD-ZZZZZ/claim", data={"csrf_token": token})
 
     assert (response.status_code, missing.status_code) == (404, 404)
     assert response.text == missing.text  # another branch's reference cannot be told apart
@@ -149,12 +149,12 @@ def test_a_case_outside_ones_branches_is_not_found(
 
 
 def test_claiming_from_the_queue_acknowledges_the_case_and_tells_the_borrower(
-    browser: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+    web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    token = _signed_in_as(browser, "officer")
+    token = _signed_in_as(web, "officer")
     case = portfolio.cases["a_new"]
 
-    response = _claim(browser, token, case, **{"HX-Request": "true"})
+    response = _claim(web, token, case, **{"HX-Request": "true"})
 
     assert response.status_code == 200
     assert response.text.lstrip().startswith(f'<tr id="case-{case.reference}"')
@@ -176,12 +176,12 @@ def test_claiming_from_the_queue_acknowledges_the_case_and_tells_the_borrower(
 
 
 def test_claiming_twice_changes_nothing_the_second_time(
-    browser: TestClient, portfolio: Portfolio, session: Session
+    web: TestClient, portfolio: Portfolio, session: Session
 ) -> None:
-    token = _signed_in_as(browser, "officer")
+    token = _signed_in_as(web, "officer")
     case = portfolio.cases["a_new"]
 
-    answers = [_claim(browser, token, case).status_code for _ in range(2)]
+    answers = [_claim(web, token, case).status_code for _ in range(2)]
 
     assert answers == [200, 200]
     assert len(_borrower_updates(session, case)) == 1
@@ -197,7 +197,7 @@ def test_claiming_twice_changes_nothing_the_second_time(
     ],
 )
 def test_who_may_claim_a_case_of_their_scope(
-    browser: TestClient,
+    web: TestClient,
     portfolio: Portfolio,
     session: Session,
     who: str,
@@ -206,10 +206,10 @@ def test_who_may_claim_a_case_of_their_scope(
     status: CaseStatus,
     notice: str,
 ) -> None:
-    token = _signed_in_as(browser, who)
+    token = _signed_in_as(web, who)
     case = portfolio.cases[name]
 
-    response = _claim(browser, token, case)
+    response = _claim(web, token, case)
 
     assert response.status_code == answer
     assert f"Case {case.reference} {notice}" in response.text
@@ -218,13 +218,13 @@ def test_who_may_claim_a_case_of_their_scope(
 
 
 def test_claiming_without_the_form_token_is_refused(
-    browser: TestClient, portfolio: Portfolio, session: Session
+    web: TestClient, portfolio: Portfolio, session: Session
 ) -> None:
-    sign_in(browser, "officer@mfi.example")
+    sign_in(web, "officer@mfi.example")
     case = portfolio.cases["a_new"]
 
-    no_token = browser.post(f"/console/cases/{case.reference}/claim")
-    forged = browser.post(f"/console/cases/{case.reference}/claim", data={"csrf_token": "x"})
+    no_token = web.post(f"/console/cases/{case.reference}/claim")
+    forged = web.post(f"/console/cases/{case.reference}/claim", data={"csrf_token": "x"})
 
     assert (no_token.status_code, forged.status_code) == (403, 403)
     session.refresh(case)
@@ -232,13 +232,13 @@ def test_claiming_without_the_form_token_is_refused(
 
 
 def test_the_queue_speaks_french_with_french_amounts_and_dates(
-    browser: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+    web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
     french = make_staff(session, [portfolio.a], email="agent@mfi.example", locale="fr")
     session.commit()
-    sign_in(browser, french.email)
+    sign_in(web, french.email)
 
-    text = html.unescape(browser.get("/console/queue").text)
+    text = html.unescape(web.get("/console/queue").text)
 
     case = portfolio.cases["a_new"]
     loan = session.get_one(Loan, case.loan_id)
