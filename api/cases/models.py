@@ -32,6 +32,19 @@ class CaseOutcome(enum.StrEnum):
     no_action = "no_action"
 
 
+class CallOutcome(enum.StrEnum):
+    """What came of an officer's call to the borrower about a case."""
+
+    answered = "answered"
+    no_answer = "no_answer"
+    promise_to_pay = "promise_to_pay"
+    dispute = "dispute"
+    paid = "paid"
+    refused = "refused"
+    unreachable = "unreachable"
+    wrong_number = "wrong_number"
+
+
 # Statuses of a case an officer still has to work; a borrower has at most one such case of a kind.
 UNRESOLVED_STATUSES = ("open", "acknowledged", "called")
 _UNRESOLVED_SQL = text("status IN ('open', 'acknowledged', 'called')")
@@ -86,10 +99,13 @@ class Case(Base):
 
 
 class CaseNote(Base):
-    """A later request added to an unresolved case instead of opening a second one.
+    """A later request added to an unresolved case instead of opening a second one, or what an
+    officer wrote or recorded on the case.
 
     ``capped`` marks a request that came after the borrower's daily cap of new cases: it was
-    added to their latest case rather than alerting an officer again.
+    added to their latest case rather than alerting an officer again. ``officer_id`` is set on an
+    officer's note (``officer_words``) or call (``call_outcome``); such notes never count
+    towards the borrower's caps.
     """
 
     __tablename__ = "case_note"
@@ -102,5 +118,10 @@ class CaseNote(Base):
     requested_relief: Mapped[str | None] = mapped_column(String(32))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     channel: Mapped[str | None] = mapped_column(String(16))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("branch_officer.id"))
+    officer_words: Mapped[str | None] = mapped_column(Text)
+    call_outcome: Mapped[CallOutcome | None] = mapped_column(
+        Enum(CallOutcome, native_enum=False, length=16)
+    )
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), index=True)

@@ -1,5 +1,6 @@
 """What officers do to cases: find them, act on them (acknowledge, called, resolve) from a
-chat button or the console, escalate the ones nobody took in time, list them.
+chat button or the console, record their calls and notes, escalate the ones nobody took in
+time, list them.
 
 Opening cases, and what a case tells its officer and borrower, is :mod:`api.cases.service`.
 """
@@ -18,12 +19,13 @@ from api.branches.service import in_scope
 from api.cases import service
 from api.cases.exceptions import (
     CaseClosed,
+    CaseIdempotencyKeyReused,
     CaseNotFound,
     NotCaseOfficer,
     OfficerNotFound,
     OutcomeRequired,
 )
-from api.cases.models import Case, CaseKind, CaseOutcome, CaseStatus
+from api.cases.models import CallOutcome, Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
 from api.ledger import service as ledger
 from api.loans import service as loan_service
 from i18n import nested
@@ -151,6 +153,126 @@ def act_as(
     service.tell_borrower(session, case=case, borrower=borrower, key=key, args=args, now=now)
     session.flush()
     return case
+
+
+# Calls that reached the borrower: the case becomes "called" and the borrower is told so.
+# A call that reached nobody only claims the case (if nobody had), and tells the borrower that.
+REACHED = frozenset(
+    {
+        CallOutcome.answered,
+        CallOutcome.promise_to_pay,
+        CallOutcome.dispute,
+        CallOutcome.paid,
+        CallOutcome.refused,
+    }
+)
+
+
+def record_call(
+    *,
+    session: Session,
+    case: Case,
+    officer: Officer,
+    outcome: CallOutcome,
+    now: datetime,
+    words: str | None = None,
+    via: str | None = None,
+    idempotency_key: str | None = None,
+) -> CaseNote:
+    """Record a call to the borrower and what came of it, as a note on ``case``.
+
+    The case moves as the chat's buttons move it (:func:`act_as`: "called" when the call
+    reached the borrower, else "acknowledge"). The same ``idempotency_key`` (a form sent twice)
+    records nothing more.
+
+    Raises:
+        NotCaseOfficer, CaseClosed, CaseIdempotencyKeyReused.
+    """
+    earlier = _earlier_note(session, case, idempotency_key)
+    if earlier is not None:
+        return earlier
+    action = "called" if outcome in REACHED else "acknowledge"
+    act_as(session=session, case=case, action=action, officer=officer, now=now, via=via)
+    note = _officer_note(session, case, officer, now, words, outcome, idempotency_key)
+    _audit_note(session, case, officer, note, now, via)
+    return note
+
+
+def add_note(
+    *,
+    session: Session,
+    case: Case,
+    officer: Officer,
+    words: str,
+    now: datetime,
+    via: str | None = None,
+    idempotency_key: str | None = None,
+) -> CaseNote:
+    """Keep an officer's note on an unresolved case; the borrower is not told.
+
+    Raises:
+        NotCaseOfficer, CaseClosed, CaseIdempotencyKeyReused.
+    """
+    earlier = _earlier_note(session, case, idempotency_key)
+    if earlier is not None:
+        return earlier
+    _authorize(session, case, session.get_one(Borrower, case.borrower_id), officer)
+    if case.status == CaseStatus.resolved:
+        raise CaseClosed()
+    note = _officer_note(session, case, officer, now, words, None, idempotency_key)
+    _audit_note(session, case, officer, note, now, via)
+    return note
+
+
+def _earlier_note(session: Session, case: Case, idempotency_key: str | None) -> CaseNote | None:
+    if idempotency_key is None:
+        return None
+    note = session.scalar(select(CaseNote).where(CaseNote.idempotency_key == idempotency_key))
+    if note is not None and note.case_id != case.id:
+        raise CaseIdempotencyKeyReused()
+    return note
+
+
+def _officer_note(
+    session: Session,
+    case: Case,
+    officer: Officer,
+    now: datetime,
+    words: str | None,
+    outcome: CallOutcome | None,
+    idempotency_key: str | None,
+) -> CaseNote:
+    note = CaseNote(
+        case_id=case.id,
+        kind=case.kind,
+        officer_id=officer.id,
+        officer_words=(words or "").strip() or None,
+        call_outcome=outcome,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+def _audit_note(
+    session: Session, case: Case, officer: Officer, note: CaseNote, now: datetime, via: str | None
+) -> None:
+    """The ledger keeps who wrote or called and when; the note's words stay on the note."""
+    ledger.record(
+        session=session,
+        at=now,
+        direction="outbound" if note.call_outcome else "internal",
+        kind="call" if note.call_outcome else "case",
+        decision=note.call_outcome.value if note.call_outcome else "noted",
+        rule=f"officer:{officer.role.value}",
+        borrower_id=case.borrower_id,
+        loan_id=case.loan_id,
+        case_id=case.id,
+        channel="phone" if note.call_outcome else None,
+        detail={"officer_id": officer.id, "note_id": note.id, **({"via": via} if via else {})},
+    )
 
 
 def _unpause_if_last(session: Session, case: Case) -> None:

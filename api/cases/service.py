@@ -322,7 +322,11 @@ def _add_note(
         select(func.count())
         .select_from(CaseNote)
         .join(Case, Case.id == CaseNote.case_id)
-        .where(Case.borrower_id == borrower.id, CaseNote.created_at > now - CAP_WINDOW)
+        .where(
+            Case.borrower_id == borrower.id,
+            CaseNote.officer_id.is_(None),
+            CaseNote.created_at > now - CAP_WINDOW,
+        )
     )
     disposition = Disposition.capped if capped else Disposition.added
     if int(notes_today or 0) < policy.max_notes_per_day:
