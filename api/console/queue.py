@@ -21,7 +21,7 @@ from api.branches.service import branch_scope
 from api.cases import officers
 from api.cases import service as case_service
 from api.cases.exceptions import CaseNotFound
-from api.cases.models import Case, CaseStatus
+from api.cases.models import Case, CaseNote, CaseStatus
 from api.loans import service as loan_service
 from api.loans.models import Loan
 
@@ -118,3 +118,21 @@ def queue_row(session: Session, found: Case, now: datetime) -> QueueRow:
         currency=currency,
         sla_missed=sla_missed(found, now),
     )
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """A note on a case: a later request of the borrower's, or an officer's note or call."""
+
+    note: CaseNote
+    officer_name: str | None
+
+
+def case_notes(session: Session, found: Case) -> list[NoteView]:
+    query = (
+        select(CaseNote, Officer.name)
+        .outerjoin(Officer, Officer.id == CaseNote.officer_id)
+        .where(CaseNote.case_id == found.id)
+        .order_by(CaseNote.created_at.desc(), CaseNote.id.desc())
+    )
+    return [NoteView(note, name) for note, name in session.execute(query)]

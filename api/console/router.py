@@ -62,17 +62,26 @@ def signed_in(
 SignedInDep = Annotated[SignedIn | None, Depends(signed_in)]
 
 
-def _to(path: str) -> RedirectResponse:
+def redirect_to(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def _form_expired(locale: str) -> HTMLResponse:
+def form_expired(locale: str) -> HTMLResponse:
     return page("message.html", locale=locale, status_code=403, text_key="console.form_expired")
+
+
+def checked_post(signed: SignedIn | None, csrf_token: str | None) -> SignedIn | Response:
+    """Who sent a signed-in form, or the answer when it came without a session or its token."""
+    if signed is None:
+        return redirect_to("/console/login")
+    if not auth.same_token(csrf_token, signed.csrf_token):
+        return form_expired(signed.officer.locale)
+    return signed
 
 
 @router.get("")
 def home() -> RedirectResponse:
-    return _to("/console/queue")
+    return redirect_to("/console/queue")
 
 
 @router.get("/login")
@@ -100,7 +109,7 @@ def login(
     locale = request_locale(accept_language)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not auth.same_token(csrf_token, expected):
-        return _form_expired(locale)
+        return form_expired(locale)
     address = request.client.host if request.client else "unknown"
     result = auth.sign_in(
         session=session,
@@ -113,7 +122,7 @@ def login(
     session.commit()
     if result.outcome is auth.SignIn.ok:
         assert result.session_token is not None
-        response = _to("/console/queue")
+        response = redirect_to("/console/queue")
         _set_cookie(response, SESSION_COOKIE, result.session_token)
         _drop_cookie(response, LOGIN_CSRF_COOKIE)
         return response
@@ -133,12 +142,12 @@ def logout(
     request: Request, signed: SignedInDep, session: SessionDep, csrf_token: CsrfField = None
 ) -> Response:
     if signed is None:
-        return _to("/console/login")
+        return redirect_to("/console/login")
     if not auth.same_token(csrf_token, signed.csrf_token):
-        return _form_expired(signed.officer.locale)
+        return form_expired(signed.officer.locale)
     auth.end_session(session=session, token=request.cookies.get(SESSION_COOKIE))
     session.commit()
-    response = _to("/console/login")
+    response = redirect_to("/console/login")
     _drop_cookie(response, SESSION_COOKIE)
     return response
 
@@ -147,7 +156,7 @@ def logout(
 def queue_page(signed: SignedInDep, session: SessionDep, now: NowDep) -> Response:
     """The officer's open cases: missed deadlines first, then the oldest."""
     if signed is None:
-        return _to("/console/login")
+        return redirect_to("/console/login")
     rows = queue.open_cases(session, officer=signed.officer, now=now)
     session.commit()  # the session's last request time
     return page(
@@ -169,11 +178,10 @@ def claim(
     hx_request: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Claim a case of the officer's scope (the chat's acknowledge); others are not found."""
-    if signed is None:
-        return _to("/console/login")
-    officer = signed.officer
-    if not auth.same_token(csrf_token, signed.csrf_token):
-        return _form_expired(officer.locale)
+    checked = checked_post(signed, csrf_token)
+    if isinstance(checked, Response):
+        return checked
+    officer = checked.officer
     status_code, notice = 200, "officer.done.acknowledged"
     try:
         found = queue.claim(session, officer=officer, reference=reference, now=now)
@@ -194,7 +202,7 @@ def claim(
     shown: dict[str, Any] = {
         "locale": officer.locale,
         "status_code": status_code,
-        "csrf_token": signed.csrf_token,
+        "csrf_token": checked.csrf_token,
         "notice": notice,
     }
     if hx_request:

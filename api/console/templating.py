@@ -1,13 +1,13 @@
 """Jinja2 pages in the reader's language: every word through :func:`i18n.render`.
 
-Templates get ``t(key, **args)`` for text, ``money(amount, currency)`` and ``when(moment, tz)``
-for Babel's amounts and dates in the same locale. Autoescaping is on for every template, and
-translated text is escaped like any other value.
+Templates get ``t(key, **args)`` for text, ``money(amount, currency)``, ``when(moment, tz)`` and
+``on(day)`` for Babel's amounts, moments and calendar days in the same locale. Autoescaping is
+on for every template, and translated text is escaped like any other value.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,12 @@ def page(name: str, *, locale: str, status_code: int = 200, **context: Any) -> H
     def when(moment: datetime, tz: str | None = None) -> str:
         return i18n.format_moment(moment, language, tz)
 
-    html = _ENV.get_template(name).render(t=t, money=money, when=when, lang=language, **context)
+    def on(value: date) -> str:
+        return i18n.format_day(value, language)
+
+    html = _ENV.get_template(name).render(
+        t=t, money=money, when=when, on=on, lang=language, **context
+    )
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 

@@ -1,9 +1,11 @@
-"""Staff accounts and a signed-in client for the console's tests."""
+"""Staff accounts, a signed-in client and a portfolio of three branches for the console's tests."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 import httpx
 import pytest
@@ -12,8 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.branches.models import Branch, Officer, StaffRole
+from api.cases import service as case_service
+from api.cases.models import Case, CaseKind
 from api.console import auth
 from api.core.config import get_settings
+from tests.api.conftest import Clock
+from tests.api.factories import (
+    make_borrower,
+    make_branch,
+    make_loan,
+    make_officer,
+    make_verified_identity,
+)
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -64,3 +76,55 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 with the smallest costs: the tests check the flow, not the hash's strength (a
     default-cost hash takes up to a second on a busy test machine)."""
     monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@dataclass
+class Portfolio:
+    """Branches A and B (a manager oversees both) and C; an officer of A; an admin."""
+
+    a: Branch
+    b: Branch
+    c: Branch
+    officer: Officer
+    colleague: Officer
+    manager: Officer
+    admin: Officer
+    cases: dict[str, Case]  # by name: a_old, a_missed, a_new, a_colleague, b, c
+
+
+def _case(session: Session, clock: Clock, branch: Branch, officer: Officer, kind: CaseKind) -> Case:
+    borrower = make_borrower(session, branch, officer=officer, full_name="Wanjiku Njeri")
+    loan = make_loan(session, borrower, schedule=[(date(2026, 11, 20), "1500.00", "150.00", "0")])
+    make_verified_identity(session, borrower, at=clock.now)
+    opened = case_service.open_case(
+        session=session, borrower=borrower, kind=kind, now=clock.now, channel="telegram", loan=loan
+    )
+    return opened.case
+
+
+@pytest.fixture
+def portfolio(session: Session, clock: Clock) -> Portfolio:
+    a, b, c = make_branch(session), make_branch(session), make_branch(session)
+    officer = make_staff(session, [a], email="officer@mfi.example")
+    colleague = make_officer(session, a, name="Peter Kamau")
+    manager = make_staff(session, [a, b], role=StaffRole.manager, email="manager@mfi.example")
+    admin = make_staff(session, [c], role=StaffRole.admin, email="admin@mfi.example")
+    cases = {"a_old": _case(session, clock, a, officer, CaseKind.complaint)}
+    clock.advance(hours=1)
+    # Hardship's deadline (48 h) is the longest: the case opened second misses its deadline
+    # before the complaint opened first does (72 h), and comes first in the queue.
+    cases["a_missed"] = _case(session, clock, a, officer, CaseKind.officer_request)
+    clock.advance(hours=1)
+    cases["a_new"] = _case(session, clock, a, officer, CaseKind.hardship)
+    cases["a_colleague"] = _case(session, clock, a, colleague, CaseKind.hardship)
+    cases["b"] = _case(session, clock, b, make_officer(session, b), CaseKind.hardship)
+    cases["c"] = _case(session, clock, c, make_officer(session, c), CaseKind.hardship)
+    clock.advance(hours=25)  # past the officer request's 24 hours only
+    session.commit()
+    return Portfolio(a, b, c, officer, colleague, manager, admin, cases)
+
+
+def signed_in_as(web: TestClient, who: str) -> str:
+    """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
+    sign_in(web, f"{who}@mfi.example")
+    return csrf_token(web.get("/console/queue"))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -13,70 +12,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
-from api.branches.models import Branch, Officer, StaffRole
-from api.cases import service as case_service
-from api.cases.models import Case, CaseKind, CaseStatus
+from api.cases.models import Case, CaseStatus
 from api.ledger.models import ContactEvent
 from api.loans.models import Loan
 from api.outbox.models import OutboxMessage
 from i18n import format_moment, format_money
 from tests.api.conftest import Clock
-from tests.api.console_pages import cheap_hashing, csrf_token, make_staff, sign_in
-from tests.api.factories import (
-    make_borrower,
-    make_branch,
-    make_loan,
-    make_officer,
-    make_verified_identity,
+from tests.api.console_pages import (
+    Portfolio,
+    cheap_hashing,
+    make_staff,
+    portfolio,
+    sign_in,
+    signed_in_as,
 )
 
-pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__)
-
-
-@dataclass
-class Portfolio:
-    """Branches A and B (a manager oversees both) and C; an officer of A; an admin."""
-
-    a: Branch
-    b: Branch
-    c: Branch
-    officer: Officer
-    colleague: Officer
-    manager: Officer
-    admin: Officer
-    cases: dict[str, Case]  # by name: a_old, a_missed, a_new, a_colleague, b, c
-
-
-def _case(session: Session, clock: Clock, branch: Branch, officer: Officer, kind: CaseKind) -> Case:
-    borrower = make_borrower(session, branch, officer=officer, full_name="Wanjiku Njeri")
-    loan = make_loan(session, borrower, schedule=[(date(2026, 11, 20), "1500.00", "150.00", "0")])
-    make_verified_identity(session, borrower, at=clock.now)
-    opened = case_service.open_case(
-        session=session, borrower=borrower, kind=kind, now=clock.now, channel="telegram", loan=loan
-    )
-    return opened.case
-
-
-@pytest.fixture
-def portfolio(session: Session, clock: Clock) -> Portfolio:
-    a, b, c = make_branch(session), make_branch(session), make_branch(session)
-    officer = make_staff(session, [a], email="officer@mfi.example")
-    colleague = make_officer(session, a, name="Peter Kamau")
-    manager = make_staff(session, [a, b], role=StaffRole.manager, email="manager@mfi.example")
-    admin = make_staff(session, [c], role=StaffRole.admin, email="admin@mfi.example")
-    cases = {"a_old": _case(session, clock, a, officer, CaseKind.complaint)}
-    clock.advance(hours=1)
-    # Hardship's deadline (48 h) is the longest: the case opened second misses its deadline
-    # before the complaint opened first does (72 h), and comes first in the queue.
-    cases["a_missed"] = _case(session, clock, a, officer, CaseKind.officer_request)
-    clock.advance(hours=1)
-    cases["a_new"] = _case(session, clock, a, officer, CaseKind.hardship)
-    cases["a_colleague"] = _case(session, clock, a, colleague, CaseKind.hardship)
-    cases["b"] = _case(session, clock, b, make_officer(session, b), CaseKind.hardship)
-    cases["c"] = _case(session, clock, c, make_officer(session, c), CaseKind.hardship)
-    clock.advance(hours=25)  # past the officer request's 24 hours only
-    session.commit()
-    return Portfolio(a, b, c, officer, colleague, manager, admin, cases)
+pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__, portfolio.__name__)
 
 
 def _references(page_text: str, portfolio: Portfolio) -> list[str]:
@@ -84,12 +35,6 @@ def _references(page_text: str, portfolio: Portfolio) -> list[str]:
         (page_text.find(f'id="case-{c.reference}"'), name) for name, c in portfolio.cases.items()
     ]
     return [name for at, name in sorted(shown) if at >= 0]
-
-
-def _signed_in_as(web: TestClient, who: str) -> str:
-    """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
-    sign_in(web, f"{who}@mfi.example")
-    return csrf_token(web.get("/console/queue"))
 
 
 def _claim(web: TestClient, token: str, case: Case, **headers: str) -> httpx.Response:
@@ -136,7 +81,7 @@ def test_each_role_sees_its_scope_missed_deadlines_first_then_oldest(
 def test_a_case_outside_ones_branches_is_not_found(
     web: TestClient, portfolio: Portfolio, session: Session, who: str, outside: str
 ) -> None:
-    token = _signed_in_as(web, who)
+    token = signed_in_as(web, who)
     case = portfolio.cases[outside]
 
     response = _claim(web, token, case)
@@ -151,7 +96,7 @@ def test_a_case_outside_ones_branches_is_not_found(
 def test_claiming_from_the_queue_acknowledges_the_case_and_tells_the_borrower(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    token = _signed_in_as(web, "officer")
+    token = signed_in_as(web, "officer")
     case = portfolio.cases["a_new"]
 
     response = _claim(web, token, case, **{"HX-Request": "true"})
@@ -178,7 +123,7 @@ def test_claiming_from_the_queue_acknowledges_the_case_and_tells_the_borrower(
 def test_claiming_twice_changes_nothing_the_second_time(
     web: TestClient, portfolio: Portfolio, session: Session
 ) -> None:
-    token = _signed_in_as(web, "officer")
+    token = signed_in_as(web, "officer")
     case = portfolio.cases["a_new"]
 
     answers = [_claim(web, token, case).status_code for _ in range(2)]
@@ -206,7 +151,7 @@ def test_who_may_claim_a_case_of_their_scope(
     status: CaseStatus,
     notice: str,
 ) -> None:
-    token = _signed_in_as(web, who)
+    token = signed_in_as(web, who)
     case = portfolio.cases[name]
 
     response = _claim(web, token, case)
