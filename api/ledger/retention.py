@@ -2,7 +2,8 @@
 
 Kept: every decision (the contact ledger, which never stores message text), every case, promise
 and payment. Removed past the policy age: the free text borrowers typed on cases resolved that
-long ago (their words, the details they gave, the notes of later requests) and the finished rows
+long ago (their words, the details they gave, the notes of later requests, and what officers
+wrote about them on those cases) and the finished rows
 of the gateway's inbox (``inbox_message``, when that table exists). The run itself is a ledger
 event, with its counts.
 """
@@ -52,9 +53,11 @@ def purge_app_data(*, session: Session, now: datetime, policy: RetentionPolicy) 
         .where(
             CaseNote.case_id.in_(old_cases),
             CaseNote.created_at < cutoff,
-            (CaseNote.borrower_words.is_not(None)) | (CaseNote.details.is_not(None)),
+            (CaseNote.borrower_words.is_not(None))
+            | (CaseNote.details.is_not(None))
+            | (CaseNote.officer_words.is_not(None)),
         )
-        .values(borrower_words=None, details=None)
+        .values(borrower_words=None, details=None, officer_words=None)
         .execution_options(synchronize_session=False)
     )
     result.note_texts_cleared = int(notes.rowcount or 0)  # type: ignore[attr-defined]

@@ -34,6 +34,15 @@ def _case(session: Session, words: str, *, at_days_ago: int, resolved: bool) -> 
     open_case(
         session=session, borrower=borrower, kind=CaseKind.complaint, now=at, borrower_words=words
     )
+    session.add(
+        CaseNote(
+            case_id=case.id,
+            kind=case.kind,
+            officer_id=case.assigned_officer_id,
+            officer_words=f"officer on {words}",
+            created_at=at,
+        )
+    )
     if resolved:
         case.status = CaseStatus.resolved
         case.resolved_at = at + timedelta(days=1)
@@ -64,7 +73,7 @@ def test_free_text_of_long_resolved_cases_is_cleared_and_the_rest_kept(session: 
     result = purge_app_data(
         session=session, now=aware(2026, 12, 1), policy=RetentionPolicy(days=90)
     )
-    assert (result.case_texts_cleared, result.note_texts_cleared) == (1, 1)
+    assert (result.case_texts_cleared, result.note_texts_cleared) == (1, 2)
     assert (result.inbox_present, result.inbox_rows_deleted) == (True, 1)
     kept = set(session.scalars(select(InboxMessage.key)))
     assert kept == {"wa:recent-done", "wa:old-pending"}
@@ -72,7 +81,17 @@ def test_free_text_of_long_resolved_cases_is_cleared_and_the_rest_kept(session: 
     words = {c.id: c.borrower_words for c in session.scalars(select(Case))}
     assert words[old.id] is None
     assert (words[recent.id], words[still_open.id]) == ("recent words", "open words")
-    notes = {n.case_id: n.borrower_words for n in session.scalars(select(CaseNote))}
-    assert notes == {old.id: None, recent.id: "recent words", still_open.id: "open words"}
+    notes = {
+        (n.case_id, n.officer_id is not None): n.borrower_words or n.officer_words
+        for n in session.scalars(select(CaseNote))
+    }
+    assert notes == {
+        (old.id, False): None,
+        (old.id, True): None,
+        (recent.id, False): "recent words",
+        (recent.id, True): "officer on recent words",
+        (still_open.id, False): "open words",
+        (still_open.id, True): "officer on open words",
+    }
     event = session.scalar(select(ContactEvent).where(ContactEvent.kind == "retention"))
     assert event is not None and event.detail["case_texts_cleared"] == 1
