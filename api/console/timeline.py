@@ -61,6 +61,7 @@ class Entry:
     status_key: str | None = None
     on: date | None = None  # a calendar day (an installment's due date) rather than a moment
     code: str | None = None  # the ledger's own decision and rule codes, shown as they are
+    quote: str | None = None  # an officer's own words, shown as written
 
 
 @dataclass(frozen=True)
@@ -245,8 +246,9 @@ def _case_notes(session: Session, references: dict[int, str]) -> list[Entry]:
         else:
             key = "console.timeline.request_added"
             args["kind"] = nested(f"cases.kind.{note.kind.value}")
-        args["words"] = note.officer_words or ""
-        entries.append(Entry(at=note.created_at, kind="note", key=key, args=args))
+        entries.append(
+            Entry(at=note.created_at, kind="note", key=key, args=args, quote=note.officer_words)
+        )
     return entries
 
 

@@ -120,8 +120,8 @@ def test_the_timeline_shows_the_borrowers_history_and_nothing_of_the_group(
     assert "kept" in text and "broken" in text
     assert f"Case {reference} opened: hardship request" in text
     assert f"Case {reference} resolved: Payment holiday" in text
-    assert "Grace Otieno wrote on case" in text and "Visited the shop" in text
-    assert "Grace Otieno called about case" in text and "Wrong number" in text
+    assert f"Grace Otieno wrote on case {reference}\n<q>Visited the shop</q>" in text
+    assert f"Grace Otieno called about case {reference}: Wrong number" in text
     # What the borrower was told, with its delivery status, and the ledger's own entries.
     assert f"Your request {reference} is now closed: you have a break from payments." in text
     assert "waiting" in text and "From the borrower: case" in text

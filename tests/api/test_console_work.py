@@ -252,3 +252,30 @@ def test_the_case_page_works_in_french(
     assert "Enregistrer un appel" in page.text and "Mauvais numéro" in page.text
     assert "Clôturer le cas" in page.text and "Record a call" not in page.text
     assert f'href="/console/borrowers/{case.borrower_id}"' in page.text
+
+
+@pytest.mark.parametrize(("who", "name"), [("manager", "b"), ("admin", "c")])
+def test_a_manager_or_admin_works_any_case_of_their_scope(
+    web: TestClient, portfolio: Portfolio, session: Session, who: str, name: str
+) -> None:
+    token = signed_in_as(web, who)
+    case = portfolio.cases[name]
+
+    response = _post(web, case, "resolve", token, outcome="no_action")
+
+    assert response.status_code == 200
+    session.refresh(case)
+    assert (case.status, case.outcome) == (CaseStatus.resolved, CaseOutcome.no_action)
+    assert [decision for _, decision, _ in _events(session, case)] == ["resolved"]
+
+
+def test_the_queue_links_each_case_and_borrower_to_their_pages(
+    web: TestClient, portfolio: Portfolio
+) -> None:
+    signed_in_as(web, "officer")
+    case = portfolio.cases["a_new"]
+
+    queue = web.get("/console/queue").text
+
+    assert f'href="/console/cases/{case.reference}"' in queue
+    assert f'href="/console/borrowers/{case.borrower_id}"' in queue
