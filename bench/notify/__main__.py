@@ -98,7 +98,7 @@ PLAN_AT = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 def bench_plan(url: str, borrowers: int) -> dict[str, Any]:
     from api.core.db import build_engine
     from notifier.planner import Planner
-    from portfolio.synthetic import seed_portfolio
+    from portfolio.synthetic.seed import seed_portfolio
 
     seeded = seed_portfolio(
         url, borrowers=borrowers, seed=11, today=PLAN_AT.date(), pepper="bench-pepper"
