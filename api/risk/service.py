@@ -99,7 +99,7 @@ def _load_schedules(
         select(PaymentAllocation, Payment.loan_id, Payment.received_at)
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
         .order_by(Payment.received_at, Payment.id)
-    ).tuples():
+    ):
         if loan_id in histories:
             day = _local(received_at, zones[loan_id])
             installments[a.installment_id].paid.append(Paid(day, a.principal, a.interest, a.fees))
@@ -116,12 +116,12 @@ def _load_borrower_facts(
         select(PromiseToPay.loan_id, PromiseToPay.evaluated_at).where(
             PromiseToPay.status.in_(BROKEN), PromiseToPay.evaluated_at.is_not(None)
         )
-    ).tuples():
+    ):
         if loan_id in histories and evaluated_at is not None:
             histories[loan_id].broken_promise_days.append(_local(evaluated_at, zones[loan_id]))
     for borrower_id, created_at in session.execute(
         select(Case.borrower_id, Case.created_at).where(Case.kind == CaseKind.hardship)
-    ).tuples():
+    ):
         for loan_id in by_borrower.get(borrower_id, ()):
             histories[loan_id].hardship_case_days.append(_local(created_at, zones[loan_id]))
     for contacted, at, direction in session.execute(
@@ -134,7 +134,7 @@ def _load_borrower_facts(
                 & (ContactEvent.decision == "sent")
             ),
         )
-    ).tuples():
+    ):
         for loan_id in by_borrower.get(contacted or 0, ()):
             day = _local(at, zones[loan_id])
             history = histories[loan_id]
