@@ -3,6 +3,10 @@
 Each feature is one-hot encoded over its bins, the first bin left out as the reference (its
 coefficient is 0), so a coefficient is the change in log-odds of that bin against the first.
 A mild L2 penalty keeps bins that hardly occur from taking extreme points.
+
+scikit-learn rather than optbinning's ``Scorecard``: optbinning 1.0.0 needs scikit-learn as
+well, plus pandas, OR-Tools and ropwr (CVXPY) for its optimal binning, which the few fixed bins
+an officer can read (:data:`api.risk.scorecard.EDGES`) do not need.
 """
 
 from __future__ import annotations

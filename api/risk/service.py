@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
@@ -56,12 +56,14 @@ def load_histories(
     session: Session, *, statuses: Iterable[LoanStatus] | None = None
 ) -> list[LoanHistory]:
     """Every loan's history (written-off loans are off the books), or those of ``statuses``."""
-    wanted = tuple(statuses or (s for s in LoanStatus if s is not LoanStatus.written_off))
+    wanted = Loan.status.in_(
+        tuple(statuses or (s for s in LoanStatus if s is not LoanStatus.written_off))
+    )
     rows = session.execute(
         select(Loan.id, Loan.borrower_id, Loan.disbursed_on, Loan.cycle, Branch.timezone)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .join(Branch, Branch.id == Borrower.branch_id)
-        .where(Loan.status.in_(wanted))
+        .where(wanted)
         .order_by(Loan.id)
     ).all()
     histories = {r.id: LoanHistory(r.id, r.disbursed_on, r.cycle, []) for r in rows}
@@ -69,7 +71,7 @@ def load_histories(
     by_borrower: dict[int, list[int]] = defaultdict(list)
     for r in rows:
         by_borrower[r.borrower_id].append(r.id)
-    _load_schedules(session, histories, zones)
+    _load_schedules(session, histories, zones, wanted)
     _load_borrower_facts(session, histories, zones, by_borrower)
     for history in histories.values():
         for days in (
@@ -84,20 +86,27 @@ def load_histories(
 
 
 def _load_schedules(
-    session: Session, histories: dict[int, LoanHistory], zones: dict[int, ZoneInfo]
+    session: Session,
+    histories: dict[int, LoanHistory],
+    zones: dict[int, ZoneInfo],
+    wanted: ColumnElement[bool],
 ) -> None:
     installments: dict[int, ScheduledInstallment] = {}
     for i in session.execute(
-        select(Installment).order_by(Installment.loan_id, Installment.seq)
+        select(Installment)
+        .join(Loan, Loan.id == Installment.loan_id)
+        .where(wanted)
+        .order_by(Installment.loan_id, Installment.seq)
     ).scalars():
-        if i.loan_id in histories:
-            installments[i.id] = ScheduledInstallment(
-                i.due_date, i.principal_due, i.interest_due, i.fees_due
-            )
-            histories[i.loan_id].schedule.append(installments[i.id])
+        installments[i.id] = ScheduledInstallment(
+            i.due_date, i.principal_due, i.interest_due, i.fees_due
+        )
+        histories[i.loan_id].schedule.append(installments[i.id])
     for a, loan_id, received_at in session.execute(
         select(PaymentAllocation, Payment.loan_id, Payment.received_at)
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .join(Loan, Loan.id == Payment.loan_id)
+        .where(wanted)
         .order_by(Payment.received_at, Payment.id)
     ):
         if loan_id in histories:
