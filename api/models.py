@@ -11,6 +11,7 @@ from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, Lo
 from api.outbox.models import DeadLetter, DeadLetterReason, OutboxMessage, OutboxStatus
 from api.payments.models import Payment, PaymentAllocation
 from api.promises.models import PromiseStatus, PromiseToPay
+from api.risk.models import RiskScore, RiskScorecard
 
 __all__ = [
     "Base",
@@ -46,5 +47,7 @@ __all__ = [
     "PaymentAllocation",
     "PromiseStatus",
     "PromiseToPay",
+    "RiskScore",
+    "RiskScorecard",
     "StaffRole",
 ]

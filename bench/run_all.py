@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.chat",
     "bench.notify",
     "bench.conversations",
+    "bench.risk",
 )
 
 

@@ -47,7 +47,7 @@ def _phase(kind: str, url: str, borrowers: int, folder: str, today: str) -> dict
     started = time.perf_counter()
     if kind == "seed":
         from api.core.migrate import upgrade
-        from portfolio.synthetic import seed_portfolio
+        from portfolio.synthetic.seed import seed_portfolio
 
         upgrade(url)
         started = time.perf_counter()  # the schema is not part of the seed

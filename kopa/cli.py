@@ -13,6 +13,7 @@ from kopa.commands import kpis as kpi_commands
 from kopa.commands import notify as notify_commands
 from kopa.commands import officers as officer_commands
 from kopa.commands import retention as retention_commands
+from kopa.commands import risk as risk_commands
 from kopa.commands import seed as seed_commands
 from kopa.commands import serve as serve_commands
 from kopa.commands import stack as stack_commands
@@ -24,6 +25,7 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(notify_commands.app, name="notify")
 app.add_typer(officer_commands.app, name="officers")
 app.add_typer(retention_commands.app, name="retention")
+app.add_typer(risk_commands.app, name="risk")
 app.add_typer(serve_commands.app, name="serve")
 app.add_typer(seed_commands.app, name="seed")
 app.add_typer(stack_commands.app, name="stack")

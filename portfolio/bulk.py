@@ -61,7 +61,8 @@ class Shape:
                 raise ValueError(f"{table.name}.{column.name} cannot be a keyword argument")
             columns.append(column.name)
             default = column.default
-            if column.server_default is None and default is not None and default.is_scalar:
+            # A model default wins over a server default (failed_logins has both).
+            if default is not None and default.is_scalar:
                 value = default.arg  # type: ignore[attr-defined]
                 defaults[column.name] = value.value if isinstance(value, Enum) else _plain(value)
             elif column.server_default is None and column.nullable:

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.nlu.__main__ import LANGUAGES
+from bench.nlu.scoring import LANGUAGES
 
 SPLIT = "frozen"
 MOVE = 0.02

@@ -34,7 +34,7 @@ def seed(
     from rich.table import Table
 
     from api.core.config import get_settings
-    from portfolio.synthetic import AlreadySeeded, seed_portfolio
+    from portfolio.synthetic.seed import AlreadySeeded, seed_portfolio
 
     settings = get_settings()
     url = database_url or settings.database_url

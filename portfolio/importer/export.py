@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from portfolio.importer.validate import COLUMNS as FILE_COLUMNS
-from portfolio.synthetic import SHAPES, PortfolioGenerator
+from portfolio.synthetic.generator import PortfolioGenerator
+from portfolio.synthetic.tables import SHAPES
 
 
 class _CsvFormat:

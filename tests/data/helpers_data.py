@@ -11,14 +11,15 @@ PEPPER = "test-pepper"
 
 
 def dump(url: str, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, ordered by id, for comparing whole databases."""
+    """Every row of every table, ordered by primary key, for comparing whole databases."""
     engine = build_engine(url)
     out: dict[str, list[tuple[Any, ...]]] = {}
     try:
         with engine.connect() as conn:
             for name, table in Base.metadata.tables.items():
                 columns = [c for c in table.columns if c.name not in skip]
-                rows = conn.execute(table.select().with_only_columns(*columns).order_by(table.c.id))
+                query = table.select().with_only_columns(*columns)
+                rows = conn.execute(query.order_by(*table.primary_key.columns))
                 out[name] = [tuple(r) for r in rows]
     finally:
         engine.dispose()

@@ -23,7 +23,7 @@ from kopa.cli import app
 from kopa.paths import ROOT
 from portfolio.importer import ImportFailed, run_import
 from portfolio.importer.export import write_synthetic_export
-from portfolio.synthetic import seed_portfolio
+from portfolio.synthetic.seed import seed_portfolio
 from tests.data.helpers_data import PEPPER, dump
 
 EXAMPLE = ROOT / "examples" / "import"

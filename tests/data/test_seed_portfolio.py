@@ -29,7 +29,7 @@ from api.models import (
     PromiseToPay,
 )
 from kopa.cli import app
-from portfolio.synthetic import AlreadySeeded, seed_portfolio
+from portfolio.synthetic.seed import AlreadySeeded, seed_portfolio
 from tests.data.helpers_data import PEPPER, dump
 
 TODAY = date(2026, 11, 29)
