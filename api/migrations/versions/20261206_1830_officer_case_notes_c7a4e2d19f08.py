@@ -1,7 +1,7 @@
 """officer case notes: an officer's note or call outcome on a case
 
 Revision ID: c7a4e2d19f08
-Revises: b1ec118d2182
+Revises: 7e3a9c41d2b8
 Create Date: 2026-12-06 18:30:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c7a4e2d19f08'
-down_revision = 'b1ec118d2182'
+down_revision = '7e3a9c41d2b8'
 branch_labels = None
 depends_on = None
 
