@@ -101,7 +101,7 @@ def _page_text(web: TestClient, borrower: Borrower) -> str:
 
 
 def test_the_timeline_shows_the_borrowers_history_and_nothing_of_the_group(
-    web: TestClient, history: History
+    web: TestClient, history: History, portfolio: Portfolio, session: Session
 ) -> None:
     token = signed_in_as(web, "officer")
     reference = history.case.reference
@@ -131,6 +131,10 @@ def test_the_timeline_shows_the_borrowers_history_and_nothing_of_the_group(
     assert history.neighbour_loan.account_reference not in text
     assert format_money("98765.00", currency, "en") not in text
     assert "103,086" not in text and "98,765" not in text
+    # Nor anything of another borrower of the branch.
+    other = portfolio.cases["a_colleague"]
+    other_loan = session.get_one(Loan, other.loan_id)
+    assert other.reference not in text and other_loan.account_reference not in text
 
 
 @pytest.mark.parametrize(
