@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.cases import officers
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 NonceField = Annotated[str | None, Form(max_length=64)]
 WordsField = Annotated[str, Form(max_length=2000)]
 NOTE_LIMIT = 2000
+_RACED = "console.work.raced"
 _REFUSALS = {
     NotCaseOfficer: "officer.case_not_yours",
     CaseClosed: "officer.case_closed",
@@ -108,13 +110,18 @@ def _work(
         return _not_found(checked.officer.locale)
     try:
         action(case=found, officer=checked.officer)
+        session.commit()
     except (NotCaseOfficer, CaseClosed, CaseIdempotencyKeyReused) as refused:
         session.rollback()
         notice = _REFUSALS[type(refused)]
         return _case_page(
             session, checked, found, now, status_code=refused.status_code, notice=notice
         )
-    session.commit()
+    except IntegrityError:
+        # The same form, or the same action by someone else, committed first (a unique key
+        # such as the note's nonce or the borrower's update held): show the case as it is.
+        session.rollback()
+        return _case_page(session, checked, found, now, status_code=409, notice=_RACED)
     return _case_page(session, checked, found, now, notice=done, notice_args=done_args)
 
 

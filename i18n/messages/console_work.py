@@ -28,6 +28,10 @@ MESSAGES = {
     "console.work.form_reused": N_(
         "Case {reference}: this form was already sent for another case. Reload the page."
     ),
+    "console.work.raced": N_(
+        "Case {reference} was changed at the same moment by another request: here it is as it "
+        "stands now."
+    ),
     "console.call.answered": N_("Answered"),
     "console.call.no_answer": N_("No answer"),
     "console.call.promise_to_pay": N_("Promised to pay"),

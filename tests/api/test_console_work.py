@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
+from api.cases import officers
 from api.cases.models import CallOutcome, Case, CaseNote, CaseOutcome, CaseStatus
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage
@@ -279,3 +280,21 @@ def test_the_queue_links_each_case_and_borrower_to_their_pages(
 
     assert f'href="/console/cases/{case.reference}"' in queue
     assert f'href="/console/borrowers/{case.borrower_id}"' in queue
+
+
+def test_a_form_that_lost_a_race_for_its_nonce_shows_the_case_as_it_stands(
+    web: TestClient, portfolio: Portfolio, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = signed_in_as(web, "officer")
+    case = portfolio.cases["a_new"]
+    form = {"outcome": "answered", "nonce": "n-11"}
+    _post(web, case, "call", token, **form)
+    before = _row_count(session)
+    # As if the first request committed after the second looked for its nonce.
+    monkeypatch.setattr(officers, "_earlier_note", lambda *_args: None)
+
+    response = _post(web, case, "call", token, **form)
+
+    assert response.status_code == 409
+    assert f"Case {case.reference} was changed at the same moment" in response.text
+    assert _row_count(session) == before
