@@ -186,3 +186,27 @@ def test_the_borrower_page_speaks_french(
     assert format_day(date(2026, 11, 25), "fr") in text  # the promised date, in words
     assert "tenue" in text and "non tenue" in text
     assert "Timeline" not in text and "Payment of" not in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "timeline", "record_call"),
+    [("es", "Historial", "Registrar una llamada"), ("sw", "Historia", "Rekodi simu")],
+)
+def test_the_pages_render_in_spanish_and_swahili(
+    web: TestClient,
+    portfolio: Portfolio,
+    history: History,
+    session: Session,
+    locale: str,
+    timeline: str,
+    record_call: str,
+) -> None:
+    portfolio.officer.locale = locale
+    session.commit()
+    signed_in_as(web, "officer")
+
+    borrower_page = _page_text(web, history.borrower)
+    case_page = html.unescape(web.get(f"/console/cases/{history.case.reference}").text)
+
+    assert timeline in borrower_page and "Timeline" not in borrower_page
+    assert record_call in case_page and "Record a call" not in case_page
