@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,12 +24,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import Consent
 from api.core.db import build_engine
-from api.core.migrate import upgrade
 from api.outbox.models import OutboxMessage, OutboxStatus
 from bot.channels.telegram import TelegramGateway
 from bot.fakes.common import Fault, FaultSpec
@@ -52,35 +50,6 @@ OPEN = (
     OutboxStatus.ready,
     OutboxStatus.sending,
 )
-
-
-@pytest.fixture
-def fresh_pg() -> Iterator[str]:
-    base = os.environ.get("KOPA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set")
-    name = f"kopa_notify_{uuid.uuid4().hex[:10]}"
-    admin = build_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("KOPA_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_REDIS_URL is required here")
-        pytest.skip("KOPA_TEST_REDIS_URL is not set: workers cannot share limits")
-    return url
 
 
 def _noon_zone() -> str:

@@ -7,21 +7,15 @@ Each test drives the notifier as production runs it: the planner and the deliver
 Telegram and WhatsApp gateways against the fake providers (``bot/fakes``), which also measure
 what reached them. Sizes smaller than the row's are named in each docstring, with the benchmark
 that runs the full size.
-
-The fixtures and factories of ``tests/notifier`` are imported explicitly below. Those modules
-import ``notify_factory`` and ``conftest`` as top-level names (their folder has no package), so
-they are loaded here under names of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -29,7 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -67,48 +60,12 @@ from notifier.planner import Planner
 from notifier.ratelimit import Limits, LocalRateLimiter
 from notifier.render import COMPLAINT_KEY, LIMITED_KEY, OPT_OUT_KEY, build_outbound
 from notifier.rules import CLOCK_SKEW_MARGIN, Calendar, Snapshot, Window, decide
+from tests.notifier import notify_factory as f
+from tests.notifier import test_notify_workers as notifier_workers
+from tests.notifier.conftest import Bound, telegram_settings
 
-NOTIFIER_TESTS = Path(__file__).resolve().parents[1] / "notifier"
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def _load_notifier_module(name: str, filename: str) -> ModuleType:
-    """Import ``tests/notifier/<filename>`` as ``name``, its ``conftest`` being the notifier's."""
-    if str(NOTIFIER_TESTS) not in sys.path:
-        sys.path.append(str(NOTIFIER_TESTS))  # for its ``import notify_factory``
-    spec = importlib.util.spec_from_file_location(name, NOTIFIER_TESTS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    ours = sys.modules.get("conftest")
-    sys.modules[name] = module
-    if "notifier_fixtures" in sys.modules:
-        sys.modules["conftest"] = sys.modules["notifier_fixtures"]
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if ours is not None:
-            sys.modules["conftest"] = ours
-        else:
-            sys.modules.pop("conftest", None)
-    return module
-
-
-notifier_fixtures = _load_notifier_module("notifier_fixtures", "conftest.py")
-notifier_workers = _load_notifier_module("notifier_workers", "test_notify_workers.py")
-f = notifier_workers.f  # tests/notifier/notify_factory.py, as the notifier tests import it
-
-# The notifier tests' fixtures, used here by name.
-bound = notifier_fixtures.bound
-fake_tg = notifier_fixtures.fake_tg
-fake_wa = notifier_fixtures.fake_wa
-telegram = notifier_fixtures.telegram
-whatsapp = notifier_fixtures.whatsapp
-fresh_pg = notifier_workers.fresh_pg
-redis_url = notifier_workers.redis_url
-Bound = notifier_fixtures.Bound
-telegram_settings = notifier_fixtures.telegram_settings
-whatsapp_settings = notifier_fixtures.whatsapp_settings
 
 
 @pytest.fixture

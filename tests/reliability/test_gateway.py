@@ -58,10 +58,6 @@ from tests.reliability.mixed_load import (
 
 pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(1800)]
 
-# L-3's campaign: a database of its own and the shared Redis (tests/notifier's fixtures).
-fresh_pg = workers_module.fresh_pg
-redis_url = workers_module.redis_url
-
 # -- issue 14, defect 8 (gateway part) ---------------------------------------------------------
 
 

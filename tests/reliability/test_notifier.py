@@ -4,10 +4,8 @@ lose its database, the real deliverer and gateways against the fake providers ot
 
 Sizes are smaller than the matrix's (a campaign of 30 rather than 50,000, a 429 storm of three
 refusals rather than 30 s, 3 s leases rather than 30 s); each test says which. The fixtures are
-the notifier tests' own, imported from ``tests/notifier`` (hence F811: pytest fixtures are
-parameters named like the imported fixture functions).
+the notifier tests' own (``tests/reliability/conftest.py``).
 """
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -40,15 +38,8 @@ from notifier.pacing import BOOKING_HORIZON, MARK_MARGIN_MAX, MARK_TICK
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
 from tests.notifier import notify_factory as f
-from tests.notifier.conftest import (  # noqa: F401 - fixtures used by name
-    Bound,
-    bound,
-    fake_tg,
-    fake_wa,
-    telegram,
-    whatsapp,
-)
-from tests.notifier.test_notify_workers import (  # noqa: F401 - fixtures used by name
+from tests.notifier.conftest import Bound
+from tests.notifier.test_notify_workers import (
     Kill,
     KilledRun,
     _campaign,
@@ -58,8 +49,6 @@ from tests.notifier.test_notify_workers import (  # noqa: F401 - fixtures used b
     _start_workers,
     _stop,
     _wait_until,
-    fresh_pg,
-    redis_url,
     run_with_kills,
 )
 
