@@ -61,8 +61,17 @@ from notifier.ratelimit import Limits, LocalRateLimiter
 from notifier.render import COMPLAINT_KEY, LIMITED_KEY, OPT_OUT_KEY, build_outbound
 from notifier.rules import CLOCK_SKEW_MARGIN, Calendar, Snapshot, Window, decide
 from tests.notifier import notify_factory as f
-from tests.notifier import test_notify_workers as notifier_workers
 from tests.notifier.conftest import Bound, telegram_settings
+from tests.notifier.worker_processes import (
+    connections_by_worker,
+    noon_zone,
+    open_rows,
+    outbox_rows,
+    start_workers,
+    stop_workers,
+    wait_until,
+    worker_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -1156,13 +1165,10 @@ def test_L4_the_claim_over_a_large_backlog_uses_the_partial_index_and_stays_fast
 
 
 # == L-1, F-3, F-12: real workers against the fake Bot API ====================================
-_workers = notifier_workers  # tests/notifier/test_notify_workers.py: config, campaign, processes
-
-
 def _telegram_config(tmp_path: Path, per_second: float, **defaults: Any) -> Path:
     """The notifier tests' worker config (3 s leases, no closed days) with the production
     Telegram limits (``per_second``, 1/s per chat) and ``defaults`` on top."""
-    path = _workers._config(tmp_path, per_second=per_second)
+    path = worker_config(tmp_path, per_second=per_second)
     data = yaml.safe_load(path.read_text())
     data["defaults"].update(defaults)
     path.write_text(yaml.safe_dump(data))
@@ -1175,7 +1181,7 @@ def _plan_campaign(url: str, config: Path, borrowers: int, extra_loans: int = 0)
     to one chat). Planned now; returns the rows planned."""
     engine = build_engine(url)
     with Session(engine) as session:
-        br = f.branch(session, country="ZZ", timezone=_workers._noon_zone())
+        br = f.branch(session, country="ZZ", timezone=noon_zone())
         today = datetime.now(UTC).astimezone(ZoneInfo(br.timezone)).date()
         for n in range(borrowers):
             person = f.borrower(session, br)
@@ -1196,11 +1202,11 @@ def _wait_for(
     fake: FakeTelegram,
     workers: Sequence[subprocess.Popen[bytes]],
 ) -> None:
-    """``_wait_until``, saying where the campaign stood when it timed out."""
+    """``wait_until``, saying where the campaign stood when it timed out."""
     try:
-        _workers._wait_until(predicate, timeout)
+        wait_until(predicate, timeout)
     except AssertionError:
-        states = Counter(str(r.status) for r in _workers._rows(url))
+        states = Counter(str(r.status) for r in outbox_rows(url))
         exited = [p.returncode for p in workers if p.poll() is not None]
         raise AssertionError(
             f"timed out: rows {dict(states)}, {len(fake.state.sent)} requests, "
@@ -1245,12 +1251,12 @@ def test_L1_campaign_by_four_workers_holds_the_rates_with_no_duplicate_and_every
     with ServerThread(fake.app) as server:
         planned = _plan_campaign(fresh_pg, config, borrowers=160, extra_loans=20)
         assert planned == 200
-        workers = _workers._start_workers(fresh_pg, server.url, config, redis_url, count=4)
+        workers = start_workers(fresh_pg, server.url, config, redis_url, count=4)
         try:
-            _wait_for(lambda: _workers._open_rows(fresh_pg) == 0, 240, fresh_pg, fake, workers)
+            _wait_for(lambda: open_rows(fresh_pg) == 0, 240, fresh_pg, fake, workers)
             time.sleep(1.0)  # nothing may arrive late
         finally:
-            _workers._stop(workers)
+            stop_workers(workers)
         log = [e for e in fake.state.query("sendMessage", None) if e["outcome"] == "ok"]
 
     stamps = [float(e["at"]) for e in log]
@@ -1266,7 +1272,7 @@ def test_L1_campaign_by_four_workers_holds_the_rates_with_no_duplicate_and_every
     assert max(_most_in_any_second(s) for s in by_chat.values()) == 1, f"closest: {gaps[:5]}"
     assert sorted(len(s) for s in by_chat.values())[-20:] == [3] * 20
     assert max(stamps) - min(stamps) <= 3.6 * planned / 25
-    rows = _workers._rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     assert {r.status for r in rows} <= {OutboxStatus.sent, OutboxStatus.suppressed}
     sent = [r for r in rows if r.status == OutboxStatus.sent]
     assert len(log) == len(sent) == planned
@@ -1319,7 +1325,7 @@ def test_F3_two_of_four_workers_killed_mid_campaign_deliver_at_most_once_and_nev
     most one reminder (measured at the fake Bot API); none arrives after the window closed; the
     rows that did not go in time are rescheduled to the next morning (06:02, the window's start
     and the margin), not dropped."""
-    zone = ZoneInfo(_workers._noon_zone())
+    zone = ZoneInfo(noon_zone())
     closes = datetime.now(UTC) + timedelta(seconds=35)
     config = _telegram_config(
         tmp_path,
@@ -1329,10 +1335,10 @@ def test_F3_two_of_four_workers_killed_mid_campaign_deliver_at_most_once_and_nev
     )
     fake = FakeTelegram()
     with ServerThread(fake.app) as server:
-        workers = _workers._start_workers(fresh_pg, server.url, config, redis_url, count=4)
+        workers = start_workers(fresh_pg, server.url, config, redis_url, count=4)
         try:
             _wait_for(
-                lambda: len(_workers._connections_by_worker(fresh_pg)) == 4,
+                lambda: len(connections_by_worker(fresh_pg)) == 4,
                 30,
                 fresh_pg,
                 fake,
@@ -1348,18 +1354,18 @@ def test_F3_two_of_four_workers_killed_mid_campaign_deliver_at_most_once_and_nev
                 return len(fake.state.query("sendMessage", None))
 
             halfway = closes - timedelta(seconds=left / 2)
-            _workers._wait_until(lambda: datetime.now(UTC) >= halfway, 60)
+            wait_until(lambda: datetime.now(UTC) >= halfway, 60)
             for proc in workers[:2]:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=5)
             killed_after = sent()
             time.sleep(3.5)  # past their lease
-            workers[:2] = _workers._start_workers(fresh_pg, server.url, config, redis_url, count=2)
-            _workers._wait_until(lambda: datetime.now(UTC) > closes + timedelta(seconds=1), 60)
+            workers[:2] = start_workers(fresh_pg, server.url, config, redis_url, count=2)
+            wait_until(lambda: datetime.now(UTC) > closes + timedelta(seconds=1), 60)
             _wait_for(lambda: _in_flight(fresh_pg) == 0, 60, fresh_pg, fake, workers)
             time.sleep(1.0)
         finally:
-            _workers._stop(workers)
+            stop_workers(workers)
         log = fake.state.query("sendMessage", None)
 
     per_chat = Counter(str(e["recipient"]) for e in log)
@@ -1370,7 +1376,7 @@ def test_F3_two_of_four_workers_killed_mid_campaign_deliver_at_most_once_and_nev
         if datetime.fromtimestamp(float(e["at"]), UTC) >= closes.replace(microsecond=0)
     ]
     assert after_hours == [], f"sent after the window closed at {_local_clock(closes, zone)}"
-    rows = _workers._rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     states = Counter(r.status for r in rows)
     assert set(states) <= {OutboxStatus.sent, OutboxStatus.unknown, OutboxStatus.pending}
     assert states[OutboxStatus.sent] > killed_after > 0  # the campaign went on after the kill
@@ -1413,7 +1419,7 @@ def test_F12_relay_killed_between_publish_and_mark_published_has_the_business_ef
     config = _telegram_config(tmp_path, per_second=25)
     engine = build_engine(fresh_pg)
     with Session(engine) as session:
-        br = f.branch(session, country="ZZ", timezone=_workers._noon_zone())
+        br = f.branch(session, country="ZZ", timezone=noon_zone())
         officer = _officer(session, br.id, "9000777")
         person = f.borrower(session, br)
         person.officer_id = officer.id
@@ -1441,18 +1447,18 @@ def test_F12_relay_killed_between_publish_and_mark_published_has_the_business_ef
 
     fake.state.listeners.append(kill_on_alert)
     with ServerThread(fake.app) as server:
-        workers += _workers._start_workers(fresh_pg, server.url, config, redis_url, count=1)
+        workers += start_workers(fresh_pg, server.url, config, redis_url, count=1)
         try:
             _wait_for(lambda: workers[0].poll() is not None, 120, fresh_pg, fake, workers)
             fake.state.listeners.clear()
-            workers += _workers._start_workers(fresh_pg, server.url, config, redis_url, count=1)
-            _wait_for(lambda: _workers._open_rows(fresh_pg) == 0, 180, fresh_pg, fake, workers)
+            workers += start_workers(fresh_pg, server.url, config, redis_url, count=1)
+            _wait_for(lambda: open_rows(fresh_pg) == 0, 180, fresh_pg, fake, workers)
             time.sleep(1.0)  # nothing may arrive late
         finally:
-            _workers._stop(workers)
+            stop_workers(workers)
         alerts = fake.state.query("sendMessage", "9000777")
 
-    rows = _workers._rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 1
     engine.dispose()

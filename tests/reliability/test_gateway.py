@@ -36,7 +36,7 @@ from tests.bot.conftest import (
     WA_APP_SECRET,
     wait_until,
 )
-from tests.notifier import test_notify_workers as workers_module
+from tests.notifier.worker_processes import worker_config
 from tests.reliability.gateway_rig import (
     PEPPER,
     Rig,
@@ -524,7 +524,7 @@ def test_L3_inbound_burst_and_campaign_together_answer_everyone_and_keep_L1_cond
     benchmark yet: ``bench.chat`` and ``bench.notify`` measure each side alone. A campaign at
     250/s instead of 25/s failed the p95 criterion (5.02 s against 3.58 s alone; one replica,
     ABBA)."""
-    config = workers_module._config(tmp_path, per_second=25)
+    config = worker_config(tmp_path, per_second=25)
     chats = L3_CHATS // 2 * (len(L3_ROUNDS) + 1)
     tg_chats, wa_chats = [new_chat() for _ in range(chats)], [new_wa() for _ in range(chats)]
     gateways = [g.url for g in rig.gateways]

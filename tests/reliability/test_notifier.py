@@ -39,17 +39,15 @@ from notifier.planner import Planner
 from notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
 from tests.notifier import notify_factory as f
 from tests.notifier.conftest import Bound
-from tests.notifier.test_notify_workers import (
-    Kill,
-    KilledRun,
-    _campaign,
-    _config,
-    _open_rows,
-    _rows,
-    _start_workers,
-    _stop,
-    _wait_until,
-    run_with_kills,
+from tests.notifier.worker_kills import Kill, KilledRun, run_with_kills
+from tests.notifier.worker_processes import (
+    open_rows,
+    outbox_rows,
+    plan_campaign,
+    start_workers,
+    stop_workers,
+    wait_until,
+    worker_config,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(600)]
@@ -173,17 +171,17 @@ def test_F4_worker_survives_terminated_connections_and_5_s_of_commit_latency(
     mark and commit for 5 s. No message is lost, none goes twice, none is left unknown, and the
     worker is still running."""
     fake = FakeTelegram()
-    config = _config(tmp_path, per_second=20, lease_seconds=12)
+    config = worker_config(tmp_path, per_second=20, lease_seconds=12)
     with ServerThread(fake.app) as server:
-        _campaign(fresh_pg, config, size=40)
-        [worker] = _start_workers(fresh_pg, server.url, config, redis_url, count=1)
+        plan_campaign(fresh_pg, config, size=40)
+        [worker] = start_workers(fresh_pg, server.url, config, redis_url, count=1)
 
         def accepted() -> int:
             return sum(1 for e in fake.state.query("sendMessage", None) if e["outcome"] == "ok")
 
         admin = build_engine(fresh_pg, isolation_level="AUTOCOMMIT")
         try:
-            _wait_until(lambda: accepted() >= 8, 150)
+            wait_until(lambda: accepted() >= 8, 150)
             with admin.connect() as conn:
                 ended = conn.scalars(
                     text(
@@ -192,21 +190,21 @@ def test_F4_worker_survives_terminated_connections_and_5_s_of_commit_latency(
                     )
                 ).all()
             assert len(ended) >= 2  # the worker's pool and its judging process's connection
-            _wait_until(lambda: accepted() >= 20, 60)
+            wait_until(lambda: accepted() >= 20, 60)
             locker = build_engine(fresh_pg)
             with locker.connect() as conn, conn.begin():
                 conn.execute(text("LOCK TABLE outbox_message IN EXCLUSIVE MODE"))
                 time.sleep(5.0)
             locker.dispose()
-            _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
+            wait_until(lambda: open_rows(fresh_pg) == 0, 90)
             time.sleep(0.5)
             assert worker.poll() is None  # it survived both
         finally:
             admin.dispose()
-            _stop([worker])
+            stop_workers([worker])
         log = fake.state.query("sendMessage", None)
 
-    rows = _rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     ok = [str(e["recipient"]) for e in log if e["outcome"] == "ok"]
     assert len(ok) == len(set(ok)) == 40
     assert {r.status for r in rows} == {OutboxStatus.sent}
@@ -422,7 +420,7 @@ async def test_L5_429_storm_nothing_before_retry_after_then_drains_once(
             while time.monotonic() - started < 60:
                 stats = await deliverer.run_once(limit=12)
                 total.add(stats)
-                if stats.claimed == 0 and _open_rows(fresh_pg) == 0:
+                if stats.claimed == 0 and open_rows(fresh_pg) == 0:
                     break
                 await asyncio.sleep(0.2)
         finally:
@@ -430,7 +428,7 @@ async def test_L5_429_storm_nothing_before_retry_after_then_drains_once(
         return total
 
     await asyncio.gather(worker("a"), worker("b"))
-    rows = _rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     engine.dispose()
 
     log = fake.state.query("sendMessage", None)
