@@ -1,5 +1,5 @@
-"""Helpers of L-3 (``test_gateway.py``): a campaign that the test turns on and off under the
-running gateway rig, and the inbound bursts whose reply times it compares.
+"""Helpers of L-3 (``test_gateway_with_campaign.py``): a campaign that the test turns on and off
+under the running gateway rig, and the inbound bursts whose reply times it compares.
 
 The campaign is L-1's: four ``kopa notify worker`` processes on a PostgreSQL database of their
 own (so that they never touch the rig's rows) on the same server, sharing a Redis limiter at the

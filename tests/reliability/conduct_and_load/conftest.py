@@ -1,6 +1,6 @@
 """Reliability matrix, conduct and load rows: L-1, L-4, F-3, F-12, F-13, P-5, K-1, K-2, K-4,
 K-5, K-6 (``shared/guide/conduct-and-reliability.md`` section 5). L-3 (L-1 during L-2) needs the
-gateway rig: it is in ``test_gateway.py``.
+gateway rig: it is in ``tests/reliability/test_gateway_with_campaign.py``.
 
 Each test drives the notifier as production runs it: the planner and the deliverer (or real
 ``kopa notify worker`` processes) on PostgreSQL, the shared rate limiter on Redis, the real
