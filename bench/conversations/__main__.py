@@ -28,13 +28,9 @@ from bench.chat.__main__ import machine
 from bench.readme import replace_section
 from i18n import SUPPORTED_LOCALES
 from kopa.paths import ROOT
-from tests.conversation.script_runner import (
-    COMPLAINTS,
-    Script,
-    ScriptPlayer,
-    ScriptResult,
-    load_scripts,
-)
+from tests.conversation.script_checks import ScriptResult
+from tests.conversation.script_format import COMPLAINTS, Script, load_scripts
+from tests.conversation.script_runner import ScriptPlayer
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 HEADING = "Conversations"

@@ -1,7 +1,7 @@
 """A large outbox backlog and the query plan of the claim over it (matrix row L-4).
 
 Shared by ``python -m bench.notify`` (one million rows, its own assertion) and
-``tests/reliability/test_conduct_and_load.py`` (a smaller backlog in CI).
+``tests/reliability/conduct_and_load/test_backlog.py`` (a smaller backlog in CI).
 """
 
 from __future__ import annotations

@@ -18,21 +18,10 @@ import pytest
 from i18n import SUPPORTED_LOCALES, day, message_keys, money, render
 from kopa.paths import RASA_BIN
 from tests.api.factories import today
-from tests.conversation.script_runner import (
-    COMPLAINTS,
-    PERSONAS,
-    VOCABULARY,
-    Outcome,
-    PersonaFacts,
-    Reply,
-    Script,
-    ScriptPlayer,
-    TurnRecord,
-    check_outcome,
-    check_turn,
-    load_scripts,
-    seed_template,
-)
+from tests.conversation.persona_facts import PersonaFacts
+from tests.conversation.script_checks import Outcome, Reply, TurnRecord, check_outcome, check_turn
+from tests.conversation.script_format import COMPLAINTS, PERSONAS, VOCABULARY, Script, load_scripts
+from tests.conversation.script_runner import ScriptPlayer, seed_template
 
 SCRIPTS = load_scripts()
 

@@ -16,9 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import notify_factory as f
 import pytest
-from conftest import Bound
 from sqlalchemy import select
 
 from api.borrowers.models import Borrower, Channel, Consent
@@ -37,6 +35,8 @@ from notifier.outbox import resume_channel
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, LocalRateLimiter, Reservation
 from notifier.rules import CLOCK_SKEW_MARGIN
+from tests.notifier import notify_factory as f
+from tests.notifier.conftest import Bound
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)

@@ -9,13 +9,13 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import notify_factory as f
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 from api.outbox.models import OutboxMessage
+from tests.notifier import notify_factory as f
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 12, 1)

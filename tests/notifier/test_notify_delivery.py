@@ -10,9 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-import notify_factory as f
 import pytest
-from conftest import Bound
 from sqlalchemy import select
 
 from api.borrowers.models import Channel, Consent
@@ -31,6 +29,8 @@ from notifier.config import CampaignConfig, load_campaigns
 from notifier.delivery import Deliverer, deliver_due
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from tests.notifier import notify_factory as f
+from tests.notifier.conftest import Bound
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
 TODAY = date(2026, 12, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-import notify_factory as f
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -16,6 +15,7 @@ from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
 from notifier.candidates import Candidate
 from notifier.planner import Planner
+from tests.notifier import notify_factory as f
 
 # Tuesday 1 December 2026, 09:30 in Nairobi (UTC+3).
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)

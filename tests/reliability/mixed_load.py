@@ -1,5 +1,5 @@
-"""Helpers of L-3 (``test_gateway.py``): a campaign that the test turns on and off under the
-running gateway rig, and the inbound bursts whose reply times it compares.
+"""Helpers of L-3 (``test_gateway_with_campaign.py``): a campaign that the test turns on and off
+under the running gateway rig, and the inbound bursts whose reply times it compares.
 
 The campaign is L-1's: four ``kopa notify worker`` processes on a PostgreSQL database of their
 own (so that they never touch the rig's rows) on the same server, sharing a Redis limiter at the
@@ -41,7 +41,7 @@ from notifier.config import CampaignConfig
 from notifier.planner import Planner
 from tests.bot.conftest import TG_SECRET, WA_APP_SECRET
 from tests.notifier import notify_factory as f
-from tests.notifier.test_notify_workers import _noon_zone, _start_workers, _stop
+from tests.notifier.worker_processes import noon_zone, start_workers, stop_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 HELD = timedelta(days=1)
@@ -111,7 +111,7 @@ class Campaign:
         installment due in three days, the first ``extra_loans`` with two more loans (three
         reminders to one chat); planned now, then held back. Returns the rows planned."""
         with Session(self.engine) as session:
-            br = f.branch(session, country="ZZ", timezone=_noon_zone())
+            br = f.branch(session, country="ZZ", timezone=noon_zone())
             today = datetime.now(UTC).astimezone(ZoneInfo(br.timezone)).date()
             for n in range(borrowers):
                 person = f.borrower(session, br)
@@ -125,7 +125,7 @@ class Campaign:
         return inserted
 
     def start(self, redis_url: str) -> None:
-        self.workers = _start_workers(self.url, self.fake_url, self.config_path, redis_url, count=4)
+        self.workers = start_workers(self.url, self.fake_url, self.config_path, redis_url, count=4)
 
     def release(self) -> None:
         """Every held row is due now."""
@@ -185,7 +185,7 @@ class Campaign:
         return events
 
     def stop(self) -> None:
-        _stop(self.workers)
+        stop_workers(self.workers)
         self.engine.dispose()
 
 

@@ -4,10 +4,8 @@ lose its database, the real deliverer and gateways against the fake providers ot
 
 Sizes are smaller than the matrix's (a campaign of 30 rather than 50,000, a 429 storm of three
 refusals rather than 30 s, 3 s leases rather than 30 s); each test says which. The fixtures are
-the notifier tests' own, imported from ``tests/notifier`` (hence F811: pytest fixtures are
-parameters named like the imported fixture functions).
+the notifier tests' own (``tests/reliability/conftest.py``).
 """
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -40,27 +38,16 @@ from notifier.pacing import BOOKING_HORIZON, MARK_MARGIN_MAX, MARK_TICK
 from notifier.planner import Planner
 from notifier.ratelimit import Limits, RedisRateLimiter, limits_from_config
 from tests.notifier import notify_factory as f
-from tests.notifier.conftest import (  # noqa: F401 - fixtures used by name
-    Bound,
-    bound,
-    fake_tg,
-    fake_wa,
-    telegram,
-    whatsapp,
-)
-from tests.notifier.test_notify_workers import (  # noqa: F401 - fixtures used by name
-    Kill,
-    KilledRun,
-    _campaign,
-    _config,
-    _open_rows,
-    _rows,
-    _start_workers,
-    _stop,
-    _wait_until,
-    fresh_pg,
-    redis_url,
-    run_with_kills,
+from tests.notifier.conftest import Bound
+from tests.notifier.worker_kills import Kill, KilledRun, run_with_kills
+from tests.notifier.worker_processes import (
+    open_rows,
+    outbox_rows,
+    plan_campaign,
+    start_workers,
+    stop_workers,
+    wait_until,
+    worker_config,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(600)]
@@ -184,17 +171,17 @@ def test_F4_worker_survives_terminated_connections_and_5_s_of_commit_latency(
     mark and commit for 5 s. No message is lost, none goes twice, none is left unknown, and the
     worker is still running."""
     fake = FakeTelegram()
-    config = _config(tmp_path, per_second=20, lease_seconds=12)
+    config = worker_config(tmp_path, per_second=20, lease_seconds=12)
     with ServerThread(fake.app) as server:
-        _campaign(fresh_pg, config, size=40)
-        [worker] = _start_workers(fresh_pg, server.url, config, redis_url, count=1)
+        plan_campaign(fresh_pg, config, size=40)
+        [worker] = start_workers(fresh_pg, server.url, config, redis_url, count=1)
 
         def accepted() -> int:
             return sum(1 for e in fake.state.query("sendMessage", None) if e["outcome"] == "ok")
 
         admin = build_engine(fresh_pg, isolation_level="AUTOCOMMIT")
         try:
-            _wait_until(lambda: accepted() >= 8, 150)
+            wait_until(lambda: accepted() >= 8, 150)
             with admin.connect() as conn:
                 ended = conn.scalars(
                     text(
@@ -203,21 +190,21 @@ def test_F4_worker_survives_terminated_connections_and_5_s_of_commit_latency(
                     )
                 ).all()
             assert len(ended) >= 2  # the worker's pool and its judging process's connection
-            _wait_until(lambda: accepted() >= 20, 60)
+            wait_until(lambda: accepted() >= 20, 60)
             locker = build_engine(fresh_pg)
             with locker.connect() as conn, conn.begin():
                 conn.execute(text("LOCK TABLE outbox_message IN EXCLUSIVE MODE"))
                 time.sleep(5.0)
             locker.dispose()
-            _wait_until(lambda: _open_rows(fresh_pg) == 0, 90)
+            wait_until(lambda: open_rows(fresh_pg) == 0, 90)
             time.sleep(0.5)
             assert worker.poll() is None  # it survived both
         finally:
             admin.dispose()
-            _stop([worker])
+            stop_workers([worker])
         log = fake.state.query("sendMessage", None)
 
-    rows = _rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     ok = [str(e["recipient"]) for e in log if e["outcome"] == "ok"]
     assert len(ok) == len(set(ok)) == 40
     assert {r.status for r in rows} == {OutboxStatus.sent}
@@ -433,7 +420,7 @@ async def test_L5_429_storm_nothing_before_retry_after_then_drains_once(
             while time.monotonic() - started < 60:
                 stats = await deliverer.run_once(limit=12)
                 total.add(stats)
-                if stats.claimed == 0 and _open_rows(fresh_pg) == 0:
+                if stats.claimed == 0 and open_rows(fresh_pg) == 0:
                     break
                 await asyncio.sleep(0.2)
         finally:
@@ -441,7 +428,7 @@ async def test_L5_429_storm_nothing_before_retry_after_then_drains_once(
         return total
 
     await asyncio.gather(worker("a"), worker("b"))
-    rows = _rows(fresh_pg)
+    rows = outbox_rows(fresh_pg)
     engine.dispose()
 
     log = fake.state.query("sendMessage", None)
