@@ -12,7 +12,7 @@ from api.borrowers import service as borrower_service
 from api.borrowers.dependencies import VerifiedChatDep
 from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer
-from api.cases import service
+from api.cases import officers, service
 from api.cases.models import Case, CaseKind, CaseStatus
 from api.cases.schemas import (
     CaseIn,
@@ -170,14 +170,14 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[OfficerCaseOut]:
     """Cases ordered by SLA deadline; ``open`` means not yet resolved."""
-    cases = service.list_cases(session, status=case_status, limit=limit)
+    cases = officers.list_cases(session, status=case_status, limit=limit)
     return [_officer_view(session, c, now) for c in cases]
 
 
 @officer_router.get("/officers/by-chat/{channel}/{chat_id}", response_model=OfficerOut)
 def officer_by_chat(channel: str, chat_id: str, session: SessionDep) -> OfficerOut:
     """Who is behind an officer chat (for the gateway to route button presses)."""
-    officer = service.officer_by_chat(session, chat_id=chat_id, channel=channel)
+    officer = officers.officer_by_chat(session, chat_id=chat_id, channel=channel)
     branch = session.get_one(Branch, officer.branch_id)
     return OfficerOut(
         officer_id=officer.id,
@@ -191,7 +191,7 @@ def officer_by_chat(channel: str, chat_id: str, session: SessionDep) -> OfficerO
 @officer_router.post("/cases/escalate-overdue", response_model=EscalationOut)
 def escalate_overdue(session: SessionDep, now: NowDep) -> EscalationOut:
     """Hand cases nobody acknowledged before their SLA to the branch manager."""
-    escalated = service.escalate_overdue(session=session, now=now)
+    escalated = officers.escalate_overdue(session=session, now=now)
     session.commit()
     return EscalationOut(escalated=[c.reference for c in escalated])
 
@@ -199,7 +199,7 @@ def escalate_overdue(session: SessionDep, now: NowDep) -> EscalationOut:
 def _act(
     action: str, reference: str, body: OfficerActionIn, session: Session, now: datetime
 ) -> OfficerCaseOut:
-    case = service.act(
+    case = officers.act(
         session=session,
         reference=reference,
         action=action,

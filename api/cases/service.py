@@ -1,8 +1,10 @@
 """Cases: a borrower asks for help, an officer is told at once and must act before the SLA.
 
-Everything a case triggers (the officer alert, the borrower's updates, the manager's
-escalation) is an outbox row written in the same transaction, so no alert is lost or sent for a
-case that was rolled back.
+Opening a case (and a payment claim, which opens one when the payment has not arrived) lives
+here; officers work cases in :mod:`api.cases.officers`, and :mod:`api.cases.messaging` writes
+what a case tells people. Everything a case triggers (the officer alert, the borrower's updates,
+the manager's escalation) is an outbox row written in the same transaction, so no alert is lost
+or sent for a case that was rolled back.
 """
 
 from __future__ import annotations
@@ -19,29 +21,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.borrowers import service as borrower_service
-from api.borrowers.models import Borrower, Channel
+from api.borrowers.models import Borrower
 from api.branches.models import Officer, StaffRole
-from api.cases.exceptions import (
-    CaseClosed,
-    CaseIdempotencyKeyReused,
-    CaseNotFound,
-    NoOfficer,
-    NotCaseOfficer,
-    OfficerNotFound,
-    OutcomeRequired,
-)
-from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
+from api.cases import messaging
+from api.cases.exceptions import CaseIdempotencyKeyReused, NoOfficer
+from api.cases.models import Case, CaseKind, CaseNote, CaseStatus
 from api.core.config import CasePolicy, get_settings
 from api.ledger import service as ledger
 from api.loans import service as loan_service
 from api.loans.exceptions import NoActiveLoan
 from api.loans.models import Loan
-from api.outbox import service as outbox
 from api.payments import service as payment_service
 from api.payments.models import Payment
-from i18n import moment, money, nested
-from i18n.messages.cases import MESSAGES
 
 # No 0/O, 1/I/L or U/V look-alikes: references are read aloud and typed on phones.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
@@ -55,8 +46,6 @@ PREFIXES = {
 UNRESOLVED = (CaseStatus.open, CaseStatus.acknowledged, CaseStatus.called)
 RELIEFS = ("more_time", "smaller_installments", "pause")
 CATEGORY_PATTERN = re.compile(r"^[a-z_]{1,32}$")
-# Chats the notifier can deliver to (the terminal chat is interactive only).
-DELIVERABLE = (Channel.telegram, Channel.whatsapp)
 CLAIM_LOOKBACK = timedelta(days=30)
 CAP_WINDOW = timedelta(hours=24)
 
@@ -229,7 +218,7 @@ def open_case(
         case_id=case.id,
         channel=channel,
     )
-    _alert_officer(
+    messaging.alert_officer(
         session,
         case=case,
         borrower=borrower,
@@ -365,308 +354,6 @@ def _add_note(
     )
     officer = session.get_one(Officer, case.assigned_officer_id)
     return OpenedCase(case, officer, created=False, disposition=disposition)
-
-
-def _label(prefix: str, value: str | None, unknown: str) -> dict[str, Any]:
-    """A translatable label: ``none`` when not given, ``unknown`` when we have no words for it."""
-    if not value:
-        return nested(f"{prefix}.none")
-    key = f"{prefix}.{value}"
-    return nested(key if key in MESSAGES else f"{prefix}.{unknown}")
-
-
-def officer_alert_args(
-    session: Session, *, case: Case, borrower: Borrower, now: datetime
-) -> dict[str, Any]:
-    """Only what an officer needs to act: never the national ID, the full phone or the DOB."""
-    branch = loan_service.branch_of(session, borrower)
-    days_past_due, arrears, currency = 0, Decimal("0.00"), branch.currency
-    if case.loan_id is not None:
-        loan = session.get_one(Loan, case.loan_id)
-        pos = loan_service.loan_position(session, loan=loan, now=now)
-        days_past_due, arrears, currency = pos.days_past_due, pos.arrears, loan.currency
-    return {
-        "reference": case.reference,
-        "kind": nested(f"cases.kind.{case.kind.value}"),
-        "category": _label("cases.category", case.category, unknown="other"),
-        "relief": _label("cases.relief", case.requested_relief, unknown="none"),
-        "first_name": borrower_service.first_name(borrower),
-        "phone": borrower_service.mask_phone(borrower.phone_e164),
-        "count": days_past_due,
-        "arrears": money(arrears, currency),
-        "due": moment(case.sla_due_at, tz=branch.timezone),
-    }
-
-
-def officer_buttons(reference: str) -> list[dict[str, str]]:
-    buttons = [
-        {"key": "cases.button.acknowledge", "payload": f"case:ack:{reference}"},
-        {"key": "cases.button.called", "payload": f"case:called:{reference}"},
-    ]
-    buttons += [
-        {"key": f"cases.button.resolve.{o.value}", "payload": f"case:resolve:{reference}:{o.value}"}
-        for o in CaseOutcome
-    ]
-    return buttons
-
-
-def _alert_officer(
-    session: Session,
-    *,
-    case: Case,
-    borrower: Borrower,
-    officer: Officer,
-    key: str,
-    business_key: str,
-    now: datetime,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    if not officer.channel or not officer.chat_id:
-        ledger.record(
-            session=session,
-            at=now,
-            direction="outbound",
-            kind="case",
-            decision="suppressed",
-            rule="officer_unreachable",
-            borrower_id=borrower.id,
-            case_id=case.id,
-            message_key=key,
-        )
-        return
-    args = officer_alert_args(session, case=case, borrower=borrower, now=now)
-    outbox.enqueue(
-        session=session,
-        business_key=business_key,
-        purpose="officer_alert",
-        channel=officer.channel,
-        recipient=officer.chat_id,
-        locale=officer.locale,
-        message_key=key,
-        args={**args, **(extra or {})},
-        buttons=officer_buttons(case.reference),
-        borrower_id=borrower.id,
-        officer_id=officer.id,
-        loan_id=case.loan_id,
-        case_id=case.id,
-        send_at=now,
-    )
-
-
-def _tell_borrower(
-    session: Session,
-    *,
-    case: Case,
-    borrower: Borrower,
-    key: str,
-    args: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Queue a case update to the borrower's verified chat, in their language."""
-    identities = [
-        i
-        for i in borrower_service.borrower_identities(session, borrower.id)
-        if i.channel in DELIVERABLE
-    ]
-    preferred = [i for i in identities if i.channel.value == case.channel]
-    candidates = preferred or identities
-    if not candidates:
-        ledger.record(
-            session=session,
-            at=now,
-            direction="outbound",
-            kind="case",
-            decision="suppressed",
-            rule="no_verified_chat",
-            borrower_id=borrower.id,
-            case_id=case.id,
-            message_key=key,
-        )
-        return
-    target = candidates[0]
-    outbox.enqueue(
-        session=session,
-        business_key=f"case:{case.reference}:update:{case.status.value}",
-        purpose="case_update",
-        channel=target.channel.value,
-        recipient=target.external_user_id,
-        locale=borrower.preferred_language,
-        message_key=key,
-        args=args,
-        borrower_id=borrower.id,
-        loan_id=case.loan_id,
-        case_id=case.id,
-        send_at=now,
-    )
-
-
-def find_case(session: Session, reference: str) -> Case:
-    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
-    if case is None:
-        raise CaseNotFound()
-    return case
-
-
-def officer_by_chat(session: Session, *, chat_id: str, channel: str | None = None) -> Officer:
-    query = select(Officer).where(Officer.chat_id == chat_id)
-    if channel is not None:
-        query = query.where(Officer.channel == channel)
-    officer = session.scalar(query.order_by(Officer.id))
-    if officer is None:
-        raise OfficerNotFound()
-    return officer
-
-
-def _authorize(case: Case, borrower: Borrower, officer: Officer) -> None:
-    if officer.id in (case.assigned_officer_id, case.escalated_to_id):
-        return
-    if officer.role == StaffRole.manager and officer.branch_id == borrower.branch_id:
-        return
-    raise NotCaseOfficer()
-
-
-def act(
-    *,
-    session: Session,
-    reference: str,
-    action: str,
-    officer_chat_id: str,
-    now: datetime,
-    officer_channel: str | None = None,
-    outcome: CaseOutcome | None = None,
-) -> Case:
-    """Acknowledge, mark called or resolve a case as its officer (or the branch manager).
-
-    Repeating an action (a button pressed twice) changes nothing and tells nobody twice.
-
-    Raises:
-        CaseNotFound, OfficerNotFound, NotCaseOfficer, CaseClosed, OutcomeRequired.
-    """
-    case = find_case(session, reference)
-    officer = officer_by_chat(session, chat_id=officer_chat_id, channel=officer_channel)
-    borrower = session.get_one(Borrower, case.borrower_id)
-    _authorize(case, borrower, officer)
-    if case.status == CaseStatus.resolved:
-        if action == "resolve" and outcome == case.outcome:
-            return case
-        raise CaseClosed()
-
-    if action == "acknowledge":
-        if case.status != CaseStatus.open:
-            return case
-        case.status = CaseStatus.acknowledged
-        case.acknowledged_at = now
-        args: dict[str, Any] = {"reference": case.reference, "officer_name": officer.name}
-        key = "cases.update.acknowledged"
-    elif action == "called":
-        if case.status == CaseStatus.called:
-            return case
-        case.status = CaseStatus.called
-        case.acknowledged_at = case.acknowledged_at or now
-        case.called_at = now
-        args = {"reference": case.reference, "officer_name": officer.name}
-        key = "cases.update.called"
-    elif action == "resolve":
-        if outcome is None:
-            raise OutcomeRequired()
-        case.status = CaseStatus.resolved
-        case.outcome = outcome
-        case.acknowledged_at = case.acknowledged_at or now
-        case.resolved_at = now
-        args = {"reference": case.reference, "outcome": nested(f"cases.outcome.{outcome.value}")}
-        key = "cases.update.resolved"
-        session.flush()
-        _unpause_if_last(session, case)
-    else:  # pragma: no cover - the router only routes the three actions
-        raise ValueError(action)
-
-    ledger.record(
-        session=session,
-        at=now,
-        direction="internal",
-        kind="case",
-        decision=case.status.value,
-        rule=f"officer:{officer.role.value}",
-        borrower_id=borrower.id,
-        loan_id=case.loan_id,
-        case_id=case.id,
-        detail={"officer_id": officer.id, **({"outcome": outcome.value} if outcome else {})},
-    )
-    _tell_borrower(session, case=case, borrower=borrower, key=key, args=args, now=now)
-    session.flush()
-    return case
-
-
-def _unpause_if_last(session: Session, case: Case) -> None:
-    """Collection resumes only when none of the borrower's hardship cases is still open."""
-    if case.kind is not CaseKind.hardship:
-        return
-    still_open = session.scalar(
-        select(Case.id).where(
-            Case.borrower_id == case.borrower_id,
-            Case.kind == CaseKind.hardship,
-            Case.status.in_(UNRESOLVED),
-        )
-    )
-    if still_open is None:
-        for loan in loan_service.loans_of(session, case.borrower_id):
-            loan.collection_paused = False
-
-
-def escalate_overdue(*, session: Session, now: datetime) -> list[Case]:
-    """Hand every case nobody acknowledged before its SLA to the branch manager."""
-    overdue = list(
-        session.scalars(
-            select(Case)
-            .where(
-                Case.status == CaseStatus.open,
-                Case.escalated_at.is_(None),
-                Case.sla_due_at < now,
-            )
-            .order_by(Case.sla_due_at, Case.id)
-        )
-    )
-    for case in overdue:
-        borrower = session.get_one(Borrower, case.borrower_id)
-        manager = branch_manager(session, borrower.branch_id)
-        case.escalated_at = now
-        case.escalated_to_id = manager.id if manager else None
-        ledger.record(
-            session=session,
-            at=now,
-            direction="internal",
-            kind="case",
-            decision="escalated" if manager else "escalation_failed",
-            rule="sla_missed" if manager else "no_manager",
-            borrower_id=borrower.id,
-            loan_id=case.loan_id,
-            case_id=case.id,
-        )
-        if manager is None:
-            continue
-        assigned = session.get(Officer, case.assigned_officer_id)
-        _alert_officer(
-            session,
-            case=case,
-            borrower=borrower,
-            officer=manager,
-            key="cases.escalation_alert",
-            business_key=f"case:{case.reference}:escalation",
-            now=now,
-            extra={"officer_name": assigned.name if assigned else ""},
-        )
-    session.flush()
-    return overdue
-
-
-def list_cases(session: Session, *, status: str | None, limit: int = 200) -> list[Case]:
-    """Cases by SLA deadline; ``status=open`` means every case not yet resolved."""
-    query = select(Case).order_by(Case.sla_due_at, Case.id).limit(limit)
-    if status == "open":
-        query = query.where(Case.status.in_(UNRESOLVED))
-    elif status is not None:
-        query = query.where(Case.status == CaseStatus(status))
-    return list(session.scalars(query))
 
 
 def claim_payment(

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.borrowers.models import ChannelIdentity
 from api.branches.models import Officer, StaffRole
+from api.cases import officers as case_officers
 from api.cases import service as cases
 from api.cases.models import Case, CaseKind, CaseOutcome
 from api.core.db import build_engine
@@ -911,7 +912,7 @@ async def test_K4_no_collection_reminder_while_a_promise_or_a_hardship_case_hold
                 resolved_at = _local(today, 10)
                 case = session.scalar(select(Case).where(Case.borrower_id == hardship_person.id))
                 assert case is not None
-                cases.act(
+                case_officers.act(
                     session=session,
                     reference=case.reference,
                     action="resolve",
