@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.borrowers import service as borrowers
+from api.borrowers import preferences as borrower_preferences
 from api.borrowers.models import Borrower, Channel
 from api.branches.models import Officer
 from api.ledger import service as ledger
@@ -322,7 +322,7 @@ class Outcomes:
     def _opt_out(self, session: Session, row: OutboxMessage, at: datetime) -> None:
         """A blocked chat is an opt-out from that channel (rules C-5, R-7)."""
         assert row.borrower_id is not None
-        borrowers.opt_out_borrower(
+        borrower_preferences.opt_out_borrower(
             session=session,
             borrower_id=row.borrower_id,
             channel=Channel(row.channel),

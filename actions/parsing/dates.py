@@ -3,9 +3,11 @@
 Mostly future dates (promises), but "yesterday", "hier", "jana", "last friday" give past dates
 for reported payments; the promise form rejects those as past.
 
-Each language has a list of small token patterns ("next|coming? {wd}", "tarehe {day} {mon}?")
-with a rule that turns what they captured into a calendar date relative to the borrower's
-``today``. Patterns never match a bare number, so an amount is never read as a date.
+Each language has a list of small token patterns ("next|coming? {wd}", "tarehe {day} {mon}?",
+in :mod:`actions.parsing.date_patterns`) with a rule (:mod:`actions.parsing.date_rules`) that
+turns what they captured into a calendar date relative to the borrower's ``today``; the words
+they name are in :mod:`actions.parsing.calendar_words`. This module finds them in a message.
+Patterns never match a bare number, so an amount is never read as a date.
 
 Why not ``dateparser``: measured on this machine, its first call per language takes 10-90 ms,
 it reads "1500" as the year 1500, "le 15" as a day already past, and "vendredi prochain" and
@@ -14,427 +16,23 @@ it reads "1500" as the year 1500, "le 15" as a day already past, and "vendredi p
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
+from actions.parsing.calendar_words import (
+    ORDINAL_SUFFIXES,
+    ORDINAL_WORDS,
+    month_table,
+    weekday_table,
+)
 from actions.parsing.currency import CURRENCY_WORDS
+from actions.parsing.date_patterns import PATTERNS, Element
+from actions.parsing.date_rules import Captures, Resolver, day_of_month, numeric_date
 from actions.parsing.numbers import MULTIPLIER_WORDS, read_number, vocabulary
-from actions.parsing.text import Token, canonical_words, register_words
+from actions.parsing.text import Token, canonical_words
 
-Captures = dict[str, int]
-Resolver = Callable[[Captures, date], "date | None"]
-
-_ORDINAL_SUFFIXES = {"st", "nd", "rd", "th", "er", "re", "e", "eme", "ieme", "o", "a"}
-
-
-# --- calendar arithmetic -------------------------------------------------------------------
-
-
-def add_months(start: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the month's last day (Jan 31 + 1 = Feb 28)."""
-    index = start.year * 12 + start.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(start.day, last))
-
-
-def _end_of_month(today: date, months_ahead: int = 0) -> date:
-    first = add_months(today.replace(day=1), months_ahead)
-    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
-
-
-def _weekday(today: date, weekday: int, *, include_today: bool) -> date:
-    ahead = (weekday - today.weekday()) % 7
-    if ahead == 0 and not include_today:
-        ahead = 7
-    return today + timedelta(days=ahead)
-
-
-def _valid(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _day_in_month(today: date, day: int) -> date | None:
-    """The next date with this day of month, this month if it is not past, else later."""
-    for ahead in range(13):
-        first = add_months(today.replace(day=1), ahead)
-        found = _valid(first.year, first.month, day)
-        if found is not None and found >= today:
-            return found
-    return None
-
-
-def _day_and_month(today: date, day: int, month: int, year: int | None) -> date | None:
-    if year is not None:
-        return _valid(year, month, day)
-    for candidate_year in range(today.year, today.year + 9):
-        found = _valid(candidate_year, month, day)
-        if found is not None and found >= today:
-            return found
-    return None
-
-
-# --- resolvers -----------------------------------------------------------------------------
-
-
-def _days(n: int) -> Resolver:
-    return lambda caps, today: today + timedelta(days=n)
-
-
-def _in_days(caps: Captures, today: date) -> date | None:
-    return today + timedelta(days=caps["n"]) if caps["n"] <= 366 else None
-
-
-def _in_weeks(caps: Captures, today: date) -> date | None:
-    return today + timedelta(weeks=caps.get("n", 1)) if caps.get("n", 1) <= 52 else None
-
-
-def _in_months(caps: Captures, today: date) -> date | None:
-    return add_months(today, caps.get("n", 1)) if caps.get("n", 1) <= 24 else None
-
-
-def _next_weekday(caps: Captures, today: date) -> date:
-    # A bare weekday is the next one after today: said on a Friday, "friday" is a week ahead.
-    return _weekday(today, caps["wd"], include_today=False)
-
-
-def _weekday_next_week(caps: Captures, today: date) -> date:
-    next_monday = today + timedelta(days=7 - today.weekday())
-    return next_monday + timedelta(days=caps["wd"])
-
-
-def _last_weekday(caps: Captures, today: date) -> date:
-    return today - timedelta(days=(today.weekday() - caps["wd"]) % 7 or 7)
-
-
-def _this_weekday(caps: Captures, today: date) -> date:
-    return _weekday(today, caps["wd"], include_today=True)
-
-
-def _day_of_month(caps: Captures, today: date) -> date | None:
-    if "mon" in caps:
-        return _day_and_month(today, caps["day"], caps["mon"], caps.get("year"))
-    return _day_in_month(today, caps["day"])
-
-
-def _day_next_month(caps: Captures, today: date) -> date | None:
-    first = add_months(today.replace(day=1), 1)
-    return _valid(first.year, first.month, caps["day"])
-
-
-def _end_of_this_month(caps: Captures, today: date) -> date:
-    return _end_of_month(today)
-
-
-def _end_of_next_month(caps: Captures, today: date) -> date:
-    return _end_of_month(today, 1)
-
-
-def _weekend(caps: Captures, today: date) -> date:
-    return today if today.weekday() == 6 else _weekday(today, 5, include_today=True)
-
-
-def _numeric(caps: Captures, today: date) -> date | None:
-    day, month, year = caps["day"], caps["mon"], caps.get("year")
-    if year is not None and year < 100:
-        year += 2000
-    if month > 12 and day <= 12:  # 12/25: written month first
-        day, month = month, day
-    return _day_and_month(today, day, month, year)
-
-
-# --- vocabulary ----------------------------------------------------------------------------
-
-_WEEKDAYS = {
-    "en": "monday tuesday wednesday thursday friday saturday sunday",
-    "fr": "lundi mardi mercredi jeudi vendredi samedi dimanche",
-    "es": "lunes martes miercoles jueves viernes sabado domingo",
-    "sw": "jumatatu jumanne jumatano alhamisi ijumaa jumamosi jumapili",
-}
-# Abbreviations are common words too ("mon" is French for "my"): conversation language only.
-_WEEKDAY_ABBREVIATIONS = {
-    "en": {
-        "mon": 0,
-        "tue": 1,
-        "tues": 1,
-        "wed": 2,
-        "weds": 2,
-        "thu": 3,
-        "thur": 3,
-        "thurs": 3,
-        "fri": 4,
-        "sat": 5,
-        "sun": 6,
-    },
-    "fr": {"lun": 0, "ven": 4, "sam": 5, "dim": 6},
-    "es": {"mie": 2, "vie": 4, "sab": 5, "dom": 6},
-    "sw": {},
-}
-_MONTHS = {
-    "en": "january february march april may june july august september october november december",
-    "fr": "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre",
-    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
-    "diciembre",
-    "sw": "januari februari machi aprili mei juni julai agosti septemba oktoba novemba desemba",
-}
-_MONTH_VARIANTS = {
-    "en": {},
-    "fr": {"fevrier": 2, "fev": 2},
-    "es": {"setiembre": 9},
-    "sw": {"disemba": 12, "agost": 8, "januari": 1, "febuari": 2},
-}
-_MONTH_ABBREVIATIONS = {
-    "en": {
-        "jan": 1,
-        "feb": 2,
-        "mar": 3,
-        "apr": 4,
-        "jun": 6,
-        "jul": 7,
-        "aug": 8,
-        "sep": 9,
-        "sept": 9,
-        "oct": 10,
-        "nov": 11,
-        "dec": 12,
-    },
-    "fr": {"janv": 1, "fevr": 2, "avr": 4, "juil": 7, "oct": 10, "nov": 11, "dec": 12},
-    "es": {"ene": 1, "feb": 2, "abr": 4, "ago": 8, "sept": 9, "oct": 10, "nov": 11, "dic": 12},
-    "sw": {},
-}
-
-_EN_ORDINALS = (
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
-).split()
-_ORDINAL_WORDS: dict[str, dict[str, int]] = {
-    "en": {word: i + 1 for i, word in enumerate(_EN_ORDINALS)} | {"thirtieth": 30},
-    "fr": {"premier": 1},
-    "es": {"primero": 1},
-    "sw": {},
-}
-
-
-def _weekdays(lang: str, *, primary: bool) -> dict[str, int]:
-    table = {word: i for i, word in enumerate(_WEEKDAYS[lang].split())}
-    return table | _WEEKDAY_ABBREVIATIONS[lang] if primary else table
-
-
-def _months(lang: str, *, primary: bool) -> dict[str, int]:
-    table = {word: i + 1 for i, word in enumerate(_MONTHS[lang].split())}
-    table |= _MONTH_VARIANTS[lang]
-    return table | _MONTH_ABBREVIATIONS[lang] if primary else table
-
-
-# --- patterns ------------------------------------------------------------------------------
-
-_Element = tuple[frozenset[str] | str, bool]  # (words, or a {slot} name), optional
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    elements: tuple[_Element, ...]
-    resolve: Resolver
-    first_words: frozenset[str]  # words the pattern can start with
-    first_slots: frozenset[str]  # slots the pattern can start with
-
-
-def _compile(spec: str, resolve: Resolver) -> _Pattern:
-    elements: list[_Element] = []
-    for part in spec.split():
-        optional = part.endswith("?")
-        part = part.rstrip("?")
-        if part.startswith("{"):
-            elements.append((part.strip("{}"), optional))
-        else:
-            elements.append((frozenset(part.split("|")), optional))
-    first_words: set[str] = set()
-    first_slots: set[str] = set()
-    for element, optional in elements:
-        if isinstance(element, str):
-            first_slots.add(element)
-        else:
-            first_words |= element
-        if not optional:
-            break
-    return _Pattern(tuple(elements), resolve, frozenset(first_words), frozenset(first_slots))
-
-
-_SPECS: dict[str, list[tuple[str, Resolver]]] = {
-    "en": [
-        ("today|tonight|tday|2day", _days(0)),
-        ("tomorrow|tmrw|tmr|tmw|tomoro|tommorrow|tomorrw", _days(1)),
-        ("the? day after tomorrow|tmrw|tmr", _days(2)),
-        ("yesterday|yday|ystdy", _days(-1)),
-        ("the? day before yesterday", _days(-2)),
-        ("on? last {wd}", _last_weekday),
-        ("in|within|after {n} day|days", _in_days),
-        ("{n} days from now|today", _in_days),
-        ("in|within|after {n} week|weeks", _in_weeks),
-        ("in|within|after a|one week", _in_weeks),
-        ("in|within|after {n} month|months", _in_months),
-        ("in|within|after a|one month", _in_months),
-        ("next|coming week", _in_weeks),
-        ("next|coming month", _in_months),
-        ("next|coming month on? the? {day}", _day_next_month),
-        ("on? the? {day} of? next month", _day_next_month),
-        ("on? this {wd}", _this_weekday),
-        ("on? this? next|coming? {wd}", _next_weekday),
-        ("on? {wd} the? {day} of? {mon}? {year}?", _day_of_month),
-        ("on? the? {day} of? {mon} {year}?", _day_of_month),
-        ("on? {mon} the? {day} {year}?", _day_of_month),
-        ("on|by|before? the {day}", _day_of_month),
-        ("on? {wd} next week", _weekday_next_week),
-        ("next week on? {wd}", _weekday_next_week),
-        ("on? the {dayord}", _day_of_month),
-        ("on? {dayth}", _day_of_month),
-        ("by|at|on? the? end of the? month", _end_of_this_month),
-        ("month end", _end_of_this_month),
-        ("eom", _end_of_this_month),
-        ("by|at|on? the? end of next month", _end_of_next_month),
-        ("this|the? weekend", _weekend),
-        ("this|the? week end", _weekend),
-    ],
-    "fr": [
-        ("aujourd hui?", _days(0)),
-        ("aujourdhui|auj|ajd|ce soir", _days(0)),
-        ("demain|dm1|dmain|dem1", _days(1)),
-        ("apres demain|dm1", _days(2)),
-        ("apresdemain", _days(2)),
-        ("hier", _days(-1)),
-        ("avant hier", _days(-2)),
-        ("avanthier", _days(-2)),
-        ("le? {wd} dernier", _last_weekday),
-        ("dans|sous {n} jour|jours|jrs|j", _in_days),
-        ("d ici {n} jour|jours|jrs|j", _in_days),
-        ("d ici {n} semaine|semaines|sem", _in_weeks),
-        ("dans|sous {n} semaine|semaines|sem", _in_weeks),
-        ("dans {n} mois", _in_months),
-        ("la? semaine prochaine|prochain", _in_weeks),
-        ("la? prochaine semaine", _in_weeks),
-        ("le? mois prochain", _in_months),
-        ("le? {day} du mois prochain", _day_next_month),
-        ("le? mois prochain le {day}", _day_next_month),
-        ("ce {wd}", _this_weekday),
-        ("le? {wd} prochain|prochaine", _next_weekday),
-        ("le? {wd} de? la? semaine prochaine", _weekday_next_week),
-        ("le? {wd} de? la? prochaine semaine", _weekday_next_week),
-        ("la? semaine prochaine le? {wd}", _weekday_next_week),
-        ("le? prochain|prochaine? {wd}", _next_weekday),
-        ("le? {wd} {day} {mon}? {year}?", _day_of_month),
-        ("le? {day} {mon} {year}?", _day_of_month),
-        ("le {day}", _day_of_month),
-        ("a? la? fin du|de? mois", _end_of_this_month),
-        ("a? la? fin du|de? mois prochain", _end_of_next_month),
-        ("ce? week end", _weekend),
-        ("ce? weekend", _weekend),
-    ],
-    "es": [
-        ("hoy", _days(0)),
-        ("manana|mnn", _days(1)),
-        ("pasado manana|mnn", _days(2)),
-        ("ayer", _days(-1)),
-        ("anteayer|antier", _days(-2)),
-        ("antes de ayer", _days(-2)),
-        ("el? {wd} pasado", _last_weekday),
-        ("en|dentro de? {n} dia|dias", _in_days),
-        ("en|dentro de? {n} semana|semanas", _in_weeks),
-        ("en|dentro de? {n} mes|meses", _in_months),
-        ("la? proxima semana", _in_weeks),
-        ("la? semana que viene", _in_weeks),
-        ("la? semana entrante|proxima", _in_weeks),
-        ("el? proximo mes", _in_months),
-        ("el? mes que viene", _in_months),
-        ("el? mes entrante|proximo", _in_months),
-        ("el? dia? {day} del mes que viene", _day_next_month),
-        ("el? dia? {day} del mes proximo|entrante", _day_next_month),
-        ("el? dia? {day} del proximo mes", _day_next_month),
-        ("este {wd}", _this_weekday),
-        ("el? proximo|proxima {wd}", _next_weekday),
-        ("el? {wd}", _next_weekday),
-        ("el? {wd} de la? semana que viene", _weekday_next_week),
-        ("el? {wd} de la? semana proxima|entrante", _weekday_next_week),
-        ("el? {wd} de la? proxima semana", _weekday_next_week),
-        ("el? {wd} que viene", _next_weekday),
-        ("el? {wd} entrante|proximo", _next_weekday),
-        ("el? {wd} {day} de? {mon}? de|del? {year}?", _day_of_month),
-        ("el? dia? {day} de {mon} de|del? {year}?", _day_of_month),
-        ("el? dia? {day} {mon} {year}?", _day_of_month),
-        ("el dia? {day}", _day_of_month),
-        ("a? fin|final|finales de|del mes", _end_of_this_month),
-        ("a? fin|final|finales de|del mes que viene", _end_of_next_month),
-        ("a? fin|final|finales de|del mes proximo|entrante", _end_of_next_month),
-        ("el? fin de semana", _weekend),
-        ("el? finde", _weekend),
-    ],
-    "sw": [
-        ("leo", _days(0)),
-        ("kesho", _days(1)),
-        ("kesho kutwa", _days(2)),
-        ("keshokutwa", _days(2)),
-        ("jana", _days(-1)),
-        ("juzi", _days(-2)),
-        ("siku? ya? {wd} iliyopita|uliopita", _last_weekday),
-        ("baada|ndani ya? siku {n}", _in_days),
-        ("baada|ndani ya? wiki {n}", _in_weeks),
-        ("baada|ndani ya? wiki", _in_weeks),
-        ("baada|ndani ya? mwezi|miezi {n}", _in_months),
-        ("baada|ndani ya? mwezi", _in_months),
-        ("wiki ijayo|inayokuja|ijao|ujao", _in_weeks),
-        ("mwezi ujao|unaokuja|ujayo", _in_months),
-        ("mwezi ujao|unaokuja|ujayo tarehe {day}", _day_next_month),
-        ("tarehe {day} mwezi|ya|wa? ujao|unaokuja|ujayo", _day_next_month),
-        ("tarehe {day} ya|wa mwezi ujao|unaokuja|ujayo", _day_next_month),
-        ("siku? ya? {wd} hii", _this_weekday),
-        ("siku? ya? {wd} ya? wiki ijayo|inayokuja|ijao", _weekday_next_week),
-        ("wiki ijayo|inayokuja|ijao siku? ya? {wd}", _weekday_next_week),
-        ("siku? ya? {wd} ijayo|inayokuja|ijao?", _next_weekday),
-        ("tarehe {day} mwezi? wa? {mon} {year}?", _day_of_month),
-        ("tarehe {day} mwezi wa? {monnum} {year}?", _day_of_month),
-        ("tarehe {day}", _day_of_month),
-        ("{mon} tarehe? {day} {year}?", _day_of_month),
-        ("{day} {mon} {year}?", _day_of_month),
-        ("mwisho wa mwezi huu?", _end_of_this_month),
-        ("mwisho wa mwezi ujao|unaokuja", _end_of_next_month),
-        ("mwisho wa wiki", _weekend),
-        ("wikendi|wikend", _weekend),
-    ],
-}
-_PATTERNS: dict[str, list[_Pattern]] = {
-    lang: [_compile(spec, resolve) for spec, resolve in specs] for lang, specs in _SPECS.items()
-}
-
-
-def _vocabulary(lang: str) -> set[str]:
-    words: set[str] = set(_WEEKDAYS[lang].split()) | set(_MONTHS[lang].split())
-    words |= set(_MONTH_VARIANTS[lang]) | set(_ORDINAL_WORDS[lang])
-    for pattern in _PATTERNS[lang]:
-        for element, _ in pattern.elements:
-            if isinstance(element, frozenset):
-                words |= element
-    return words
-
-
-# Everyday words one typo away from a date word: never corrected.
-_LOOK_ALIKES = {
-    "en": {"remain", "marche", "weekly", "mondays", "fridays"},
-    "fr": {"remain", "marche", "marches", "mairie"},
-    "es": {"pagado", "pagada", "pagados", "pagadas", "pasada", "pasadas", "pasando", "entero"},
-    "sw": set(),
-}
-
-for _lang in _PATTERNS:
-    register_words(_lang, _vocabulary(_lang), keep=_LOOK_ALIKES.get(_lang, ()))
-
-
-_NUMBER_VOCABULARY = {lang: frozenset(vocabulary(lang)) for lang in _PATTERNS}
-
-# --- matching ------------------------------------------------------------------------------
+_NUMBER_VOCABULARY = {lang: frozenset(vocabulary(lang)) for lang in PATTERNS}
 
 
 @dataclass(frozen=True)
@@ -504,19 +102,19 @@ def _day(ctx: _Context, i: int, *, ordinal_required: bool) -> tuple[int, int] | 
     if value is not None:
         suffix = ctx.tokens[end] if end < len(ctx.tokens) else None
         attached = suffix is not None and suffix.start == token.end and suffix.kind == "word"
-        if attached and suffix is not None and suffix.text in _ORDINAL_SUFFIXES:
+        if attached and suffix is not None and suffix.text in ORDINAL_SUFFIXES:
             end += 1
         elif ordinal_required:
             return None
-    elif ctx.words[i] in _ORDINAL_WORDS[ctx.lang]:
+    elif ctx.words[i] in ORDINAL_WORDS[ctx.lang]:
         word = ctx.words[i]
         assert word is not None
-        value = _ORDINAL_WORDS[ctx.lang][word]
+        value = ORDINAL_WORDS[ctx.lang][word]
     elif ctx.lang == "en" and ctx.words[i] in ("twenty", "thirty"):
         unit = ctx.words[i + 1] if i + 1 < len(ctx.words) else None
-        if unit not in _ORDINAL_WORDS["en"] or _ORDINAL_WORDS["en"][unit] > 9:
+        if unit not in ORDINAL_WORDS["en"] or ORDINAL_WORDS["en"][unit] > 9:
             return None
-        value = (20 if ctx.words[i] == "twenty" else 30) + _ORDINAL_WORDS["en"][unit]
+        value = (20 if ctx.words[i] == "twenty" else 30) + ORDINAL_WORDS["en"][unit]
         end = i + 2
     elif ordinal_required or ctx.words[i] is None:
         return None
@@ -540,7 +138,7 @@ _CAPTURE_NAME |= {"wd": "wd", "year": "year", "n": "n"}
 
 
 def _match(
-    elements: Sequence[_Element], ctx: _Context, i: int, captures: Captures
+    elements: Sequence[Element], ctx: _Context, i: int, captures: Captures
 ) -> tuple[int, Captures] | None:
     """The longest way ``elements`` match from token ``i``."""
     if not elements:
@@ -592,7 +190,7 @@ def _possible_slots(ctx: _Context, i: int) -> frozenset[str]:
         return frozenset({"wd"})
     if word in ctx.months:
         return frozenset({"mon"})
-    if word in _NUMBER_VOCABULARY[ctx.lang] or word in _ORDINAL_WORDS[ctx.lang]:
+    if word in _NUMBER_VOCABULARY[ctx.lang] or word in ORDINAL_WORDS[ctx.lang]:
         return _NUMBER_SLOTS
     return frozenset()
 
@@ -608,8 +206,8 @@ def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMa
             lang,
             canonical_words(tokens, lang, fuzzy=rank == 0),
             tokens,
-            _weekdays(lang, primary=rank == 0),
-            _months(lang, primary=rank == 0),
+            weekday_table(lang, primary=rank == 0),
+            month_table(lang, primary=rank == 0),
         )
         for rank, lang in enumerate(languages)
     ]
@@ -618,14 +216,14 @@ def find_dates(tokens: Sequence[Token], languages: Sequence[str]) -> list[DateMa
     while i < len(tokens):
         numeric = _numeric_token(tokens[i])
         if numeric is not None:
-            found.append(DateMatch(i, i + 1, "", tuple(numeric.items()), _numeric))
+            found.append(DateMatch(i, i + 1, "", tuple(numeric.items()), numeric_date))
             i += 1
             continue
         best: DateMatch | None = None
         for ctx in contexts:
             word = ctx.words[i]
             slots = _possible_slots(ctx, i)
-            for pattern in _PATTERNS[ctx.lang]:
+            for pattern in PATTERNS[ctx.lang]:
                 # Most patterns cannot start here; checking that first keeps a parse fast.
                 if word not in pattern.first_words and not (slots & pattern.first_slots):
                     continue
@@ -651,23 +249,11 @@ def bare_day(tokens: Sequence[Token], languages: Sequence[str]) -> DateMatch | N
     if len(tokens) == 1 and tokens[0].kind == "num" and tokens[0].text.isdigit():
         value = int(tokens[0].text)
         if 1 <= value <= 31:
-            return DateMatch(0, 1, "", (("day", value),), _day_of_month)
+            return DateMatch(0, 1, "", (("day", value),), day_of_month)
         return None
     for rank, lang in enumerate(languages):
         words = canonical_words(tokens, lang, fuzzy=rank == 0)
         number = read_number(lang, words, tokens, 0) if tokens else None
         if number is not None and number.end == len(tokens) and number.value <= 31:
-            return DateMatch(0, len(tokens), lang, (("day", number.value),), _day_of_month)
-    return None
-
-
-def month_number(word: str, languages: Sequence[str]) -> int | None:
-    """The month a folded word names in any of ``languages`` (abbreviations only in the first).
-
-    Used to read dates of birth, whose month borrowers write in full or abbreviated.
-    """
-    for rank, lang in enumerate(languages):
-        month = _months(lang, primary=rank == 0).get(word)
-        if month is not None:
-            return month
+            return DateMatch(0, len(tokens), lang, (("day", number.value),), day_of_month)
     return None

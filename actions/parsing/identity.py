@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from actions.parsing.dates import month_number
+from actions.parsing.calendar_words import month_number
 from actions.parsing.text import Token, language_order, tokenize
 
 DOB = "dob"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from api.borrowers import service
+from api.borrowers import service, verification
 from api.borrowers.models import Borrower, Channel, ChannelIdentity
 from api.cases import service as case_service
 from api.cases.exceptions import NoOfficer
@@ -56,13 +56,13 @@ def complete_verification(
     session: Session,
     channel: Channel,
     user: str,
-    answers: dict[service.Factor, str],
+    answers: dict[verification.Factor, str],
     now: datetime,
     settings: Settings,
-) -> service.VerificationOutcome:
-    """Check the answers (see ``service.complete_verification``); a chat held for an officer
+) -> verification.VerificationOutcome:
+    """Check the answers (see ``verification.complete_verification``); a chat held for an officer
     raises a case for the phone's borrower and an operator alert either way."""
-    outcome = service.complete_verification(
+    outcome = verification.complete_verification(
         session=session, channel=channel, user=user, answers=answers, now=now, settings=settings
     )
     if outcome.held:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.borrowers import flows, service
+from api.borrowers import flows, preferences, service, verification
 from api.borrowers.dependencies import UserPath
 from api.borrowers.exceptions import IdentityLocked, VerificationFailed
 from api.borrowers.models import Channel
@@ -72,7 +72,7 @@ def start_verification(
     """Remember the proven phone and say which question to ask (same for any phone)."""
     # Rasa never carries the phone: it is the one the gateway registered for this chat.
     phone = service.chat_phone(session=session, channel=channel, user=user, named=body.phone)
-    factors = service.start_verification(
+    factors = verification.start_verification(
         session=session, channel=channel, user=user, phone=phone, now=now, settings=settings
     )
     session.commit()
@@ -146,7 +146,7 @@ def request_callback(
 @router.post("/unlock", status_code=204)
 def unlock(channel: Channel, user: UserPath, session: SessionDep, now: NowDep) -> None:
     """An officer who spoke to the borrower lifts this chat's lockout or hold."""
-    service.unlock(session=session, channel=channel, user=user, now=now)
+    verification.unlock(session=session, channel=channel, user=user, now=now)
     session.commit()
 
 
@@ -155,7 +155,7 @@ def set_consent(
     channel: Channel, user: UserPath, body: ConsentIn, session: SessionDep, now: NowDep
 ) -> ConsentOut:
     """Opt this chat in or out of messages, effective at once."""
-    service.set_consent(
+    preferences.set_consent(
         session=session, channel=channel, user=user, opted_in=body.opted_in, now=now
     )
     session.commit()
@@ -167,7 +167,7 @@ def set_language(
     channel: Channel, user: UserPath, body: LanguageIn, session: SessionDep, now: NowDep
 ) -> LanguageOut:
     """Speak this language in this chat and in the borrower's messages."""
-    locale = service.set_language(
+    locale = preferences.set_language(
         session=session, channel=channel, user=user, locale=body.locale, now=now
     )
     session.commit()

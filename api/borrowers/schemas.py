@@ -5,7 +5,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, model_validator
 
 from api.borrowers.models import Channel
-from api.borrowers.service import Factor, IdentityStatus
+from api.borrowers.service import IdentityStatus
+from api.borrowers.verification import Factor
 
 
 class IdentityOut(BaseModel):

@@ -35,7 +35,7 @@ def prepare_demo(database_url: str) -> list[DemoLoanView]:
 
 def try_it_lines(views: list[DemoLoanView], base_url: str) -> list[str]:
     """curl commands that verify the first demo borrower on the terminal channel and read."""
-    from api.borrowers.service import offered_factors
+    from api.borrowers.verification import offered_factors
     from api.core.config import get_settings
 
     settings = get_settings()

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower, Channel, ChannelIdentity
-from api.borrowers.service import dob_hash, national_id_hash
+from api.borrowers.verification import dob_hash, national_id_hash
 from api.branches.models import Branch, Officer, StaffRole
 from api.core.config import get_settings
 from api.loans.models import Frequency, Installment, InstallmentStatus, Loan, LoanStatus

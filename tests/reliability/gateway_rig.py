@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from api.borrowers.pseudonym import chat_pseudonym
-from api.borrowers.service import dob_hash, national_id_hash
+from api.borrowers.verification import dob_hash, national_id_hash
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 from bot.config import BotSettings
