@@ -104,7 +104,9 @@ class LedgerStatusSink:
     def __init__(self, database_url: str) -> None:
         from api.core.db import build_engine
 
-        self._engine = build_engine(database_url)
+        # A read then a write: on SQLite the write lock is taken up front so a concurrent writer
+        # (the inbox) makes this wait instead of failing the upgrade with "database is locked".
+        self._engine = build_engine(database_url, sqlite_immediate=True)
 
     async def record(self, status: StatusUpdate) -> None:
         await asyncio.to_thread(self._record, status)

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from api.cases import officers
 from api.cases import service as cases
 from api.cases.models import Case, CaseKind, CaseOutcome
 from api.loans.models import Loan
@@ -84,7 +85,7 @@ async def test_K4_no_collection_reminder_while_a_promise_or_a_hardship_case_hold
                 resolved_at = nairobi_at(today, 10)
                 case = session.scalar(select(Case).where(Case.borrower_id == hardship_person.id))
                 assert case is not None
-                cases.act(
+                officers.act(
                     session=session,
                     reference=case.reference,
                     action="resolve",
