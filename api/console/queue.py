@@ -145,7 +145,7 @@ def queue_filters(
     buckets = {b: b for b in BUCKETS}
     try:
         return QueueFilters(
-            branch_id=branch_ids[branch.strip().upper()] if branch else None,
+            branch_id=branch_ids[branch.strip()] if branch else None,
             officer_id=officer_ids[officer_id.strip()] if officer_id else None,
             bucket=buckets[bucket] if bucket else None,
             kind=kinds[kind] if kind else None,
