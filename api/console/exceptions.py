@@ -25,3 +25,10 @@ class OneBranchOnly(Invalid):
     """Only a manager oversees more than one branch."""
 
     code = "one_branch_only"
+
+
+class OutsideScope(NotFound):
+    """A queue filter names a branch or officer outside the signed-in officer's scope, or a
+    value the form does not offer: answered like a missing page, so nothing can be probed."""
+
+    code = "outside_scope"

@@ -1,4 +1,9 @@
-"""The officer's queue: open cases in their scope, missed deadlines first, then the oldest.
+"""The officer's queue: whom to call first today and why.
+
+Open cases in the officer's scope: missed deadlines first, then by the latest risk score of the
+case's loan (:func:`api.risk.service.latest_scores`; unscored cases after scored ones), then the
+oldest. Each row shows the score's band and reasons; filters narrow the queue to a branch, an
+officer, an arrears bucket (days past due from :func:`api.loans.service.loan_position`) or a kind.
 
 Acting on a case goes through :func:`api.cases.officers.act_as`, the function the chat buttons
 use, so the console has no rules of its own; it only narrows what an officer can reach to
@@ -21,11 +26,35 @@ from api.branches.service import branch_scope
 from api.cases import officers
 from api.cases import service as case_service
 from api.cases.exceptions import CaseNotFound
-from api.cases.models import Case, CaseNote, CaseStatus
+from api.cases.models import Case, CaseKind, CaseNote, CaseStatus
+from api.console.exceptions import OutsideScope
+from api.kpis.schemas import BUCKETS
 from api.loans import service as loan_service
 from api.loans.models import Loan
+from api.risk import features as risk_features
+from api.risk import scorecard
+from api.risk import service as risk_service
 
 QUEUE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class RiskView:
+    """A loan's latest score as officers read it: a band and the features behind it."""
+
+    band: str
+    points: int
+    reasons: list[tuple[str, str]]  # (feature, bin), most points first
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue is narrowed to; None is everything in the officer's scope."""
+
+    branch_id: int | None = None
+    officer_id: int | None = None
+    bucket: str | None = None
+    kind: CaseKind | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,8 @@ class QueueRow:
     arrears: Decimal | None
     currency: str | None
     sla_missed: bool
+    bucket: str | None = None
+    risk: RiskView | None = None
 
 
 def sla_missed(case_row: Case, now: datetime) -> bool:
@@ -55,16 +86,103 @@ def _scoped(scope: frozenset[int] | None) -> Select[Case]:
     return query
 
 
-def open_cases(session: Session, *, officer: Officer, now: datetime) -> list[QueueRow]:
-    """Unresolved cases of the officer's branches: missed deadlines first, then by age."""
+def open_cases(
+    session: Session, *, officer: Officer, now: datetime, filters: QueueFilters | None = None
+) -> list[QueueRow]:
+    """Unresolved cases of the officer's branches: missed deadlines first, then the riskiest
+    loans (unscored last), then by age; narrowed by ``filters`` (already within scope)."""
+    wanted = filters or QueueFilters()
     missed = and_(Case.status == CaseStatus.open, Case.sla_due_at < now)
+    latest = risk_service.latest_scores()
     query = (
         _scoped(branch_scope(session, officer))
+        .outerjoin(latest, latest.c.loan_id == Case.loan_id)
         .where(Case.status.in_(case_service.UNRESOLVED))
-        .order_by(case((missed, 0), else_=1), Case.created_at, Case.id)
-        .limit(QUEUE_LIMIT)
+        .order_by(
+            case((missed, 0), else_=1),
+            case((latest.c.probability.is_(None), 1), else_=0),
+            latest.c.probability.desc(),
+            Case.created_at,
+            Case.id,
+        )
     )
-    return [queue_row(session, c, now) for c in session.scalars(query)]
+    if wanted.branch_id is not None:
+        query = query.where(Borrower.branch_id == wanted.branch_id)
+    if wanted.officer_id is not None:
+        query = query.where(Case.assigned_officer_id == wanted.officer_id)
+    if wanted.kind is not None:
+        query = query.where(Case.kind == wanted.kind)
+    if wanted.bucket is None:
+        query = query.limit(QUEUE_LIMIT)
+    rows = []
+    # Days past due come from the loan rules, not SQL, so the bucket is filtered row by row.
+    for found in session.scalars(query):
+        row = queue_row(session, found, now)
+        if wanted.bucket is None or row.bucket == wanted.bucket:
+            rows.append(row)
+        if len(rows) == QUEUE_LIMIT:
+            break
+    return rows
+
+
+def queue_filters(
+    session: Session,
+    officer: Officer,
+    *,
+    branch: str | None = None,
+    officer_id: str | None = None,
+    bucket: str | None = None,
+    kind: str | None = None,
+) -> QueueFilters:
+    """The filters of the queue's form; an empty field is no filter.
+
+    Raises:
+        OutsideScope: a branch or officer outside ``officer``'s scope, or an unknown value.
+    """
+    branch_ids = {b.code: b.id for b in scope_branches(session, officer)}
+    officer_ids = {str(o.id): o.id for o in scope_officers(session, officer)}
+    kinds = {k.value: k for k in CaseKind}
+    buckets = {b: b for b in BUCKETS}
+    try:
+        return QueueFilters(
+            branch_id=branch_ids[branch.strip()] if branch else None,
+            officer_id=officer_ids[officer_id.strip()] if officer_id else None,
+            bucket=buckets[bucket] if bucket else None,
+            kind=kinds[kind] if kind else None,
+        )
+    except KeyError:
+        raise OutsideScope() from None
+
+
+def scope_branches(session: Session, officer: Officer) -> list[Branch]:
+    """The branches the officer may narrow the queue to."""
+    scope = branch_scope(session, officer)
+    query = select(Branch).order_by(Branch.code)
+    if scope is not None:
+        query = query.where(Branch.id.in_(sorted(scope)))
+    return list(session.scalars(query))
+
+
+def scope_officers(session: Session, officer: Officer) -> list[Officer]:
+    """The officers of those branches, whose cases the queue can be narrowed to."""
+    scope = branch_scope(session, officer)
+    query = select(Officer).order_by(Officer.name, Officer.id)
+    if scope is not None:
+        query = query.where(Officer.branch_id.in_(sorted(scope)))
+    return list(session.scalars(query))
+
+
+def arrears_bucket(days_past_due: int) -> str:
+    """The roll-rate bucket of the KPIs (0, 1-30, 31-60, 61-90, 90+)."""
+    return BUCKETS[risk_features.bucket(days_past_due)]
+
+
+def risk_view(session: Session, loan_id: int) -> RiskView | None:
+    score = risk_service.latest_score(session, loan_id=loan_id)
+    if score is None:
+        return None
+    reasons = [(reason["feature"], reason["bin"]) for reason in score.reasons]
+    return RiskView(scorecard.band(score.probability), score.points, reasons)
 
 
 def scoped_case(session: Session, *, officer: Officer, reference: str) -> Case:
@@ -103,10 +221,12 @@ def queue_row(session: Session, found: Case, now: datetime) -> QueueRow:
     )
     arrears: Decimal | None = None
     currency: str | None = None
+    bucket: str | None = None
     if found.loan_id is not None:
         loan = session.get_one(Loan, found.loan_id)
-        arrears = loan_service.loan_position(session, loan=loan, now=now).arrears
-        currency = loan.currency
+        position = loan_service.loan_position(session, loan=loan, now=now)
+        arrears, currency = position.arrears, loan.currency
+        bucket = arrears_bucket(position.days_past_due)
     return QueueRow(
         case=found,
         borrower_first_name=borrower_service.first_name(borrower),
@@ -117,6 +237,8 @@ def queue_row(session: Session, found: Case, now: datetime) -> QueueRow:
         arrears=arrears,
         currency=currency,
         sla_missed=sla_missed(found, now),
+        bucket=bucket,
+        risk=risk_view(session, found.loan_id) if found.loan_id is not None else None,
     )
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api.branches.models import Officer
 from api.cases.exceptions import CaseClosed, CaseNotFound, NotCaseOfficer
+from api.cases.models import CaseKind
 from api.console import auth, queue
+from api.console.exceptions import OutsideScope
 from api.console.templating import page, request_locale
 from api.core.deps import NowDep, SessionDep, SettingsDep
+from api.kpis.schemas import BUCKETS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -152,12 +156,32 @@ def logout(
     return response
 
 
+FilterField = Annotated[str | None, Query(max_length=64)]
+
+
 @router.get("/queue")
-def queue_page(signed: SignedInDep, session: SessionDep, now: NowDep) -> Response:
-    """The officer's open cases: missed deadlines first, then the oldest."""
+def queue_page(
+    signed: SignedInDep,
+    session: SessionDep,
+    now: NowDep,
+    branch: FilterField = None,
+    officer: FilterField = None,
+    bucket: FilterField = None,
+    kind: FilterField = None,
+) -> Response:
+    """The officer's open cases: missed deadlines first, then the riskiest, then the oldest;
+    a filter outside the officer's scope is not found."""
     if signed is None:
         return redirect_to("/console/login")
-    rows = queue.open_cases(session, officer=signed.officer, now=now)
+    try:
+        filters = queue.queue_filters(
+            session, signed.officer, branch=branch, officer_id=officer, bucket=bucket, kind=kind
+        )
+    except OutsideScope:
+        return page("not_found.html", locale=signed.officer.locale, status_code=404)
+    rows = queue.open_cases(session, officer=signed.officer, now=now, filters=filters)
+    chosen = {"branch": branch, "officer": officer, "bucket": bucket, "kind": kind}
+    shown = _queue_page_context(session, signed.officer, chosen)
     session.commit()  # the session's last request time
     return page(
         "queue.html",
@@ -165,7 +189,21 @@ def queue_page(signed: SignedInDep, session: SessionDep, now: NowDep) -> Respons
         officer=signed.officer,
         csrf_token=signed.csrf_token,
         rows=rows,
+        **shown,
     )
+
+
+def _queue_page_context(
+    session: Session, officer: Officer, chosen: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The choices of the queue's filter form, and those ``chosen`` (none by default)."""
+    return {
+        "chosen": chosen or dict.fromkeys(("branch", "officer", "bucket", "kind")),
+        "branches": queue.scope_branches(session, officer),
+        "officers": queue.scope_officers(session, officer),
+        "buckets": BUCKETS,
+        "kinds": list(CaseKind),
+    }
 
 
 @router.post("/cases/{reference}/claim")
@@ -209,5 +247,10 @@ def claim(
         return page("case_row.html", row=row, **shown)
     rows = queue.open_cases(session, officer=officer, now=now)
     return page(
-        "queue.html", officer=officer, rows=rows, notice_reference=row.case.reference, **shown
+        "queue.html",
+        officer=officer,
+        rows=rows,
+        notice_reference=row.case.reference,
+        **_queue_page_context(session, officer),
+        **shown,
     )

@@ -18,6 +18,9 @@ from typing import Any
 
 PDO = 20
 REASONS = 3
+# Officers read a score as a band: the lowest probability of going wrong of each, highest first.
+BANDS: tuple[tuple[str, Decimal], ...] = (("high", Decimal("0.40")), ("medium", Decimal("0.15")))
+LOWEST_BAND = "low"
 
 # Per feature, the lower edges of its bins after the first (which starts at 0 or 1).
 EDGES: dict[str, tuple[int, ...]] = {
@@ -43,6 +46,11 @@ def bin_label(feature: str, index: int) -> str:
         return f"{low}+"
     high = edges[index] - 1
     return str(low) if high == low else f"{low}-{high}"
+
+
+def band(probability: Decimal) -> str:
+    """``high``, ``medium`` or ``low``: the words an officer sees instead of a probability."""
+    return next((name for name, floor in BANDS if probability >= floor), LOWEST_BAND)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Subquery, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
@@ -234,3 +234,32 @@ def score_open_loans(session: Session, *, at: date) -> list[RiskScore]:
     session.add_all(scores)
     session.flush()
     return scores
+
+
+def latest_scores() -> Subquery:
+    """Each scored loan's latest score row (``id``, ``loan_id``, ``probability``), to join on.
+
+    Ordering by ``probability`` compares loans scored by different scorecards on one scale.
+    """
+    newest = (
+        select(RiskScore.loan_id, func.max(RiskScore.as_of).label("as_of"))
+        .group_by(RiskScore.loan_id)
+        .subquery()
+    )
+    return (
+        select(RiskScore.id, RiskScore.loan_id, RiskScore.probability)
+        .join(
+            newest, and_(newest.c.loan_id == RiskScore.loan_id, newest.c.as_of == RiskScore.as_of)
+        )
+        .subquery("latest_score")
+    )
+
+
+def latest_score(session: Session, *, loan_id: int) -> RiskScore | None:
+    """The loan's latest score, or None when it was never scored."""
+    latest = latest_scores()
+    return session.scalar(
+        select(RiskScore)
+        .join(latest, latest.c.id == RiskScore.id)
+        .where(latest.c.loan_id == loan_id)
+    )

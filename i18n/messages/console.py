@@ -27,7 +27,9 @@ MESSAGES = {
     "console.role.manager": N_("branch manager"),
     "console.role.admin": N_("administrator"),
     "console.queue.heading": N_("Cases to work"),
-    "console.queue.intro": N_("Missed deadlines first, then the oldest cases."),
+    "console.queue.intro": N_(
+        "Missed deadlines first, then the riskiest loans, then the oldest cases."
+    ),
     "console.queue.count": NP_("{count} open case", "{count} open cases"),
     "console.queue.empty": N_("No open cases: nobody is waiting for you."),
     "console.column.reference": N_("Reference"),
@@ -40,6 +42,11 @@ MESSAGES = {
     "console.column.due": N_("Respond by"),
     "console.column.opened": N_("Opened"),
     "console.column.action": N_("Action"),
+    "console.column.risk": N_("Risk"),
+    "console.filter.all": N_("All"),
+    "console.filter.bucket": N_("Days past due"),
+    "console.filter.days_past_due": N_("{days} days"),
+    "console.filter.apply": N_("Filter"),
     "console.status.open": N_("waiting"),
     "console.status.acknowledged": N_("claimed"),
     "console.status.called": N_("called"),

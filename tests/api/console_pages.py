@@ -124,6 +124,14 @@ def portfolio(session: Session, clock: Clock) -> Portfolio:
     return Portfolio(a, b, c, officer, colleague, manager, admin, cases)
 
 
+def shown_cases(page_text: str, portfolio: Portfolio) -> list[str]:
+    """The names of the portfolio's cases the page lists, in the page's order."""
+    places = [
+        (page_text.find(f'id="case-{c.reference}"'), name) for name, c in portfolio.cases.items()
+    ]
+    return [name for at, name in sorted(places) if at >= 0]
+
+
 def signed_in_as(web: TestClient, who: str) -> str:
     """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
     sign_in(web, f"{who}@mfi.example")

@@ -23,18 +23,12 @@ from tests.api.console_pages import (
     cheap_hashing,
     make_staff,
     portfolio,
+    shown_cases,
     sign_in,
     signed_in_as,
 )
 
 pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__, portfolio.__name__)
-
-
-def _references(page_text: str, portfolio: Portfolio) -> list[str]:
-    shown = [
-        (page_text.find(f'id="case-{c.reference}"'), name) for name, c in portfolio.cases.items()
-    ]
-    return [name for at, name in sorted(shown) if at >= 0]
 
 
 def _claim(web: TestClient, token: str, case: Case, **headers: str) -> httpx.Response:
@@ -72,7 +66,7 @@ def test_each_role_sees_its_scope_missed_deadlines_first_then_oldest(
     page = web.get("/console/queue")
 
     assert page.status_code == 200
-    assert _references(page.text, portfolio) == expected
+    assert shown_cases(page.text, portfolio) == expected
     assert "deadline missed" in page.text
     assert "Wanjiku" in page.text and "Njeri" not in page.text  # first names only
 
