@@ -51,13 +51,10 @@ def test_L3_inbound_burst_and_campaign_together_answer_everyone_and_keep_L1_cond
     requests in any second nor two to one chat within a second (measured at its fake Bot API),
     0 duplicates, every row that went sent once, every decision in the ledger.
 
-    It took 65-110 s here, beside other engineers' Rasa stacks and training on the 2 cores
-    (load average 3-19), most of it the four workers starting and Rasa answering 9 rounds.
-    ABBA alone (60 replies a side) was quicker but its p95, the 3rd-slowest reply, swung with
-    a single slow chat (one run at 1.21 with equal medians). The row's full size is no
-    benchmark yet: ``bench.chat`` and ``bench.notify`` measure each side alone. A campaign at
-    250/s instead of 25/s failed the p95 criterion (5.02 s against 3.58 s alone; one replica,
-    ABBA)."""
+    Eight rounds (ABBAABBA) rather than four, because with fewer the p95, the third-slowest
+    reply, swings with a single slow chat. The row's full size is no benchmark
+    yet: ``bench.chat`` and ``bench.notify`` measure each side alone; the figures of these
+    runs are in ``bench/README.md`` ("Inbound burst beside a campaign")."""
     config = worker_config(tmp_path, per_second=25)
     chats = L3_CHATS // 2 * (len(L3_ROUNDS) + 1)
     tg_chats, wa_chats = [new_chat() for _ in range(chats)], [new_wa() for _ in range(chats)]
