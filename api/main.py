@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from api.borrowers.router import router as identity_router
 from api.cases.router import borrower_router as case_router
 from api.cases.router import officer_router
+from api.console.dashboard import router as console_dashboard_router
 from api.console.router import router as console_router
 from api.console.templating import STATIC as CONSOLE_STATIC
 from api.console.work import router as console_work_router
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
     # The officers' console signs its users in itself (sessions, not the service token).
     app.include_router(console_router)
     app.include_router(console_work_router)
+    app.include_router(console_dashboard_router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     return app
 

@@ -19,8 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_percent as babel_format_percent
 
 from i18n.messages import Message, Plural, load_registry
 
@@ -92,6 +93,16 @@ def format_money(amount: Decimal | str, currency: str, locale: str) -> str:
 def format_day(value: date, locale: str) -> str:
     """A calendar date in words, e.g. "Friday 4 December 2026" / "vendredi 4 décembre 2026"."""
     return format_date(value, format="full", locale=babel_locale(locale))
+
+
+def format_percent(rate: Decimal, locale: str) -> str:
+    """A fraction as a percentage with all its decimals, e.g. "12.34%" / "12,34 %"."""
+    return babel_format_percent(rate, locale=babel_locale(locale), decimal_quantization=False)
+
+
+def format_month(value: date, locale: str) -> str:
+    """The month of ``value`` in a word and a year, e.g. "Nov 2026" / "nov. 2026"."""
+    return format_skeleton("yMMM", value, locale=babel_locale(locale))
 
 
 def format_moment(value: datetime, locale: str, tz: str | None = None) -> str:

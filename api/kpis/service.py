@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -453,13 +454,18 @@ def _delivery(
 # -- public functions ----------------------------------------------------------------------
 
 
-def branches(session: Session, code: str | None) -> list[Branch]:
-    """The branch with ``code``, or every branch when ``code`` is None.
+def branches(
+    session: Session, code: str | None, within: AbstractSet[int] | None = None
+) -> list[Branch]:
+    """The branch with ``code``, or every branch when ``code`` is None; only those whose ids
+    are ``within`` when given (a manager's branches).
 
     Raises:
-        UnknownBranch: no branch has that code.
+        UnknownBranch: no branch (``within``) has that code.
     """
     query = select(Branch).order_by(Branch.id)
+    if within is not None:
+        query = query.where(Branch.id.in_(sorted(within)))
     if code is None:
         return list(session.scalars(query))
     found = list(session.scalars(query.where(Branch.code == code)))
@@ -539,16 +545,17 @@ def kpi_report(
     as_of: date,
     branch: str | None = None,
     policy: PromisePolicy | None = None,
+    within: AbstractSet[int] | None = None,
 ) -> KpiReport:
     """Every KPI at ``as_of`` for the branch with code ``branch`` (all when None), reading the
-    loan book once.
+    loan book once; only the branches whose ids are ``within`` when given.
 
     Raises:
-        UnknownBranch: no branch has that code.
+        UnknownBranch: no branch (``within``) has that code.
     """
     policy = policy or get_settings().promises
     periods = Periods.of(as_of)
-    chosen = branches(session, branch)
+    chosen = branches(session, branch, within)
     books = [load_book(session, b, periods) for b in chosen]
     return KpiReport(
         as_of=as_of,

@@ -238,3 +238,13 @@ def test_mid_month_as_of_rolls_the_last_complete_month(session: Session) -> None
 def test_an_unknown_branch_is_refused(session: Session) -> None:
     with pytest.raises(UnknownBranch):
         kpis.kpi_report(session=session, as_of=AS_OF, branch="NOPE")
+
+
+def test_a_scope_narrows_the_report_to_its_branches(session: Session) -> None:
+    p = build(session)
+    within = frozenset({p.a.id})
+    scoped = kpis.kpi_report(session=session, as_of=AS_OF, within=within)
+    expected = kpis.kpi_report(session=session, as_of=AS_OF, branch=p.a.code)
+    assert scoped.model_copy(update={"branch": p.a.code}) == expected
+    with pytest.raises(UnknownBranch):
+        kpis.kpi_report(session=session, as_of=AS_OF, branch=p.b.code, within=within)

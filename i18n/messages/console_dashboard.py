@@ -1,0 +1,53 @@
+"""The managers' dashboard in the console: the names of the KPIs and what they are made of.
+
+Rates are shown as the reader's percentages; ``{part}`` and ``{whole}`` are the figures a rate
+divides (money or counts), already formatted.
+"""
+
+from i18n.messages import N_
+
+MESSAGES = {
+    "console.nav.queue": N_("Cases"),
+    "console.nav.dashboard": N_("Dashboard"),
+    "console.dashboard.heading": N_("Branch dashboard"),
+    "console.dashboard.intro": N_(
+        "Figures at the end of {day}; collection, promises and contact over its month so far. "
+        "The charts show the last {months} month-ends."
+    ),
+    "console.dashboard.indicator": N_("Indicator"),
+    "console.dashboard.value": N_("Value"),
+    "console.dashboard.basis_heading": N_("Out of"),
+    "console.dashboard.basis": N_("{part} of {whole}"),
+    "console.dashboard.no_data": N_("no data"),
+    "console.dashboard.par1": N_("Portfolio at risk over 1 day ({currency})"),
+    "console.dashboard.par30": N_("Portfolio at risk over 30 days ({currency})"),
+    "console.dashboard.par90": N_("Portfolio at risk over 90 days ({currency})"),
+    "console.dashboard.on_time_rate": N_("Collected on time ({currency})"),
+    "console.dashboard.with_arrears_rate": N_("Collected with arrears ({currency})"),
+    "console.dashboard.kept_rate": N_("Promises kept"),
+    "console.dashboard.promises_basis": N_(
+        "{kept} kept, {partially_kept} partly kept, {broken} broken"
+    ),
+    "console.dashboard.cure_rate": N_("Late loans cured"),
+    "console.dashboard.conversion": N_("Reminders followed by a payment within 3 days"),
+    "console.dashboard.opt_out": N_("Borrowers reached who opted out"),
+    "console.dashboard.complaints": N_("Borrowers reached who complained"),
+    "console.dashboard.roll_heading": N_("Roll rates from {start} to {end}"),
+    "console.dashboard.repaid": N_("repaid"),
+    "console.dashboard.delivery_heading": N_("Messages this month by channel"),
+    "console.dashboard.no_messages": N_("No messages this month."),
+    "console.dashboard.channel": N_("Channel"),
+    "console.dashboard.outcome.sent": N_("sent"),
+    "console.dashboard.outcome.failed": N_("failed"),
+    "console.dashboard.outcome.dead": N_("given up"),
+    "console.dashboard.outcome.unknown": N_("unknown"),
+    "console.dashboard.outcome.suppressed": N_("held back"),
+    "console.dashboard.receipt.delivered": N_("delivered"),
+    "console.dashboard.receipt.read": N_("read"),
+    "console.dashboard.receipt.failed": N_("not delivered"),
+    "console.dashboard.charts_heading": N_("Month by month"),
+    "console.dashboard.chart.par": N_("Portfolio at risk"),
+    "console.dashboard.chart.collection": N_("Collection rate"),
+    "console.dashboard.chart.behaviour": N_("Promises, cures and reminders"),
+    "console.dashboard.chart.contact": N_("Opt-outs and complaints"),
+}
