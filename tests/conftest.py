@@ -20,14 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.db import build_engine
 from api.core.migrate import upgrade
-
-REQUIRE_SERVICES = os.environ.get("KOPA_REQUIRE_SERVICES") == "1"
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (KOPA_REQUIRE_SERVICES=1: this must run here)")
-    pytest.skip(f"{reason}; set it to run these tests")
+from tests.services import service_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +28,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this pytest process."""
     base = os.environ.get("KOPA_TEST_DATABASE_URL")
     if not base:
-        _unavailable("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+        service_unavailable("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
     assert base is not None
     name = f"kopa_test_{uuid.uuid4().hex[:10]}"
     admin = build_engine(base, isolation_level="AUTOCOMMIT", poolclass=None)
@@ -43,7 +36,9 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
-        _unavailable(f"PostgreSQL at KOPA_TEST_DATABASE_URL is unreachable: {type(exc).__name__}")
+        service_unavailable(
+            f"PostgreSQL at KOPA_TEST_DATABASE_URL is unreachable: {type(exc).__name__}"
+        )
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     yield url

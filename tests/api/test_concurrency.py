@@ -28,7 +28,7 @@ from api.payments.service import record_payment
 from api.promises.models import PromiseToPay
 from api.promises.service import create_promise
 from tests.api.factories import aware, make_borrower, make_branch, make_loan, make_officer
-from tests.api.scratch import scratch_postgres
+from tests.services import scratch_postgres
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from api.outbox.models import OutboxMessage
 from api.promises.models import PromiseToPay
 from kopa import stack as kopa_stack
 from tests.api.factories import make_borrower, make_branch, make_loan, make_verified_identity, today
-from tests.api.scratch import scratch_postgres
+from tests.services import scratch_postgres
 
 pytestmark = pytest.mark.postgres
 TOKEN = "db-faults-token"

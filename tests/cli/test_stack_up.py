@@ -19,7 +19,7 @@ from sqlalchemy import text
 from api.core.db import build_engine
 from kopa.paths import RASA_BIN, ROOT
 from kopa.stack import rasa_tracker_database_url
-from tests.api.scratch import scratch_postgres
+from tests.services import scratch_postgres
 
 pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(1500)]
 

@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.db import build_engine
-from api.core.migrate import upgrade
 from bot.channels.telegram import TelegramGateway
 from bot.channels.whatsapp import WhatsAppGateway
 from bot.config import TelegramSettings, WhatsAppSettings
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
+from tests.services import scratch_postgres, service_unavailable
 
 TG_TOKEN = "4242:notifier-test-token"
 WA_SECRET = "notifier-wa-app-secret"
@@ -123,28 +120,14 @@ async def whatsapp(fake_wa: tuple[FakeWhatsApp, ServerThread]) -> AsyncIterator[
 
 @pytest.fixture
 def fresh_pg() -> Iterator[str]:
-    base = os.environ.get("KOPA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set")
-    name = f"kopa_notify_{uuid.uuid4().hex[:10]}"
-    admin = build_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("kopa_notify") as url:
+        yield url
 
 
 @pytest.fixture
 def redis_url() -> str:
     url = os.environ.get("KOPA_TEST_REDIS_URL")
     if not url:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_REDIS_URL is required here")
-        pytest.skip("KOPA_TEST_REDIS_URL is not set: workers cannot share limits")
+        service_unavailable("KOPA_TEST_REDIS_URL is not set: workers cannot share limits")
+    assert url is not None
     return url

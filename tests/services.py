@@ -1,4 +1,7 @@
-"""A migrated PostgreSQL database of a test module's own, for tests whose sessions commit."""
+"""The services tests run on: what to do when one is missing, and scratch PostgreSQL databases.
+
+With ``KOPA_REQUIRE_SERVICES=1`` (CI) a missing server is a failure, not a skip.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +17,22 @@ from sqlalchemy.engine import make_url
 from api.core.db import build_engine
 from api.core.migrate import upgrade
 
+REQUIRE_SERVICES = os.environ.get("KOPA_REQUIRE_SERVICES") == "1"
+
+
+def service_unavailable(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (KOPA_REQUIRE_SERVICES=1: this must run here)")
+    pytest.skip(f"{reason}; set it to run these tests")
+
 
 @contextmanager
 def scratch_postgres(prefix: str) -> Iterator[str]:
     """Create ``<prefix>_<random>`` on KOPA_TEST_DATABASE_URL, migrate it, drop it at the end."""
     base = os.environ.get("KOPA_TEST_DATABASE_URL")
     if not base:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_DATABASE_URL is required here")
-        pytest.skip("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+        service_unavailable("KOPA_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    assert base is not None
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = build_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
