@@ -260,7 +260,8 @@ class OfficerSla(_Figures):
 
 
 class SlaBreaches(_Figures):
-    """SLA breaches per assigned officer, officers by name (unassigned last)."""
+    """SLA breaches per assigned officer, officers by name (unassigned last), and in all:
+    ``rate = breached / due``."""
 
     officers: list[OfficerSla]
 
@@ -273,6 +274,11 @@ class SlaBreaches(_Figures):
     @property
     def breached(self) -> int:
         return sum(o.breached for o in self.officers)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.breached, self.due)
 
 
 class ArmOutcome(_Figures):
