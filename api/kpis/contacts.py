@@ -91,7 +91,8 @@ def _reads(session: Session, message_ids: Sequence[str]) -> dict[str, list[datet
                 ContactEvent.external_message_id.in_(chunk),
             )
         ):
-            found[message_id].append(at)
+            if message_id is not None:
+                found[message_id].append(at)
     return found
 
 
@@ -124,7 +125,8 @@ def _inbound_events(
                 ContactEvent.at <= end,
             )
         ):
-            found[borrower_id].append(at)
+            if borrower_id is not None:
+                found[borrower_id].append(at)
     return found
 
 
