@@ -223,6 +223,7 @@ def dashboard_page(
         roll_to=ROLL_TO,
         buckets=BUCKETS,
         confidence=contact_view.confidence(language),
+        channel_label=lambda channel: contact_view.channel_label(channel, language),
         officer_name=lambda name: contact_view.officer_name(name, language),
         interval=lambda low, high: contact_view.interval(low, high, language),
         points=lambda value: contact_view.points(value, language),

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import i18n
+from api.kpis.contacts import PHONE
 from api.kpis.intervals import CONFIDENCE
 from api.kpis.schemas import HoldoutLift, KpiReport, SlaBreaches
 
@@ -44,11 +45,7 @@ def reach_series(history: Sequence[KpiReport], locale: str) -> list[dict[str, An
     series = []
     for channel in [*channels, ALL_CHANNELS]:
         rates = [_channel_rate(r, channel) for r in history]
-        label = (
-            i18n.render("console.dashboard.rpc_all", locale)
-            if channel == ALL_CHANNELS
-            else i18n.render("console.dashboard.rpc_channel", locale, channel=channel)
-        )
+        label = channel_label(channel, locale)
         series.append(
             {
                 "label": label,
@@ -57,6 +54,15 @@ def reach_series(history: Sequence[KpiReport], locale: str) -> list[dict[str, An
             }
         )
     return series
+
+
+def channel_label(channel: str, locale: str) -> str:
+    """What a channel's contact rate is called: officers' calls are answered, not read."""
+    if channel == ALL_CHANNELS:
+        return i18n.render("console.dashboard.rpc_all", locale)
+    if channel == PHONE:
+        return i18n.render("console.dashboard.rpc_phone", locale)
+    return i18n.render("console.dashboard.rpc_channel", locale, channel=channel)
 
 
 def _channel_rate(report: KpiReport, channel: str) -> Decimal | None:

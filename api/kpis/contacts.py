@@ -16,6 +16,12 @@ cannot confirm who holds the phone, so the closest record of "the borrower saw i
 Only messages sent up to the end of the day before the as-of day count, so each had its
 whole 24 hours by the end of the as-of day.
 
+Officers' calls about the branch's borrowers in the same days add the channel ``phone``, the
+guide's original definition: a call recorded from the console (ledger ``kind = call``) reached
+the borrower when its outcome says someone answered (``api.cases.officers.REACHED``: answered,
+promise to pay, dispute, paid, refused); no answer, unreachable and wrong number did not. Calls
+have no read receipts: ``replied`` and ``reached`` are the answered ones.
+
 SLA breaches. A case's ``sla_due_at`` is the deadline for an officer to take it (acknowledge,
 call or resolve it; each sets ``acknowledged_at``): the rule the queue's badge and the escalation
 apply. A case *breached* in the period when its deadline fell in the period and it had not been
@@ -30,12 +36,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer
 from api.cases.models import Case
+from api.cases.officers import REACHED
 from api.inbox.models import InboxMessage
 from api.kpis.book import Periods, midnight
 from api.kpis.schemas import ChannelContacts, OfficerSla, RightPartyContact, SlaBreaches
@@ -47,6 +54,10 @@ RPC_WINDOW = timedelta(hours=24)
 # that chat id (Telegram: the private chat is the user's id; WhatsApp: the wa_id).
 CHAT_PREFIXES = {"telegram": "tg", "whatsapp": "wa"}
 _CHUNK = 1000
+# Officers' calls (ledger ``kind = call``, recorded from the console) count as the channel
+# "phone": the borrower was reached when the outcome says someone answered.
+PHONE = "phone"
+CALL_REACHED = frozenset(outcome.value for outcome in REACHED)
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -134,16 +145,41 @@ def _within(sent_at: datetime, moments: Sequence[datetime]) -> bool:
     return any(sent_at < at <= sent_at + RPC_WINDOW for at in moments)
 
 
+def _calls(session: Session, branch: Branch, start: datetime, end: datetime) -> list[Any]:
+    """Officers' calls recorded in ``[start, end)`` about the branch's borrowers, per outcome."""
+    return list(
+        session.execute(
+            select(ContactEvent.decision, func.count())
+            .join(Borrower, Borrower.id == ContactEvent.borrower_id)
+            .where(
+                Borrower.branch_id == branch.id,
+                ContactEvent.direction == "outbound",
+                ContactEvent.kind == "call",
+                ContactEvent.at >= start,
+                ContactEvent.at < end,
+            )
+            .group_by(ContactEvent.decision)
+        )
+    )
+
+
 def right_party_contact(
     session: Session, branches: Sequence[Branch], periods: Periods
 ) -> RightPartyContact:
     """Messages sent to borrowers from the period's start to the end of the day before the
-    as-of day, and those read or replied to within 24 hours, per channel (module docstring)."""
+    as-of day, and those read or replied to within 24 hours, per channel; officers' calls of
+    those days as the channel ``phone`` (module docstring)."""
     last_day = periods.as_of - timedelta(days=1)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for branch in branches:
         start = midnight(periods.period_start, branch.timezone)
         end = midnight(periods.as_of, branch.timezone)
+        for outcome, calls in _calls(session, branch, start, end):
+            tally = counts[PHONE]
+            tally["sent"] += calls
+            if outcome in CALL_REACHED:
+                tally["replied"] += calls
+                tally["reached"] += calls
         sent = _sent(session, branch, start, end)
         if not sent:
             continue

@@ -52,6 +52,7 @@ MESSAGES = {
     "console.dashboard.chart.contact": N_("Opt-outs and complaints"),
     "console.dashboard.rpc": N_("Messages read or answered within 24 hours"),
     "console.dashboard.rpc_channel": N_("Read or answered within 24 hours ({channel})"),
+    "console.dashboard.rpc_phone": N_("Officers' calls answered"),
     "console.dashboard.rpc_all": N_("Read or answered within 24 hours (all channels)"),
     "console.dashboard.chart.reach": N_("Borrowers reached in chat"),
     "console.dashboard.sla_missed": N_("Case deadlines missed"),

@@ -17,6 +17,9 @@ Messages (``outbox_message`` rows), branch A unless said:
   failed one; an officer's alert about L3; L1's message of Oct 30; a reply from chat 999.
 - Branch B: M10 L10 telegram chat 110, sent Nov 5 09:00, unanswered.
 
+Officers' calls (ledger ``kind = call``): L2 no answer Nov 11, answered Nov 12; L3 answered
+Nov 30 (after Nov 29: not counted).
+
 Cases (deadline, taken = acknowledged), besides the portfolio's own (unassigned, deadline at
 creation, never taken: L1 hardship Nov 2 and L3 complaint Nov 16 in November, L2's October
 complaint):
@@ -169,6 +172,20 @@ def add_messages(session: Session, p: Portfolio) -> None:
     _message(session, p, "L1", "telegram", "101", aware(2026, 10, 30))
     _inbound(session, "telegram", "tg:999", aware(2026, 11, 10, 10))
     _message(session, p, "L10", "telegram", "110", aware(2026, 11, 5))
+    for name, outcome, at in (
+        ("L2", "no_answer", aware(2026, 11, 11)),
+        ("L2", "answered", aware(2026, 11, 12)),
+        ("L3", "answered", aware(2026, 11, 30)),
+    ):
+        ledger.record(
+            session=session,
+            at=at,
+            direction="outbound",
+            kind="call",
+            decision=outcome,
+            borrower_id=p.loans[name].borrower_id,
+            channel="phone",
+        )
     session.flush()
 
 

@@ -53,13 +53,15 @@ def test_right_party_contact_counts_messages_read_or_answered_within_24_hours(
     # Telegram: M1 answered after 6 h; M2's answer came after 25 h -> 1 of 2, nothing read.
     # WhatsApp: read within 24 h M3 (3 h), M5 (30 min); M4's receipt came after 25 h.
     # Answered: M3 (the opt-out 24 h later exactly), M4 (a case request after 11 h), M5 (1 h).
-    # Reached 3 of 3. In all 4 of 5 = 0.8.
+    # Reached 3 of 3. Phone: L2's calls, one answered -> 1 of 2 (L3's of Nov 30 is too late).
+    # In all 5 of 7 = 0.71428 -> 0.7143.
     assert (rpc.window_hours, rpc.sent_through) == (24, date(2026, 11, 29))
     assert [c.model_dump() for c in rpc.channels] == [
+        {"channel": "phone", "sent": 2, "read": 0, "replied": 1, "reached": 1, "rate": D("0.5")},
         {"channel": "telegram", "sent": 2, "read": 0, "replied": 1, "reached": 1, "rate": D("0.5")},
         {"channel": "whatsapp", "sent": 3, "read": 2, "replied": 3, "reached": 3, "rate": D("1")},
     ]
-    assert (rpc.sent, rpc.reached, rpc.rate) == (5, 4, D("0.8000"))
+    assert (rpc.sent, rpc.reached, rpc.rate) == (7, 5, D("0.7143"))
 
 
 def test_right_party_contact_of_all_branches_adds_branch_b(session: Session) -> None:
@@ -68,10 +70,10 @@ def test_right_party_contact_of_all_branches_adds_branch_b(session: Session) -> 
 
     rpc = _report(session, None).right_party_contact
 
-    # Branch B's M10 (telegram, unanswered): telegram 1 of 3; in all 4 of 6.
-    telegram, _whatsapp = rpc.channels
+    # Branch B's M10 (telegram, unanswered): telegram 1 of 3; in all 5 of 8.
+    _phone, telegram, _whatsapp = rpc.channels
     assert (telegram.sent, telegram.reached, telegram.rate) == (3, 1, D("0.3333"))
-    assert (rpc.sent, rpc.reached, rpc.rate) == (6, 4, D("0.6667"))
+    assert (rpc.sent, rpc.reached, rpc.rate) == (8, 5, D("0.6250"))
     only_b = _report(session, p.b.code).right_party_contact
     assert (only_b.sent, only_b.reached, only_b.rate) == (1, 0, D("0.0000"))
 
