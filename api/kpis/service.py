@@ -16,6 +16,9 @@ did whatever became of the loan. The model has no restructured loans (a restruct
 outcome an officer asks for on a case), so there is nothing to add for them.
 A schedule changed by an import is read as it is now.
 
+Right-party contact and SLA breaches are computed in :mod:`api.kpis.contacts`, the holdout
+lift of reminders in :mod:`api.kpis.experiment`; :func:`kpi_report` gathers them.
+
 Service functions take the session keyword-only and never write.
 """
 
