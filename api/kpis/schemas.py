@@ -195,7 +195,8 @@ class DeliveryOutcomes(_Figures):
 
 class ChannelContacts(_Figures):
     """Messages the notifier sent to borrowers on one channel, and how many reached them: read
-    (a WhatsApp read receipt) or answered (anything the borrower sent) within the window.
+    (a WhatsApp read receipt) or answered (anything the borrower sent) within the window. On
+    the channel ``phone``, officers' calls: ``replied`` and ``reached`` are those answered.
 
     ``rate = reached / sent``; ``read`` and ``replied`` overlap, ``reached`` counts each
     message once.

@@ -38,8 +38,13 @@
     };
     if (type === "line") {
       set.tension = 0.2;
+    } else {
+      set.order = 1;
     }
     if (series.interval) {
+      // Over the rate's bar rather than beside it (grouped: false), and drawn last (order 0).
+      set.grouped = false;
+      set.order = 0;
       set.barPercentage = 0.25;
       set.backgroundColor = "rgba(108, 117, 125, 0.6)";
       set.borderColor = "#343a40";
