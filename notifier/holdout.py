@@ -16,7 +16,8 @@ experiment measures the nudge alone:
   never campaign messages, so they never reach this check (nor would legal notices).
 
 The planner suppresses a withheld message with the rule ``holdout``, which the outbox row and
-its ledger event record like any other rule.
+its ledger event record like any other rule. The verdict is taken when a message is planned: a
+row planned before the share was raised keeps its own.
 """
 
 from __future__ import annotations
