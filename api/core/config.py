@@ -54,7 +54,11 @@ class CasePolicy(BaseModel):
 
 
 class ConsolePolicy(BaseModel):
-    """Sign-in and sessions of the officers' web console."""
+    """Sign-in and sessions of the officers' web console, and where ``kopa serve console``
+    listens (``KOPA_CONSOLE__HOST``, ``KOPA_CONSOLE__PORT``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
 
     # A session ends after this long without a request, and in any case this long after sign-in.
     session_idle_minutes: int = 30
