@@ -1,7 +1,7 @@
 """The console in a real Chromium: Debian's ``chromium`` driven by Playwright, against the API
 app served by uvicorn on a free port, on a migrated database of these tests' own.
 
-One browser for the whole run and one server per database; each test gets a fresh browser
+One browser and one server per database for all of them; each test gets a fresh browser
 context (no cookies), so tests do not see each other's sessions. The server's clock is fixed,
 as the API tests' is, so the seeded cases' deadlines and the dashboard's months do not drift
 with the day the tests run. Without Chromium or Playwright the tests skip (fail with
@@ -85,7 +85,9 @@ class Console:
         page.screenshot(path=ARTIFACTS / f"{self.database}-{name}.png", full_page=True)
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: one browser and one server per database for all the browser tests, gone
+# before the rest of the suite runs.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         service_unavailable(f"{CHROMIUM} is missing (make chromium): browser tests skipped")
@@ -160,7 +162,7 @@ def _database(kind: str, tmp: Path) -> Iterator[str]:
 
 
 @pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="package", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def console(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
