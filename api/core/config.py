@@ -84,6 +84,8 @@ class RetentionPolicy(BaseModel):
     # Free text borrowers typed (case words and details, notes) of cases resolved this long ago,
     # and finished inbox rows.
     days: int = 90
+    # The console's sign-in attempts (its audit) are kept this long; its sessions go once expired.
+    login_attempt_days: int = 90
     # Conversations idle this long are deleted; older events of active ones lose their text.
     tracker_days: int = 30
     tracker_store_url: str | None = None
