@@ -11,7 +11,7 @@ PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint train locales locales-update up bench clean
+.PHONY: help setup demo test lint train locales locales-update up bench clean chromium
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,19 @@ $(STAMPS)/venv-rasa: nlu/requirements.lock
 	$(RASA_VENV)/bin/python -m pip install -q -r nlu/requirements.lock
 	@touch $@
 
+# The browser tests drive Debian's Chromium (never a browser that Playwright downloads). The
+# package list may be stale on a fresh machine: refresh it only when the install fails.
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	@test -x /usr/bin/chromium \
+	  || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	/usr/bin/chromium --version
+	@touch $@
+
+chromium: $(STAMPS)/chromium ## install Debian's Chromium for the browser tests
+
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMPS)/venv
 	$(VENV)/bin/pybabel compile --use-fuzzy -d locales -D messages -l $*
 
@@ -46,7 +59,7 @@ setup: $(STAMPS)/venv $(STAMPS)/venv-rasa locales ## create both virtualenvs and
 train: $(STAMPS)/venv $(STAMPS)/venv-rasa ## train the Rasa model (cached by a fingerprint of its inputs)
 	$(PY) -m kopa.cli train
 
-test: setup train ## run the whole test suite
+test: setup train $(STAMPS)/chromium ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMPS)/venv ## ruff, mypy and the import contracts

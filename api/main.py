@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from api.borrowers.router import router as identity_router
 from api.cases.router import borrower_router as case_router
 from api.cases.router import officer_router
-from api.console.dashboard import router as console_dashboard_router
-from api.console.router import router as console_router
-from api.console.templating import STATIC as CONSOLE_STATIC
-from api.console.work import router as console_work_router
+from api.console.app import include_console
 from api.core.errors import register_error_handlers
 from api.core.security import require_service_token
 from api.loans.router import router as loan_router
@@ -43,11 +39,7 @@ def create_app() -> FastAPI:
         webhook_router,
     ):
         app.include_router(router, dependencies=protected)
-    # The officers' console signs its users in itself (sessions, not the service token).
-    app.include_router(console_router)
-    app.include_router(console_work_router)
-    app.include_router(console_dashboard_router)
-    app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
+    include_console(app)
     return app
 
 

@@ -234,6 +234,18 @@ def end_session(*, session: Session, token: str | None) -> None:
         session.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == _digest(token)))
 
 
+def forget_old(*, session: Session, now: datetime, attempts_before: datetime) -> tuple[int, int]:
+    """Delete the sessions past their absolute expiry (no cookie opens them again; sign-in
+    clears only the signing officer's) and the sign-in attempts older than
+    ``attempts_before``; answer how many of each. For the retention job."""
+    sessions = session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
+    attempts = session.execute(delete(LoginAttempt).where(LoginAttempt.at < attempts_before))
+    return (
+        int(sessions.rowcount or 0),  # type: ignore[attr-defined]
+        int(attempts.rowcount or 0),  # type: ignore[attr-defined]
+    )
+
+
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 

@@ -30,7 +30,7 @@ from api.loans.rules import LoanPosition
 from api.outbox.models import OutboxMessage
 from api.payments.models import Payment
 from api.promises.models import PromiseStatus, PromiseToPay
-from i18n import day, message_keys, money, nested
+from i18n import day, message_keys, money, nested, render
 
 # Of each source, the newest rows shown: a page, not an export.
 SOURCE_LIMIT = 200
@@ -253,7 +253,8 @@ def _case_notes(session: Session, references: dict[int, str]) -> list[Entry]:
 
 
 def _messages(session: Session, borrower_id: int) -> list[Entry]:
-    """What was queued for the borrower to read (not the alerts officers got about them)."""
+    """What was queued for the borrower to read (not the alerts officers got about them), in
+    the words they read: the message's own language, whatever the officer's."""
     known = frozenset(message_keys())
     query = (
         select(OutboxMessage)
@@ -264,7 +265,7 @@ def _messages(session: Session, borrower_id: int) -> list[Entry]:
     entries = []
     for message in session.scalars(query):
         text = (
-            nested(message.message_key, **message.args)
+            render(message.message_key, message.locale, **message.args)
             if message.message_key in known
             else message.message_key
         )

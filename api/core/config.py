@@ -55,7 +55,11 @@ class CasePolicy(BaseModel):
 
 
 class ConsolePolicy(BaseModel):
-    """Sign-in and sessions of the officers' web console."""
+    """Sign-in and sessions of the officers' web console, and where ``kopa serve console``
+    listens (``KOPA_CONSOLE__HOST``, ``KOPA_CONSOLE__PORT``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
 
     # A session ends after this long without a request, and in any case this long after sign-in.
     session_idle_minutes: int = 30
@@ -81,6 +85,8 @@ class RetentionPolicy(BaseModel):
     # Free text borrowers typed (case words and details, notes) of cases resolved this long ago,
     # and finished inbox rows.
     days: int = 90
+    # The console's sign-in attempts (its audit) are kept this long; its sessions go once expired.
+    login_attempt_days: int = 90
     # Conversations idle this long are deleted; older events of active ones lose their text.
     tracker_days: int = 30
     tracker_store_url: str | None = None

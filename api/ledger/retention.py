@@ -4,8 +4,9 @@ Kept: every decision (the contact ledger, which never stores message text), ever
 and payment. Removed past the policy age: the free text borrowers typed on cases resolved that
 long ago (their words, the details they gave, the notes of later requests, and what officers
 wrote about them on those cases) and the finished rows
-of the gateway's inbox (``inbox_message``, when that table exists). The run itself is a ledger
-event, with its counts.
+of the gateway's inbox (``inbox_message``, when that table exists). Of the officers' console:
+its expired sessions, and its sign-in attempts past ``login_attempt_days``. The run itself is a
+ledger event, with its counts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import MetaData, Table, delete, inspect, literal, select, update
 from sqlalchemy.orm import Session
 
 from api.cases.models import Case, CaseNote
+from api.console import auth
 from api.core.config import RetentionPolicy
 from api.core.types import UTCDateTime
 from api.ledger import service as ledger
@@ -31,6 +33,8 @@ class AppDataPurge:
     note_texts_cleared: int = 0
     inbox_rows_deleted: int = 0
     inbox_present: bool = False
+    console_sessions_deleted: int = 0
+    login_attempts_deleted: int = 0
 
 
 def purge_app_data(*, session: Session, now: datetime, policy: RetentionPolicy) -> AppDataPurge:
@@ -75,6 +79,11 @@ def purge_app_data(*, session: Session, now: datetime, policy: RetentionPolicy) 
             )
         )
         result.inbox_rows_deleted = int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+    result.console_sessions_deleted, result.login_attempts_deleted = auth.forget_old(
+        session=session,
+        now=now,
+        attempts_before=now - timedelta(days=policy.login_attempt_days),
+    )
     ledger.record(
         session=session,
         at=now,

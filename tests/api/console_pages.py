@@ -104,6 +104,11 @@ def _case(session: Session, clock: Clock, branch: Branch, officer: Officer, kind
 
 @pytest.fixture
 def portfolio(session: Session, clock: Clock) -> Portfolio:
+    return build_portfolio(session, clock)
+
+
+def build_portfolio(session: Session, clock: Clock) -> Portfolio:
+    """The console's portfolio, committed; ``clock`` ends 27 hours after it started."""
     a, b, c = make_branch(session), make_branch(session), make_branch(session)
     officer = make_staff(session, [a], email="officer@mfi.example")
     colleague = make_officer(session, a, name="Peter Kamau")

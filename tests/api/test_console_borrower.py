@@ -188,6 +188,24 @@ def test_the_borrower_page_speaks_french(
     assert "Timeline" not in text and "Payment of" not in text
 
 
+def test_what_the_borrower_was_told_reads_in_their_language_not_the_officers(
+    web: TestClient, portfolio: Portfolio, history: History, session: Session
+) -> None:
+    portfolio.officer.locale = "fr"
+    history.borrower.preferred_language = "sw"
+    session.commit()
+    token = signed_in_as(web, "officer")
+    reference = history.case.reference
+    web.post(
+        f"/console/cases/{reference}/resolve", data={"csrf_token": token, "outcome": "plan_agreed"}
+    )
+
+    text = _page_text(web, history.borrower)
+
+    assert f"Ombi lako {reference} limefungwa: tumekubaliana mpango wa kulipa. Asante." in text
+    assert "Historique" in text and f"Votre demande {reference}" not in text
+
+
 @pytest.mark.parametrize(
     ("locale", "timeline", "record_call"),
     [("es", "Historial", "Registrar una llamada"), ("sw", "Historia", "Rekodi simu")],

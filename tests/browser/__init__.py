@@ -1,0 +1,1 @@
+"""The officers' console in a real browser."""
