@@ -1,7 +1,8 @@
 """``kopa retention run``: remove what borrowers wrote once it is older than the policy.
 
 Settings (environment, ``KOPA_RETENTION__*``): ``DAYS`` for the app database (case free text,
-notes, the gateway's inbox), ``TRACKER_DAYS`` for Rasa's conversations, and where Rasa keeps
+notes, the gateway's inbox, console sign-in attempts; ended console sessions go at once),
+``TRACKER_DAYS`` for Rasa's conversations, and where Rasa keeps
 them: ``TRACKER_STORE_URL`` (its SQL store), ``TRACKER_REDIS_URL`` and ``LOCK_REDIS_URL`` (its
 Redis tracker and lock stores). Run it daily (cron, a systemd timer, a Kubernetes CronJob).
 """

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.cases.models import Case, CaseKind, CaseNote, CaseStatus
 from api.cases.service import open_case
-from api.core.config import RetentionPolicy
+from api.console.models import ConsoleSession, LoginAttempt
+from api.core.config import ConsolePolicy, RetentionPolicy
 from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
 from api.ledger.retention import purge_app_data
@@ -95,3 +96,50 @@ def test_free_text_of_long_resolved_cases_is_cleared_and_the_rest_kept(session: 
     }
     event = session.scalar(select(ContactEvent).where(ContactEvent.kind == "retention"))
     assert event is not None and event.detail["case_texts_cleared"] == 1
+
+
+def test_ended_console_sessions_and_old_sign_in_attempts_are_deleted(session: Session) -> None:
+    now = aware(2026, 12, 1, 12)
+    officer = make_officer(session, make_branch(session))
+    policy = ConsolePolicy(session_idle_minutes=30, session_max_hours=12)
+    sessions = {
+        "live": (now - timedelta(minutes=5), now + timedelta(hours=2)),
+        "idle": (now - timedelta(minutes=31), now + timedelta(hours=2)),
+        "expired": (now - timedelta(minutes=1), now - timedelta(seconds=1)),
+    }
+    for name, (last_seen, expires) in sessions.items():
+        session.add(
+            ConsoleSession(
+                id_hash=name,
+                officer_id=officer.id,
+                csrf_token=name,
+                created_at=now - timedelta(hours=3),
+                last_seen_at=last_seen,
+                expires_at=expires,
+            )
+        )
+    for days in (120, 89):
+        session.add(
+            LoginAttempt(
+                at=now - timedelta(days=days),
+                address="10.0.0.1",
+                email=f"{days}@mfi.example",
+                result="bad_credentials",
+            )
+        )
+    session.flush()
+
+    result = purge_app_data(
+        session=session, now=now, policy=RetentionPolicy(days=90), console=policy
+    )
+
+    assert (result.console_sessions_deleted, result.login_attempts_deleted) == (2, 1)
+    session.expire_all()
+    assert set(session.scalars(select(ConsoleSession.id_hash))) == {"live"}
+    assert set(session.scalars(select(LoginAttempt.email))) == {"89@mfi.example"}
+    event = session.scalar(select(ContactEvent).where(ContactEvent.kind == "retention"))
+    assert event is not None
+    assert (event.detail["console_sessions_deleted"], event.detail["login_attempts_deleted"]) == (
+        2,
+        1,
+    )
