@@ -9,6 +9,7 @@ from api.borrowers.router import router as identity_router
 from api.cases.router import borrower_router as case_router
 from api.cases.router import officer_router
 from api.console.dashboard import router as console_dashboard_router
+from api.console.promises import router as console_promises_router
 from api.console.router import router as console_router
 from api.console.templating import STATIC as CONSOLE_STATIC
 from api.console.work import router as console_work_router
@@ -47,6 +48,7 @@ def create_app() -> FastAPI:
     app.include_router(console_router)
     app.include_router(console_work_router)
     app.include_router(console_dashboard_router)
+    app.include_router(console_promises_router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     return app
 
