@@ -17,6 +17,7 @@ MESSAGES = {
     "console.queue.call_on_case": N_("Case {reference}: {outcome}"),
     "console.queue.open_case": N_("Open case {reference}"),
     "console.queue.open_borrower": N_("Open the borrower"),
+    "console.case.record_promise": N_("Record a promise to pay for this borrower"),
     "console.promise.heading": N_("Record a promise to pay"),
     "console.promise.intro": N_(
         "For a promise the borrower made on the phone or at the branch. The borrower is told in "

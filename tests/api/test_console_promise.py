@@ -59,6 +59,8 @@ def test_a_promise_is_recorded_once_audited_and_the_borrower_told_in_their_langu
     borrower.preferred_language = "sw"
     session.commit()
     token = signed_in_as(web, "officer")
+    case_page = web.get(f"/console/cases/{case.reference}").text
+    assert f'href="/console/borrowers/{case.borrower_id}#promise-form"' in case_page
 
     answers = [
         _send(web, case, token, amount="1,200.50", promised_date="2026-12-09") for _ in range(2)
