@@ -12,9 +12,11 @@ Two sources, both read from what is already recorded (nothing is stored for a fo
   promised to pay on the phone (``promise_to_pay``: record the promise on their behalf, due at
   once). It goes away with a later call, a promise recorded since, or the case resolved.
 
-Rows follow the queue's order: those due before today (the officer's missed deadlines) first,
-then the riskiest loans (unscored last), then the oldest; the queue's filters and branch scope
-apply (:class:`api.console.queue.QueueFilters`).
+Only loans still collected (active or defaulted) count. Each source reads at most 200 items,
+the oldest first, as the queue shows at most 200 cases. Rows follow the queue's order: those
+due before today (the officer's missed deadlines) first, then the riskiest loans (unscored
+last), then the oldest; the queue's filters and branch scope apply
+(:class:`api.console.queue.QueueFilters`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from api.console.queue import (
 )
 from api.core.config import CasePolicy, PromisePolicy
 from api.loans import service as loan_service
-from api.loans.models import Loan
+from api.loans.models import Loan, LoanStatus
 from api.payments.models import Payment
 from api.promises import service as promise_service
 from api.promises.models import PromiseStatus, PromiseToPay
@@ -50,6 +52,8 @@ from api.risk import service as risk_service
 
 # Statuses of a promise that may have been broken (pending ones not yet judged included).
 _UNKEPT = (PromiseStatus.pending, PromiseStatus.broken, PromiseStatus.partially_kept)
+# Loans still collected: a repaid or written-off loan's old promise is nobody's follow-up.
+_COLLECTED = (LoanStatus.active, LoanStatus.defaulted)
 _CALL_AGAIN = (CallOutcome.no_answer, CallOutcome.unreachable)
 _FOLLOWED_CALLS = (*_CALL_AGAIN, CallOutcome.promise_to_pay)
 
@@ -120,9 +124,11 @@ def _broken_promises(
     # Local days run at most a day ahead of UTC: promises due since are not over anywhere yet.
     last_possible = now.date() - timedelta(days=policy.grace_days)
     query = (
-        select(PromiseToPay, Borrower)
+        select(PromiseToPay, Borrower, Loan)
         .join(Borrower, Borrower.id == PromiseToPay.borrower_id)
+        .join(Loan, Loan.id == PromiseToPay.loan_id)
         .where(
+            Loan.status.in_(_COLLECTED),
             PromiseToPay.status.in_(_UNKEPT),
             PromiseToPay.promised_date <= last_possible,
             ~exists().where(
@@ -137,7 +143,7 @@ def _broken_promises(
     )
     query = query.where(*_narrowed(scope, wanted, Borrower.officer_id))
     rows = []
-    for promise, borrower in session.execute(query):
+    for promise, borrower, loan in session.execute(query):
         branch = session.get_one(Branch, borrower.branch_id)
         end = promise_service.window_end(promise.promised_date, branch.timezone, policy.grace_days)
         if end > now or _covered(session, promise, now) or _case_since(session, borrower, end):
@@ -150,12 +156,14 @@ def _broken_promises(
             now,
             borrower,
             branch,
-            session.get_one(Loan, promise.loan_id),
+            loan,
             borrower.officer_id,
             promise=promise,
         )
         if wanted.bucket is None or row.bucket == wanted.bucket:
             rows.append(row)
+        if len(rows) == QUEUE_LIMIT:
+            break
     return rows
 
 
@@ -231,6 +239,8 @@ def _calls(
         )
         if wanted.bucket is None or row.bucket == wanted.bucket:
             rows.append(row)
+        if len(rows) == QUEUE_LIMIT:
+            break
     return rows
 
 

@@ -16,7 +16,7 @@ from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer
 from api.cases import service as case_service
 from api.cases.models import Case, CaseKind, CaseNote
-from api.loans.models import Loan
+from api.loans.models import Loan, LoanStatus
 from api.payments import service as payment_service
 from api.promises import service as promise_service
 from api.promises.models import PromiseToPay
@@ -170,6 +170,20 @@ def test_a_new_promise_replaces_the_broken_one(
     assert [kind for kind, _ in _follow_ups(web)] == ["broken_promise"]
 
     _promise(session, loan, clock, on=date(2026, 12, 10))
+
+    assert _follow_ups(web) == []
+
+
+def test_a_written_off_loans_promise_is_nobodys_follow_up(
+    web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+) -> None:
+    loan = _promiser(session, portfolio.a, portfolio.officer, clock)
+    _promise(session, loan, clock)
+    clock.advance(days=3)
+    assert [kind for kind, _ in _follow_ups(web)] == ["broken_promise"]
+
+    loan.status = LoanStatus.written_off
+    session.commit()
 
     assert _follow_ups(web) == []
 
