@@ -4,6 +4,7 @@ when paid or handled, follow the queue's order and filters, and stay in the offi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -161,29 +162,29 @@ def test_a_part_paid_promise_stays_due_and_an_open_case_takes_it_over(
     assert _follow_ups(web) == []
 
 
-def test_a_new_promise_replaces_the_broken_one(
-    web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
-) -> None:
-    loan = _promiser(session, portfolio.a, portfolio.officer, clock)
-    _promise(session, loan, clock)
-    clock.advance(days=3)
-    assert [kind for kind, _ in _follow_ups(web)] == ["broken_promise"]
-
+def _promise_again(session: Session, loan: Loan, clock: Clock) -> None:
     _promise(session, loan, clock, on=date(2026, 12, 10))
 
-    assert _follow_ups(web) == []
+
+def _write_off(session: Session, loan: Loan, clock: Clock) -> None:
+    loan.status = LoanStatus.written_off
+    session.commit()
 
 
-def test_a_written_off_loans_promise_is_nobodys_follow_up(
-    web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
+@pytest.mark.parametrize("handled", [_promise_again, _write_off])
+def test_a_new_promise_or_a_loan_no_longer_collected_ends_the_follow_up(
+    web: TestClient,
+    portfolio: Portfolio,
+    session: Session,
+    clock: Clock,
+    handled: Callable[[Session, Loan, Clock], None],
 ) -> None:
     loan = _promiser(session, portfolio.a, portfolio.officer, clock)
     _promise(session, loan, clock)
     clock.advance(days=3)
     assert [kind for kind, _ in _follow_ups(web)] == ["broken_promise"]
 
-    loan.status = LoanStatus.written_off
-    session.commit()
+    handled(session, loan, clock)
 
     assert _follow_ups(web) == []
 
