@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.console.dashboard import router as dashboard_router
+from api.console.promises import router as promises_router
 from api.console.router import redirect_to
 from api.console.router import router as pages_router
 from api.console.templating import STATIC
@@ -24,6 +25,7 @@ def include_console(app: FastAPI) -> None:
     app.include_router(pages_router)
     app.include_router(work_router)
     app.include_router(dashboard_router)
+    app.include_router(promises_router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
 

@@ -18,7 +18,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.branches.models import Branch, Officer, OfficerBranch, StaffRole
@@ -234,11 +234,15 @@ def end_session(*, session: Session, token: str | None) -> None:
         session.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == _digest(token)))
 
 
-def forget_old(*, session: Session, now: datetime, attempts_before: datetime) -> tuple[int, int]:
-    """Delete the sessions past their absolute expiry (no cookie opens them again; sign-in
-    clears only the signing officer's) and the sign-in attempts older than
-    ``attempts_before``; answer how many of each. For the retention job."""
-    sessions = session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
+def forget_old(
+    *, session: Session, now: datetime, idle_before: datetime, attempts_before: datetime
+) -> tuple[int, int]:
+    """Delete the sessions that have ended (past their absolute expiry, or unused since
+    ``idle_before``: no cookie opens them again, and sign-in clears only the signing officer's)
+    and the sign-in attempts older than ``attempts_before``; answer how many of each. For the
+    retention job."""
+    ended = or_(ConsoleSession.expires_at <= now, ConsoleSession.last_seen_at < idle_before)
+    sessions = session.execute(delete(ConsoleSession).where(ended))
     attempts = session.execute(delete(LoginAttempt).where(LoginAttempt.at < attempts_before))
     return (
         int(sessions.rowcount or 0),  # type: ignore[attr-defined]

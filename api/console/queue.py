@@ -12,6 +12,7 @@ their branch scope (:func:`api.branches.service.branch_scope`), answering "not f
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +35,7 @@ from api.loans.models import Loan
 from api.risk import features as risk_features
 from api.risk import scorecard
 from api.risk import service as risk_service
+from api.risk.models import RiskScore
 
 QUEUE_LIMIT = 200
 
@@ -47,14 +49,24 @@ class RiskView:
     reasons: list[tuple[str, str]]  # (feature, bin), most points first
 
 
+class FollowUpKind(enum.StrEnum):
+    """What is due beside open cases (:mod:`api.console.followups`)."""
+
+    broken_promise = "broken_promise"
+    call_back = "call_back"
+    record_promise = "record_promise"
+
+
 @dataclass(frozen=True)
 class QueueFilters:
-    """What the queue is narrowed to; None is everything in the officer's scope."""
+    """What the queue is narrowed to; None is everything in the officer's scope. ``kind`` keeps
+    cases of that kind only, ``follow_up`` follow-ups of that kind only."""
 
     branch_id: int | None = None
     officer_id: int | None = None
     bucket: str | None = None
     kind: CaseKind | None = None
+    follow_up: FollowUpKind | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ def open_cases(
     """Unresolved cases of the officer's branches: missed deadlines first, then the riskiest
     loans (unscored last), then by age; narrowed by ``filters`` (already within scope)."""
     wanted = filters or QueueFilters()
+    if wanted.follow_up is not None:
+        return []
     missed = and_(Case.status == CaseStatus.open, Case.sla_due_at < now)
     latest = risk_service.latest_scores()
     query = (
@@ -141,14 +155,16 @@ def queue_filters(
     """
     branch_ids = {b.code: b.id for b in scope_branches(session, officer)}
     officer_ids = {str(o.id): o.id for o in scope_officers(session, officer)}
-    kinds = {k.value: k for k in CaseKind}
+    kinds: dict[str, CaseKind | FollowUpKind] = {k.value: k for k in (*CaseKind, *FollowUpKind)}
     buckets = {b: b for b in BUCKETS}
     try:
+        chosen = kinds[kind] if kind else None
         return QueueFilters(
             branch_id=branch_ids[branch.strip()] if branch else None,
             officer_id=officer_ids[officer_id.strip()] if officer_id else None,
             bucket=buckets[bucket] if bucket else None,
-            kind=kinds[kind] if kind else None,
+            kind=chosen if isinstance(chosen, CaseKind) else None,
+            follow_up=chosen if isinstance(chosen, FollowUpKind) else None,
         )
     except KeyError:
         raise OutsideScope() from None
@@ -179,8 +195,10 @@ def arrears_bucket(days_past_due: int) -> str:
 
 def risk_view(session: Session, loan_id: int) -> RiskView | None:
     score = risk_service.latest_score(session, loan_id=loan_id)
-    if score is None:
-        return None
+    return score_view(score) if score is not None else None
+
+
+def score_view(score: RiskScore) -> RiskView:
     reasons = [(reason["feature"], reason["bin"]) for reason in score.reasons]
     return RiskView(scorecard.band(score.probability), score.points, reasons)
 

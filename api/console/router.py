@@ -8,6 +8,7 @@ transaction and commit once, as the API's routes do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
@@ -17,9 +18,10 @@ from sqlalchemy.orm import Session
 from api.branches.models import Officer
 from api.cases.exceptions import CaseClosed, CaseNotFound, NotCaseOfficer
 from api.cases.models import CaseKind
-from api.console import auth, queue
+from api.console import auth, followups, queue
 from api.console.exceptions import OutsideScope
 from api.console.templating import page, request_locale
+from api.core.config import Settings
 from api.core.deps import NowDep, SessionDep, SettingsDep
 from api.kpis.schemas import BUCKETS
 
@@ -164,13 +166,14 @@ def queue_page(
     signed: SignedInDep,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     branch: FilterField = None,
     officer: FilterField = None,
     bucket: FilterField = None,
     kind: FilterField = None,
 ) -> Response:
-    """The officer's open cases: missed deadlines first, then the riskiest, then the oldest;
-    a filter outside the officer's scope is not found."""
+    """The officer's open cases and follow-ups due: missed deadlines first, then the riskiest,
+    then the oldest; a filter outside the officer's scope is not found."""
     if signed is None:
         return redirect_to("/console/login")
     try:
@@ -181,7 +184,7 @@ def queue_page(
         return page("not_found.html", locale=signed.officer.locale, status_code=404)
     rows = queue.open_cases(session, officer=signed.officer, now=now, filters=filters)
     chosen = {"branch": branch, "officer": officer, "bucket": bucket, "kind": kind}
-    shown = _queue_page_context(session, signed.officer, chosen)
+    shown = _queue_page_context(session, signed.officer, now, settings, filters, chosen)
     session.commit()  # the session's last request time
     return page(
         "queue.html",
@@ -194,15 +197,31 @@ def queue_page(
 
 
 def _queue_page_context(
-    session: Session, officer: Officer, chosen: dict[str, str | None] | None = None
+    session: Session,
+    officer: Officer,
+    now: datetime,
+    settings: Settings,
+    filters: queue.QueueFilters | None = None,
+    chosen: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """The choices of the queue's filter form, and those ``chosen`` (none by default)."""
+    """The follow-ups due, the choices of the queue's filter form, and those ``chosen`` (none
+    by default)."""
+    due = followups.due_follow_ups(
+        session,
+        officer=officer,
+        now=now,
+        promises=settings.promises,
+        cases=settings.cases,
+        filters=filters,
+    )
     return {
+        "follow_ups": due,
         "chosen": chosen or dict.fromkeys(("branch", "officer", "bucket", "kind")),
         "branches": queue.scope_branches(session, officer),
         "officers": queue.scope_officers(session, officer),
         "buckets": BUCKETS,
         "kinds": list(CaseKind),
+        "follow_up_kinds": list(queue.FollowUpKind),
     }
 
 
@@ -212,6 +231,7 @@ def claim(
     signed: SignedInDep,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     csrf_token: CsrfField = None,
     hx_request: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -251,6 +271,6 @@ def claim(
         officer=officer,
         rows=rows,
         notice_reference=row.case.reference,
-        **_queue_page_context(session, officer),
+        **_queue_page_context(session, officer, now, settings),
         **shown,
     )

@@ -1,4 +1,5 @@
-"""Working a case from the console (its page, a call, a note, resolving) and a borrower's page.
+"""Working a case from the console: its page, a call, a note, resolving (a borrower's page is
+:mod:`api.console.promises`).
 
 Every action goes through :mod:`api.cases.officers`, the functions the chat's buttons call, on a
 case the officer's branch scope reaches (:func:`api.console.queue.scoped_case`); a case or
@@ -27,7 +28,7 @@ from api.cases.exceptions import (
     NotCaseOfficer,
 )
 from api.cases.models import CallOutcome, Case, CaseOutcome
-from api.console import auth, queue, timeline
+from api.console import auth, queue
 from api.console.router import CsrfField, SignedIn, SignedInDep, checked_post, redirect_to
 from api.console.templating import page
 from api.core.deps import NowDep, SessionDep
@@ -190,24 +191,3 @@ def resolve(
     )
     shown = {"outcome": nested(f"officer.outcome.{outcome.value}")}
     return _work(signed, session, now, reference, csrf_token, close, "officer.done.resolved", shown)
-
-
-@router.get("/borrowers/{borrower_id}")
-def borrower_page(
-    borrower_id: int, signed: SignedInDep, session: SessionDep, now: NowDep
-) -> Response:
-    """One borrower's loans and everything that happened to them, newest first."""
-    if signed is None:
-        return redirect_to("/console/login")
-    found = timeline.scoped_borrower(session, officer=signed.officer, borrower_id=borrower_id)
-    if found is None:
-        return _not_found(signed.officer.locale)
-    view = timeline.borrower_view(session, borrower=found, now=now)
-    session.commit()  # the session's last request time
-    return page(
-        "borrower.html",
-        locale=signed.officer.locale,
-        officer=signed.officer,
-        csrf_token=signed.csrf_token,
-        view=view,
-    )

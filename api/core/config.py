@@ -52,6 +52,8 @@ class CasePolicy(BaseModel):
     max_officer_requests_per_day: int = 2
     # Notes keep the borrower's words; past this many a day only the request is counted.
     max_notes_per_day: int = 20
+    # A call that reached nobody (no answer, unreachable) is due to be made again this much later.
+    call_back_hours: int = 24
 
 
 class ConsolePolicy(BaseModel):

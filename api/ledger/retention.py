@@ -5,8 +5,8 @@ and payment. Removed past the policy age: the free text borrowers typed on cases
 long ago (their words, the details they gave, the notes of later requests, and what officers
 wrote about them on those cases) and the finished rows
 of the gateway's inbox (``inbox_message``, when that table exists). Of the officers' console:
-its expired sessions, and its sign-in attempts past ``login_attempt_days``. The run itself is a
-ledger event, with its counts.
+its ended sessions (expired or idle), and its sign-in attempts past ``login_attempt_days``. The
+run itself is a ledger event, with its counts.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.cases.models import Case, CaseNote
 from api.console import auth
-from api.core.config import RetentionPolicy
+from api.core.config import ConsolePolicy, RetentionPolicy
 from api.core.types import UTCDateTime
 from api.ledger import service as ledger
 
@@ -37,7 +37,13 @@ class AppDataPurge:
     login_attempts_deleted: int = 0
 
 
-def purge_app_data(*, session: Session, now: datetime, policy: RetentionPolicy) -> AppDataPurge:
+def purge_app_data(
+    *,
+    session: Session,
+    now: datetime,
+    policy: RetentionPolicy,
+    console: ConsolePolicy | None = None,
+) -> AppDataPurge:
     """Clear borrowers' free text past the policy; one transaction, committed by the caller."""
     cutoff = now - timedelta(days=policy.days)
     result = AppDataPurge()
@@ -82,6 +88,7 @@ def purge_app_data(*, session: Session, now: datetime, policy: RetentionPolicy) 
     result.console_sessions_deleted, result.login_attempts_deleted = auth.forget_old(
         session=session,
         now=now,
+        idle_before=now - timedelta(minutes=(console or ConsolePolicy()).session_idle_minutes),
         attempts_before=now - timedelta(days=policy.login_attempt_days),
     )
     ledger.record(

@@ -33,9 +33,10 @@ def run(
     now = datetime.fromisoformat(at) if at else datetime.now(UTC)
     if now.tzinfo is None:
         raise typer.BadParameter("give a UTC offset, e.g. 2026-12-01T09:00:00+03:00")
-    policy = get_settings().retention
+    settings = get_settings()
+    policy = settings.retention
     with session_scope() as session:
-        app_data = purge_app_data(session=session, now=now, policy=policy)
+        app_data = purge_app_data(session=session, now=now, policy=policy, console=settings.console)
     report: dict[str, object] = {"app_database": asdict(app_data)}
 
     cutoff = (now - timedelta(days=policy.tracker_days)).timestamp()

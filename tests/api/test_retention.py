@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.cases.models import Case, CaseKind, CaseNote, CaseStatus
 from api.cases.service import open_case
 from api.console.models import ConsoleSession, LoginAttempt
-from api.core.config import RetentionPolicy
+from api.core.config import ConsolePolicy, RetentionPolicy
 from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
 from api.ledger.retention import purge_app_data
@@ -98,20 +98,22 @@ def test_free_text_of_long_resolved_cases_is_cleared_and_the_rest_kept(session: 
     assert event is not None and event.detail["case_texts_cleared"] == 1
 
 
-def test_expired_console_sessions_and_old_sign_in_attempts_go(session: Session) -> None:
+def test_ended_console_sessions_and_old_sign_in_attempts_go(session: Session) -> None:
     now = aware(2026, 12, 1)
     officer = make_officer(session, make_branch(session))
-    for name, expires in (
-        ("expired", now - timedelta(hours=1)),
-        ("live", now + timedelta(hours=1)),
+    # (last request, absolute expiry): the policy's idle timeout is 30 minutes.
+    for name, last_seen, expires in (
+        ("expired", now - timedelta(minutes=1), now - timedelta(seconds=1)),
+        ("idle", now - timedelta(minutes=31), now + timedelta(hours=2)),
+        ("live", now - timedelta(minutes=5), now + timedelta(hours=2)),
     ):
         session.add(
             ConsoleSession(
                 id_hash=f"{name}-{officer.id}",
                 officer_id=officer.id,
                 csrf_token="token",
-                created_at=expires - timedelta(hours=12),
-                last_seen_at=expires - timedelta(hours=12),
+                created_at=now - timedelta(hours=3),
+                last_seen_at=last_seen,
                 expires_at=expires,
             )
         )
@@ -127,14 +129,19 @@ def test_expired_console_sessions_and_old_sign_in_attempts_go(session: Session) 
         )
     session.flush()
 
-    result = purge_app_data(session=session, now=now, policy=RetentionPolicy(login_attempt_days=90))
+    result = purge_app_data(
+        session=session,
+        now=now,
+        policy=RetentionPolicy(login_attempt_days=90),
+        console=ConsolePolicy(session_idle_minutes=30),
+    )
 
-    assert (result.console_sessions_deleted, result.login_attempts_deleted) == (1, 1)
+    assert (result.console_sessions_deleted, result.login_attempts_deleted) == (2, 1)
     assert list(session.scalars(select(ConsoleSession.id_hash))) == [f"live-{officer.id}"]
     assert list(session.scalars(select(LoginAttempt.address))) == ["10.0.0.89"]
     event = session.scalar(select(ContactEvent).where(ContactEvent.kind == "retention"))
     assert event is not None
     assert (event.detail["console_sessions_deleted"], event.detail["login_attempts_deleted"]) == (
-        1,
+        2,
         1,
     )
