@@ -170,8 +170,8 @@ class ReminderConversion(_Figures):
 
 
 class BorrowerRate(_Figures):
-    """Borrowers to whom something happened in the period over the borrowers reached: those
-    sent at least one campaign message (reminder or incentive). ``rate = borrowers / reached``.
+    """Of the borrowers reached in the period (sent at least one campaign message: reminder or
+    incentive), those to whom something happened in it. ``rate = borrowers / reached``, at most 1.
     """
 
     borrowers: int

@@ -328,13 +328,20 @@ def _borrower_rate(
     periods: Periods,
     borrowers: Callable[[Branch, datetime, datetime], Any],
 ) -> BorrowerRate:
-    """The distinct borrowers that ``borrowers(branch, start, end)`` selects in each branch's
-    period, over the borrowers reached there."""
+    """Of the borrowers reached in each branch's period, the share that
+    ``borrowers(branch, start, end)`` selects: a borrower who complained or opted out without
+    being reached that period (a reminder of the month before) is not counted, so the rate is
+    a share of the reached, never above 100 %."""
     found = reached = 0
     for branch in branches:
         start, end = _span(branch, periods)
-        found += _count(session, borrowers(branch, start, end))
-        reached += _count(session, _reached(branch, start, end))
+        reached_there = _reached(branch, start, end)
+        selected = borrowers(branch, start, end).subquery()
+        among_reached = select(selected.c.borrower_id).where(
+            selected.c.borrower_id.in_(reached_there)
+        )
+        found += _count(session, among_reached)
+        reached += _count(session, reached_there)
     return BorrowerRate(borrowers=found, reached=reached)
 
 

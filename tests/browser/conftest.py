@@ -33,6 +33,7 @@ from api.core.migrate import upgrade
 from api.main import create_app
 from tests.api.conftest import Clock
 from tests.api.console_pages import PASSWORD, Portfolio, build_portfolio, make_staff
+from tests.api.kpi_contacts import add_cases, add_messages
 from tests.api.kpi_portfolio import build as build_kpi_portfolio
 from tests.services import scratch_postgres, service_unavailable
 
@@ -106,6 +107,9 @@ def browser() -> Iterator[Browser]:
 def _seed(engine: Engine) -> World:
     with Session(engine, expire_on_commit=False) as session:
         kpis = build_kpi_portfolio(session)
+        # Messages, replies and case deadlines: the contact and deadline charts have figures.
+        add_messages(session, kpis)
+        add_cases(session, kpis)
         make_staff(session, [kpis.a], role=StaffRole.manager, email=KPI_MANAGER)
         clock = Clock()
         portfolio = build_portfolio(session, clock)
