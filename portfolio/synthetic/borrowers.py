@@ -8,6 +8,7 @@ from api.core.security import hash_secret_factor
 from portfolio.synthetic.branches import GROUP_SHARE
 from portfolio.synthetic.draws import below, randint
 from portfolio.synthetic.loans import draw_loan, draw_loan_plan
+from portfolio.synthetic.repayment import Trait
 from portfolio.synthetic.state import Branch, DrawState
 from portfolio.synthetic.tables import EXTERNAL_PREFIX, SHAPES
 
@@ -28,6 +29,7 @@ def draw_borrower(state: DrawState, branch: Branch) -> None:
     group = rng.choice(branch.groups) if branch.groups and rng.random() < GROUP_SHARE else None
     officer = group[2] if group else branch.officers[n % len(branch.officers)][0]
     cycle = 1 + int(rng.random() ** 2 * 6)
+    trait = Trait(rng.gauss(0.0, 1.0))
     profile = state.pick(PROFILES)
     loans = draw_loan_plan(rng, today, group, profile, cycle)
     first_disbursed = loans[0][1]
@@ -62,6 +64,7 @@ def draw_borrower(state: DrawState, branch: Branch) -> None:
             installments,
             language,
             channels,
+            trait,
         )
 
 
