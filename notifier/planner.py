@@ -22,17 +22,20 @@ from sqlalchemy.orm import Session
 import api.models  # noqa: F401 - every table, so that foreign keys resolve in a worker
 from api.borrowers.models import Borrower, ChannelIdentity, Consent
 from api.branches.models import BorrowerGroup, Branch
+from api.core.config import HoldoutPolicy, get_settings
 from api.ledger.models import ContactEvent
 from api.loans.models import Installment, InstallmentStatus, Loan, LoanStatus
 from api.outbox.models import OutboxMessage, OutboxStatus
 from api.promises.models import PromiseStatus, PromiseToPay
 from notifier.candidates import PRIORITY, Candidate, find_candidates
 from notifier.config import CampaignConfig, Policy, load_campaigns
+from notifier.holdout import withheld
 from notifier.policy import BranchPolicies, opted_in, opted_out
 from notifier.render import template_version
 from notifier.rules import (
     CAMPAIGN_PURPOSES,
     Caps,
+    Rule,
     Snapshot,
     Window,
     cap_counts,
@@ -137,17 +140,20 @@ class Planner:
 
     With ``high_risk``, each plan first asks which loans are in the high-risk band on its (UTC)
     day, which refreshes the day's scores once, and those loans get the policy's earlier first
-    reminder (:meth:`notifier.config.Policy.for_high_risk`), judged by the same rules as any.
+    reminder (:meth:`notifier.config.Policy.for_high_risk`), judged by the same rules as any
+    (the holdout included).
     """
 
     def __init__(
         self,
         config: CampaignConfig | None = None,
         chunk_size: int = 2000,
+        holdout: HoldoutPolicy | None = None,
         *,
         high_risk: HighRiskLoans | None = None,
     ) -> None:
         self.config = config or load_campaigns()
+        self.holdout = holdout or get_settings().holdout
         self.chunk_size = chunk_size
         self._policies = BranchPolicies(self.config)
         self.high_risk = high_risk
@@ -386,10 +392,11 @@ class Planner:
         send_at = max(at, nominal_start)
         # A row planned before under the same key is judged again without counting itself.
         others = tuple(d for key, d in planned_days.items() if key != cand.business_key)
-        if choice is None:
+        withheld_by = str(Rule.holdout) if withheld(cand, self.holdout) else None
+        if choice is None or withheld_by:
             cand.status, cand.reason, cand.decision, cand.send_at = (
                 "suppressed",
-                NO_CHANNEL,
+                withheld_by or NO_CHANNEL,
                 "suppress",
                 send_at,
             )

@@ -43,6 +43,7 @@ class Rule(enum.StrEnum):
     limited_content = "limited_content"  # C-6
     campaign = "campaign"  # a plain send under the campaign policy
     service = "service"  # officer alerts and case updates: no caps
+    holdout = "holdout"  # a non-essential reminder to a holdout borrower (notifier/holdout.py)
 
 
 @cache

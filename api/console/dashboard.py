@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 import i18n
 from api.branches.models import Officer, StaffRole
 from api.branches.service import branch_scope
+from api.console import dashboard_contact as contact_view
 from api.console import queue
 from api.console.exceptions import OutsideScope
 from api.console.router import FilterField, SignedInDep, redirect_to
@@ -136,7 +137,8 @@ def _per_currency(
 
 def chart_data(board: Dashboard, locale: str) -> dict[str, Any]:
     """The charts' labels and series, JSON-ready: rates as fractions (None where a month had
-    nothing to count) and as the reader's percentages."""
+    nothing to count) and as the reader's percentages. ``charts`` are month by month (lines);
+    ``bars`` are of the as-of month, each with its own category ``labels``."""
     history = board.history
     t = i18n.render
     par = _per_currency(history, locale, "portfolio_at_risk", PAR_LEVELS)
@@ -150,7 +152,13 @@ def chart_data(board: Dashboard, locale: str) -> dict[str, Any]:
         _series(t("console.dashboard.opt_out", locale), history, _opt_out, locale),
         _series(t("console.dashboard.complaints", locale), history, _complaints, locale),
     ]
-    charts = {"par": par, "collection": collection, "behaviour": behaviour, "contact": contact}
+    charts = {
+        "par": par,
+        "collection": collection,
+        "behaviour": behaviour,
+        "contact": contact,
+        "reach": contact_view.reach_series(history, locale),
+    }
     return {
         "locale": locale.replace("_", "-"),
         "labels": [i18n.format_month(r.as_of, locale) for r in history],
@@ -158,6 +166,7 @@ def chart_data(board: Dashboard, locale: str) -> dict[str, Any]:
             {"id": name, "title": t(f"console.dashboard.chart.{name}", locale), "series": series}
             for name, series in charts.items()
         ],
+        "bars": contact_view.bar_charts(board.report, locale),
     }
 
 
@@ -213,4 +222,10 @@ def dashboard_page(
         number=lambda count: i18n.format_arg(Decimal(count), language),
         roll_to=ROLL_TO,
         buckets=BUCKETS,
+        confidence=contact_view.confidence(language),
+        channel_label=lambda channel: contact_view.channel_label(channel, language),
+        officer_name=lambda name: contact_view.officer_name(name, language),
+        interval=lambda low, high: contact_view.interval(low, high, language),
+        points=lambda value: contact_view.points(value, language),
+        points_interval=lambda low, high: contact_view.points_interval(low, high, language),
     )

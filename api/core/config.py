@@ -7,10 +7,11 @@ the development defaults are refused when ``KOPA_ENV`` is ``production``.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_TOKEN = "dev-service-token"  # noqa: S105 - a placeholder refused in production
@@ -91,6 +92,24 @@ class RetentionPolicy(BaseModel):
     lock_wait_seconds: float = 10.0
 
 
+class HoldoutPolicy(BaseModel):
+    """The reminder holdout: a fixed share of borrowers who get no non-essential reminders, so
+    that the on-time payment rate of the reminded can be compared with theirs (the causal lift
+    of reminders, ``api.kpis``). Which reminders count as non-essential is the notifier's
+    decision (``notifier/holdout.py``).
+
+    A borrower's arm is a stable hash of ``salt`` and their id (``api.borrowers.holdout``): the
+    same borrower stays in the same arm for as long as the salt is kept. Raising ``share`` only
+    moves reminded borrowers into the holdout, never the reverse; a new salt starts a new
+    experiment (set ``started_on`` with it). ``share`` 0 disables the holdout.
+    """
+
+    share: float = Field(default=0.0, ge=0.0, le=0.5)
+    salt: str = "kopa-holdout-1"
+    # The first day of the experiment: the lift counts installments due from then on.
+    started_on: date | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KOPA_",
@@ -113,6 +132,7 @@ class Settings(BaseSettings):
     cases: CasePolicy = CasePolicy()
     retention: RetentionPolicy = RetentionPolicy()
     console: ConsolePolicy = ConsolePolicy()
+    holdout: HoldoutPolicy = HoldoutPolicy()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

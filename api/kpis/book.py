@@ -8,6 +8,7 @@ comes from :func:`api.loans.rules.position`. Written-off loans are off the books
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -103,6 +104,7 @@ class Standing(NamedTuple):
 @dataclass
 class BookLoan:
     id: int
+    borrower_id: int
     currency: str
     disbursed_on: date
     # Per cut name, the schedule in installment order as it stood then.
@@ -139,12 +141,12 @@ def load_book(session: Session, branch: Branch, periods: Periods) -> Book:
     cuts = cuts_of(periods, branch.timezone)
     loans: dict[int, BookLoan] = {}
     for row in session.execute(
-        select(Loan.id, Loan.currency, Loan.disbursed_on)
+        select(Loan.id, Loan.borrower_id, Loan.currency, Loan.disbursed_on)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .where(branch_loans(branch), Loan.disbursed_on <= periods.as_of)
         .order_by(Loan.id)
     ):
-        loans[row.id] = BookLoan(row.id, row.currency, row.disbursed_on)
+        loans[row.id] = BookLoan(row.id, row.borrower_id, row.currency, row.disbursed_on)
 
     # Per installment, (principal, interest, fees) paid before each cut, in the order of cuts.
     paid_columns = [
@@ -201,6 +203,23 @@ def load_book(session: Session, branch: Branch, periods: Periods) -> Book:
                 Standing(due_date, principal, interest, fees, *sums[3 * index : 3 * index + 3])
             )
     return Book(branch, {c.name: c for c in cuts}, [loan for loan in loans.values() if loan.at])
+
+
+def allocations(
+    session: Session, installments: Mapping[int, object]
+) -> Iterable[tuple[int, datetime, Decimal]]:
+    """Each allocation to ``installments``: the installment, when its payment came, how much."""
+    ids = list(installments)
+    for start in range(0, len(ids), 1000):
+        yield from session.connection().execute(
+            select(
+                PaymentAllocation.installment_id,
+                Payment.received_at,
+                PaymentAllocation.fees + PaymentAllocation.interest + PaymentAllocation.principal,
+            )
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .where(PaymentAllocation.installment_id.in_(ids[start : start + 1000]))
+        )
 
 
 def money(value: Decimal | float | None) -> Decimal:

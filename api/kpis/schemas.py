@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from api.kpis.intervals import newcombe, wilson
+
 RATE_PLACES = Decimal("0.0001")
 
 # Days-past-due buckets of the roll rates, in order; "90+" is more than 90 days (as PAR90).
@@ -191,6 +193,160 @@ class DeliveryOutcomes(_Figures):
     receipts: dict[str, int]
 
 
+class ChannelContacts(_Figures):
+    """Messages the notifier sent to borrowers on one channel, and how many reached them: read
+    (a WhatsApp read receipt) or answered (anything the borrower sent) within the window. On
+    the channel ``phone``, officers' calls: ``replied`` and ``reached`` are those answered.
+
+    ``rate = reached / sent``; ``read`` and ``replied`` overlap, ``reached`` counts each
+    message once.
+    """
+
+    channel: str
+    sent: int
+    read: int
+    replied: int
+    reached: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.reached, self.sent)
+
+
+class RightPartyContact(_Figures):
+    """The chat version of the right-party-contact rate: messages sent to borrowers in the
+    period up to ``sent_through`` (so each had its whole ``window_hours``) that were read or
+    replied to within ``window_hours`` ÷ those messages, per channel and in all.
+    """
+
+    window_hours: int
+    sent_through: date
+    channels: list[ChannelContacts]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.channels)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reached(self) -> int:
+        return sum(c.reached for c in self.channels)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.reached, self.sent)
+
+
+class OfficerSla(_Figures):
+    """One officer's cases whose SLA deadline fell in the period (``officer_id`` None: cases
+    nobody was assigned): ``breached`` were not taken (acknowledged, called or resolved) by
+    their deadline, ``still_open`` of those were still not taken at the end of the as-of day.
+
+    ``rate = breached / due``.
+    """
+
+    officer_id: int | None
+    officer: str | None
+    due: int
+    breached: int
+    still_open: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.breached, self.due)
+
+
+class SlaBreaches(_Figures):
+    """SLA breaches per assigned officer, officers by name (unassigned last), and in all:
+    ``rate = breached / due``."""
+
+    officers: list[OfficerSla]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def due(self) -> int:
+        return sum(o.due for o in self.officers)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def breached(self) -> int:
+        return sum(o.breached for o in self.officers)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.breached, self.due)
+
+
+class ArmOutcome(_Figures):
+    """One arm of the reminder holdout: installments due in the period and those paid in full
+    by their due date. ``rate = on_time / installments``, with its 95 % Wilson score interval
+    ``[low, high]``."""
+
+    installments: int
+    on_time: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> Decimal | None:
+        return ratio(self.on_time, self.installments)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def low(self) -> Decimal | None:
+        return _bound(wilson(self.on_time, self.installments), 0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def high(self) -> Decimal | None:
+        return _bound(wilson(self.on_time, self.installments), 1)
+
+
+class HoldoutLift(_Figures):
+    """The causal lift of reminders: the on-time payment rate of reminded borrowers minus that
+    of the holdout (intention to treat: arms by the borrower's hash, whatever was sent), with
+    the 95 % confidence interval of the difference by Newcombe's hybrid score method (Wilson
+    intervals of each rate combined; :func:`api.kpis.intervals.newcombe`).
+
+    ``share`` is the holdout share configured now; ``counted_from`` the first due date counted
+    (the period's start, or the experiment's start when later).
+    """
+
+    share: float
+    counted_from: date
+    reminded: ArmOutcome
+    holdout: ArmOutcome
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lift(self) -> Decimal | None:
+        return _bound(self._interval(), 0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lift_low(self) -> Decimal | None:
+        return _bound(self._interval(), 1)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lift_high(self) -> Decimal | None:
+        return _bound(self._interval(), 2)
+
+    def _interval(self) -> tuple[float, float, float] | None:
+        r, h = self.reminded, self.holdout
+        return newcombe(r.on_time, r.installments, h.on_time, h.installments)
+
+
+def _bound(values: tuple[float, ...] | None, index: int) -> Decimal | None:
+    if values is None:
+        return None
+    return Decimal(repr(values[index])).quantize(RATE_PLACES, ROUND_HALF_EVEN)
+
+
 class KpiReport(_Figures):
     """Every KPI at ``as_of`` (a day of each branch's own calendar), for one branch or all."""
 
@@ -206,3 +362,6 @@ class KpiReport(_Figures):
     opt_out: BorrowerRate
     complaints: BorrowerRate
     delivery: list[DeliveryOutcomes]
+    right_party_contact: RightPartyContact
+    sla_breaches: SlaBreaches
+    holdout_lift: HoldoutLift

@@ -16,13 +16,16 @@ did whatever became of the loan. The model has no restructured loans (a restruct
 outcome an officer asks for on a case), so there is nothing to add for them.
 A schedule changed by an import is read as it is now.
 
+Right-party contact and SLA breaches are computed in :mod:`api.kpis.contacts`, the holdout
+lift of reminders in :mod:`api.kpis.experiment`; :func:`kpi_report` gathers them.
+
 Service functions take the session keyword-only and never write.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -34,9 +37,11 @@ from sqlalchemy.orm import Session
 from api.borrowers.models import Borrower, Consent
 from api.branches.models import Branch
 from api.cases.models import Case, CaseKind, CaseNote
-from api.core.config import PromisePolicy, get_settings
-from api.kpis.book import Book, Periods, branch_loans, load_book, midnight
+from api.core.config import HoldoutPolicy, PromisePolicy, get_settings
+from api.kpis import contacts, experiment
+from api.kpis.book import Book, Periods, allocations, branch_loans, load_book, midnight
 from api.kpis.exceptions import UnknownBranch
+from api.kpis.experiment import InHoldout
 from api.kpis.schemas import (
     BUCKETS,
     REPAID,
@@ -52,7 +57,7 @@ from api.kpis.schemas import (
 from api.ledger.models import ContactEvent
 from api.loans import rules
 from api.loans.models import Loan
-from api.payments.models import Payment, PaymentAllocation
+from api.payments.models import Payment
 from api.promises import service as promise_service
 from api.promises.models import PromiseStatus, PromiseToPay
 
@@ -152,7 +157,7 @@ def _collection(session: Session, books: Sequence[Book], periods: Periods) -> li
                     figures["due"] += rules.total_due(after)
                     figures["paid_by_as_of"] += rules.total_paid(after)
                     in_period[installment_id] = (loan.currency, after.due_date)
-        for installment_id, received_at, amount in _allocations(session, in_period):
+        for installment_id, received_at, amount in allocations(session, in_period):
             currency, due_date = in_period[installment_id]
             if received_at < midnight(due_date + timedelta(days=1), book.branch.timezone):
                 sums[currency]["paid_on_time"] += amount
@@ -168,23 +173,6 @@ def _collection(session: Session, books: Sequence[Book], periods: Periods) -> li
         for currency, figures in sorted(sums.items())
         if figures["due"] or figures["arrears_at_start"]
     ]
-
-
-def _allocations(
-    session: Session, installments: Mapping[int, object]
-) -> Iterable[tuple[int, datetime, Decimal]]:
-    """Each allocation to ``installments``: the installment, when its payment came, how much."""
-    ids = list(installments)
-    for start in range(0, len(ids), 1000):
-        yield from session.connection().execute(
-            select(
-                PaymentAllocation.installment_id,
-                Payment.received_at,
-                PaymentAllocation.fees + PaymentAllocation.interest + PaymentAllocation.principal,
-            )
-            .join(Payment, Payment.id == PaymentAllocation.payment_id)
-            .where(PaymentAllocation.installment_id.in_(ids[start : start + 1000]))
-        )
 
 
 def _roll_rates(books: Sequence[Book], periods: Periods) -> RollRates:
@@ -546,14 +534,18 @@ def kpi_report(
     branch: str | None = None,
     policy: PromisePolicy | None = None,
     within: AbstractSet[int] | None = None,
+    holdout: HoldoutPolicy | None = None,
+    arm: InHoldout | None = None,
 ) -> KpiReport:
     """Every KPI at ``as_of`` for the branch with code ``branch`` (all when None), reading the
-    loan book once; only the branches whose ids are ``within`` when given.
+    loan book once; only the branches whose ids are ``within`` when given. ``holdout`` and
+    ``arm`` (which borrower ids are held out) default to the settings' holdout and its hash.
 
     Raises:
         UnknownBranch: no branch (``within``) has that code.
     """
     policy = policy or get_settings().promises
+    holdout = holdout or get_settings().holdout
     periods = Periods.of(as_of)
     chosen = branches(session, branch, within)
     books = [load_book(session, b, periods) for b in chosen]
@@ -570,4 +562,7 @@ def kpi_report(
         opt_out=_opt_outs(session, chosen, periods),
         complaints=_complaints(session, chosen, periods),
         delivery=_delivery(session, chosen, periods),
+        right_party_contact=contacts.right_party_contact(session, chosen, periods),
+        sla_breaches=contacts.sla_breaches(session, chosen, periods),
+        holdout_lift=experiment.holdout_lift(session, books, periods, holdout, arm),
     )

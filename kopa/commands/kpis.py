@@ -152,7 +152,75 @@ def kpi_tables(report: KpiReport) -> list[Table]:
             *(str(d.receipts.get(r, 0)) for r in receipts),
         )
     tables.append(delivery)
+    tables += contact_tables(report)
     return tables
+
+
+def contact_tables(report: KpiReport) -> list[Table]:
+    """Right-party contact per channel, SLA breaches per officer, the holdout lift."""
+    rpc = report.right_party_contact
+    contact = Table(
+        title=f"Right-party contact: sent {report.period_start} to {rpc.sent_through}, read or "
+        f"replied within {rpc.window_hours} h"
+    )
+    for column in ("channel", "sent", "read", "replied", "reached", "rate"):
+        contact.add_column(column, justify="left" if column == "channel" else "right")
+    for c in rpc.channels:
+        contact.add_row(c.channel, *map(str, (c.sent, c.read, c.replied, c.reached)), _rate(c.rate))
+    contact.add_row("all", str(rpc.sent), "", "", str(rpc.reached), _rate(rpc.rate))
+
+    sla = Table(title=f"Case SLA deadlines, {report.period_start} to {report.period_end}")
+    for column in ("officer", "deadlines", "breached", "still open", "breach rate"):
+        sla.add_column(column, justify="left" if column == "officer" else "right")
+    for o in report.sla_breaches.officers:
+        sla.add_row(
+            o.officer or "(unassigned)",
+            str(o.due),
+            str(o.breached),
+            str(o.still_open),
+            _rate(o.rate),
+        )
+
+    lift = report.holdout_lift
+    share = f"{lift.share * 100:g} %" if lift.share else "off"
+    arms = Table(
+        title=f"Causal lift of reminders (holdout {share}): installments due {lift.counted_from} "
+        f"to {report.period_end} paid in full by their due date"
+    )
+    for column in ("arm", "installments", "on time", "rate", "95 % interval (Wilson)"):
+        arms.add_column(column, justify="left" if column == "arm" else "right")
+    for name, arm in (("reminded", lift.reminded), ("holdout", lift.holdout)):
+        arms.add_row(
+            name,
+            str(arm.installments),
+            str(arm.on_time),
+            _rate(arm.rate),
+            _interval(arm.low, arm.high),
+        )
+    arms.add_row(
+        "lift (reminded - holdout)",
+        "",
+        "",
+        _points(lift.lift),
+        _interval(lift.lift_low, lift.lift_high, points=True),
+    )
+    arms.caption = (
+        "95 % interval of the lift by Newcombe's hybrid score method. With few installments an "
+        "arm the interval is wide: an interval that includes 0 shows no effect either way."
+    )
+    return [contact, sla, arms]
+
+
+def _points(value: Decimal | None) -> str:
+    """A difference of rates in percentage points, signed."""
+    return "-" if value is None else f"{value * 100:+.2f} pp"
+
+
+def _interval(low: Decimal | None, high: Decimal | None, *, points: bool = False) -> str:
+    if low is None or high is None:
+        return "-"
+    show = _points if points else _rate
+    return f"{show(low)} to {show(high)}"
 
 
 def kpis(
@@ -163,7 +231,8 @@ def kpis(
     ),
 ) -> None:
     """Portfolio at risk, collection, promises, roll and cure rates, reminder conversion,
-    opt-outs, complaints and delivery outcomes at the end of AT."""
+    opt-outs, complaints, delivery outcomes, right-party contact, case SLA breaches per officer
+    and the causal lift of reminders (holdout) at the end of AT."""
     from rich.console import Console
 
     from api.core.db import session_scope

@@ -11,6 +11,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,15 +25,17 @@ import i18n
 from api.branches.models import StaffRole
 from api.console.dashboard import month_ends
 from api.console.templating import STATIC
+from api.core.config import get_settings
 from api.kpis import service as kpis
 from api.kpis.schemas import KpiReport
 from tests.api.console_pages import cheap_hashing, make_staff, sign_in
+from tests.api.kpi_contacts import add_cases, add_messages
 from tests.api.kpi_portfolio import AS_OF, Portfolio, build
 
 pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__)
 
 _DATA = re.compile(r'<script type="application/json" id="dashboard-data">(.*?)</script>', re.S)
-CHARTS = ["par", "collection", "behaviour", "contact"]
+CHARTS = ["par", "collection", "behaviour", "contact", "reach"]
 
 
 @pytest.fixture
@@ -169,6 +172,7 @@ def test_the_data_block_carries_every_series_month_by_month(
         "Reminders followed by a payment within 3 days": _rate(expected.reminder_conversion.rate),
         "Borrowers reached who opted out": _rate(expected.opt_out.rate),
         "Borrowers reached who complained": _rate(expected.complaints.rate),
+        "Read or answered within 24 hours (all channels)": _rate(expected.right_party_contact.rate),
     }
 
 
@@ -194,3 +198,85 @@ def test_the_vendored_chart_js_is_served_as_recorded(web: TestClient) -> None:
     assert served.status_code == 200
     assert hashlib.sha256(served.content).hexdigest() == recorded.group(1)
     assert web.get("/console/static/dashboard.js").status_code == 200
+
+
+@pytest.fixture
+def with_contacts(
+    session: Session, kpi_portfolio: Portfolio, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Portfolio]:
+    """The portfolio with the messages and cases of ``tests/api/kpi_contacts.py``, and a
+    holdout of half the borrowers configured as an operator would."""
+    add_messages(session, kpi_portfolio)
+    add_cases(session, kpi_portfolio)
+    session.commit()
+    monkeypatch.setenv("KOPA_HOLDOUT__SHARE", "0.5")
+    get_settings.cache_clear()
+    yield kpi_portfolio
+    monkeypatch.delenv("KOPA_HOLDOUT__SHARE")
+    get_settings.cache_clear()
+
+
+def _bars(data: dict[str, Any], chart: str) -> dict[str, Any]:
+    shown: dict[str, Any] = next(c for c in data["bars"] if c["id"] == chart)
+    return shown
+
+
+def test_the_contact_deadline_and_holdout_charts_carry_the_reports_figures(
+    web: TestClient, session: Session, with_contacts: Portfolio
+) -> None:
+    page = _dashboard_of(web, "manager@mfi.example")
+    expected = _report(session, with_contacts.a.code)
+    data = _chart_data(page.text)
+
+    # Right-party contact month by month (tests/api/test_kpis_contacts.py: November's calls
+    # 1 of 2, telegram 1 of 2, whatsapp 3 of 3, in all 5 of 7).
+    reach = _series(data, "reach")
+    assert {label: values[-1] for label, values in reach.items()} == {
+        "Officers' calls answered": 0.5,
+        "Read or answered within 24 hours (telegram)": 0.5,
+        "Read or answered within 24 hours (whatsapp)": 1.0,
+        "Read or answered within 24 hours (all channels)": 0.7143,
+    }
+    # Case deadlines of November per officer: missed and met.
+    sla = _bars(data, "sla")
+    assert sla["labels"] == ["Amina Njeri", "Baraka Otieno", "Nobody assigned"]
+    assert [s["values"] for s in sla["series"]] == [[2, 2, 2], [1, 0, 0]]
+    # The holdout: each arm's on-time rate and its 95% interval as a [low, high] bar.
+    lift = expected.holdout_lift
+    holdout = _bars(data, "holdout")
+    assert holdout["labels"] == ["Reminded", "Holdout (no reminders)"]
+    rates, intervals = holdout["series"]
+    assert rates["values"] == [_rate(lift.reminded.rate), _rate(lift.holdout.rate)]
+    assert intervals["interval"] is True
+    assert intervals["values"] == [
+        [_rate(arm.low), _rate(arm.high)] for arm in (lift.reminded, lift.holdout)
+    ]
+    assert lift.reminded.installments + lift.holdout.installments == 6
+
+    text = html.unescape(page.text)
+    assert 'id="sla-table"' in text and "Amina Njeri" in text
+    assert "Messages read or answered within 24 hours" in text
+    assert i18n.format_percent(Decimal("0.7143"), "en") in text
+    assert "50% of borrowers, set aside by a fixed draw" in text
+    assert "The 95% interval is the range of differences" in text
+    assert "percentage points" in text
+
+
+def test_the_new_figures_read_in_french(web: TestClient, with_contacts: Portfolio) -> None:
+    page = _dashboard_of(web, "gerante@mfi.example")
+    text = html.unescape(page.text)
+    data = _chart_data(page.text)
+    assert "Délais des dossiers ce mois-ci, par agent" in text
+    assert "L'intervalle à 95\u00a0% est la plage des écarts" in text
+    assert _bars(data, "sla")["labels"][-1] == "Non attribué"
+    assert _bars(data, "holdout")["labels"] == ["Relancés", "Groupe témoin (sans rappels)"]
+    assert "Lus ou avec réponse sous 24 heures (tous les canaux)" in _series(data, "reach")
+
+
+def test_without_a_holdout_the_page_says_so_and_draws_no_comparison(
+    web: TestClient, kpi_portfolio: Portfolio
+) -> None:
+    page = _dashboard_of(web, "manager@mfi.example")
+    text = html.unescape(page.text)
+    assert "No holdout is set, so the effect of reminders cannot be measured." in text
+    assert [c["id"] for c in _chart_data(page.text)["bars"]] == ["sla"]

@@ -102,3 +102,37 @@ def test_an_unknown_branch_or_a_bad_day_is_refused(portfolio: Portfolio) -> None
     assert "NOPE" in unknown.output
     bad_day = CliRunner().invoke(app, ["kpis", "--at", "30/11/2026"])
     assert bad_day.exit_code == 2
+
+
+def test_the_new_kpis_in_json_and_tables(
+    portfolio: Portfolio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOPA_HOLDOUT__SHARE", "0.5")
+    _clear_caches()
+    report = json.loads(_kopa("--at", "2026-11-30", "--branch", portfolio.a.code, "--json"))
+
+    # The portfolio's cases (tests/api/test_kpis_contacts.py): two unassigned deadlines in
+    # November, neither taken; no message in the outbox.
+    assert report["sla_breaches"]["officers"] == [
+        {
+            "officer_id": None,
+            "officer": None,
+            "due": 2,
+            "breached": 2,
+            "still_open": 2,
+            "rate": "1.0000",
+        }
+    ]
+    assert (report["right_party_contact"]["sent"], report["right_party_contact"]["rate"]) == (
+        0,
+        None,
+    )
+    lift = report["holdout_lift"]
+    assert lift["share"] == 0.5
+    assert lift["reminded"]["installments"] + lift["holdout"]["installments"] == 6
+    assert set(lift) >= {"lift", "lift_low", "lift_high"}
+
+    tables = _kopa("--at", "2026-11-30", "--branch", portfolio.a.code)
+    assert "Causal lift of reminders (holdout 50 %)" in tables
+    assert "(unassigned)" in tables
+    assert "100.00 %" in tables
