@@ -8,11 +8,15 @@ one, so the loans' real histories are scored, not a stand-in.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.core.db import build_engine
+from api.core.migrate import upgrade
 from api.loans.models import Loan
 from api.risk.features import FEATURES
 from api.risk.models import RiskScore, RiskScorecard
@@ -22,6 +26,7 @@ from notifier.candidates import Candidate
 from notifier.config import load_campaigns
 from notifier.planner import Planner
 from tests.notifier import notify_factory as f
+from tests.notifier.test_notify_cli import _kopa
 
 # Tuesday 1 December 2026, 09:30 in Nairobi (UTC+3).
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
@@ -154,3 +159,25 @@ def test_the_planner_scores_once_a_day(session: Session) -> None:
     assert session.scalar(
         select(func.count()).select_from(RiskScore).where(RiskScore.as_of == TODAY + timedelta(1))
     ) == len(first)
+
+
+def test_kopa_notify_plan_hands_the_planner_the_risk_band(tmp_path: Path) -> None:
+    """The wiring an operator runs: ``kopa notify plan`` plans with the officers' scores."""
+    url = f"sqlite:///{tmp_path / 'kopa.db'}"
+    upgrade(url)
+    engine = build_engine(url)
+    with Session(engine) as session:
+        _scorecard(session)
+        risky = _loan(session, cycle=5, first_due=TODAY + timedelta(days=5))
+        safe = _loan(session, cycle=1, first_due=TODAY + timedelta(days=3))
+        ids = risky.id, safe.id
+        session.commit()
+
+    lines = _kopa(url, "plan", "--at", "2026-12-01T09:30:00+03:00", "--json").splitlines()
+
+    steps = {row["loan_id"]: row["step"] for row in map(json.loads, lines)}
+    assert steps == {ids[0]: "installment-5", ids[1]: "installment-3"}
+    with Session(engine) as session:
+        # A dry run: the day's scores it computed are rolled back with the rest.
+        assert session.scalar(select(func.count()).select_from(RiskScore)) == 0
+    engine.dispose()
