@@ -12,6 +12,9 @@ from portfolio.synthetic.repayment import Trait
 from portfolio.synthetic.state import Branch, DrawState
 from portfolio.synthetic.tables import EXTERNAL_PREFIX, SHAPES
 
+# The profile fixes how far back the current loan was disbursed and how it ends (still active,
+# repaid and closed, or defaulted for good); how each installment went is drawn from the
+# borrower's discipline (portfolio.synthetic.repayment), whatever the profile's name.
 PROFILES = (("on_time", 55), ("late", 14), ("cured", 10), ("defaulted", 5), ("closed", 16))
 
 
