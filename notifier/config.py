@@ -45,6 +45,7 @@ class PolicyOverride(BaseModel):
     installment_steps: list[int] | None = None
     incentives: Incentives | None = None
     group_meeting_days_before: int | None = None
+    high_risk_first_reminder_days_before: int | None = None
     holidays: list[str] = Field(default_factory=list)
 
 
@@ -59,7 +60,21 @@ class Policy(BaseModel):
     installment_steps: list[int] = Field(default_factory=lambda: [-3, -1, 0, 1, 3, 7, 14, 30])
     incentives: Incentives = Incentives()
     group_meeting_days_before: int = 1
+    # A loan in the officers' high-risk band gets its first pre-due reminder this many days
+    # before the due date instead (moved, not added); None leaves every loan on the same steps.
+    high_risk_first_reminder_days_before: int | None = None
     holidays: list[str] = Field(default_factory=list)
+
+    def for_high_risk(self) -> Policy:
+        """The policy of a loan in the high-risk band: its earliest pre-due step moved earlier,
+        when the setting asks for earlier. Caps, quiet hours, closed days and the messages'
+        wording stay exactly the policy's."""
+        days = self.high_risk_first_reminder_days_before
+        before = [step for step in self.installment_steps if step < 0]
+        if days is None or not before or min(before) <= -days:
+            return self
+        steps = sorted({*self.installment_steps, -days} - {min(before)})
+        return self.model_copy(update={"installment_steps": steps})
 
     def merged(self, override: PolicyOverride | None) -> Policy:
         if override is None:

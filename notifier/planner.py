@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,6 +54,14 @@ COUNTED_STATUSES = (
     OutboxStatus.unknown,
 )
 NO_CHANNEL = "no_channel"
+
+
+class HighRiskLoans(Protocol):
+    """The loans in the officers' high-risk band on day ``at``, scores refreshed to it first
+    (:func:`api.risk.service.high_risk_loans`, handed over by ``kopa``: the notifier never
+    imports api.risk). Loan ids only: no score reaches a message, a rule or the ledger."""
+
+    def __call__(self, *, session: Session, at: date) -> frozenset[int]: ...
 
 
 @dataclass(frozen=True)
@@ -128,18 +136,27 @@ _INSTALLMENT_COLUMNS = (
 
 
 class Planner:
-    """Plans one instant for every loan (or the given ones), chunk by chunk."""
+    """Plans one instant for every loan (or the given ones), chunk by chunk.
+
+    With ``high_risk``, each plan first asks which loans are in the high-risk band on its (UTC)
+    day, which refreshes the day's scores once, and those loans get the policy's earlier first
+    reminder (:meth:`notifier.config.Policy.for_high_risk`), judged by the same rules as any
+    (the holdout included).
+    """
 
     def __init__(
         self,
         config: CampaignConfig | None = None,
         chunk_size: int = 2000,
         holdout: HoldoutPolicy | None = None,
+        *,
+        high_risk: HighRiskLoans | None = None,
     ) -> None:
         self.config = config or load_campaigns()
         self.holdout = holdout or get_settings().holdout
         self.chunk_size = chunk_size
         self._policies = BranchPolicies(self.config)
+        self.high_risk = high_risk
 
     def plan(
         self,
@@ -161,15 +178,20 @@ class Planner:
                     .order_by(Loan.id)
                 )
             )
+        risky = (
+            self.high_risk(session=session, at=at.astimezone(UTC).date())
+            if self.high_risk
+            else frozenset()
+        )
         for chunk in _chunks(loan_ids, self.chunk_size):
-            candidates = self._plan_chunk(session, at, chunk)
+            candidates = self._plan_chunk(session, at, chunk, risky)
             if write and candidates:
                 result.inserted += self._write(session, at, candidates)
             result.candidates.extend(candidates)
         return result
 
     def _plan_chunk(
-        self, session: Session, at: datetime, loan_ids: Sequence[int]
+        self, session: Session, at: datetime, loan_ids: Sequence[int], risky: frozenset[int]
     ) -> list[Candidate]:
         utc_day = at.astimezone(UTC).date()
         loans = session.execute(
@@ -202,7 +224,10 @@ class Planner:
         )
         min_step = min(
             [-3]
-            + [min(self._policies.of(b)[0].installment_steps, default=0) for b in branches.values()]
+            + [
+                min(self._policies.of(b)[0].for_high_risk().installment_steps, default=0)
+                for b in branches.values()
+            ]
         )
         lo = utc_day - timedelta(days=max_step + 2)
         hi = utc_day + timedelta(days=-min_step + 2)
@@ -287,6 +312,8 @@ class Planner:
         for row in loans:
             branch = branches[row.branch_id]
             policy, window = self._policies.of(branch)
+            if row.id in risky:
+                policy = policy.for_high_risk()
             today = local_day(at, window.tz)
             found = find_candidates(
                 row,

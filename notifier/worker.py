@@ -34,7 +34,7 @@ from notifier.config import CampaignConfig, load_campaigns
 from notifier.delivery import Deliverer
 from notifier.jobs import DeliveryStats
 from notifier.judging import JudgingProcess
-from notifier.planner import Planner
+from notifier.planner import HighRiskLoans, Planner
 from notifier.ratelimit import (
     LocalRateLimiter,
     RateLimiter,
@@ -106,6 +106,7 @@ class Worker:
     worker_id: str
     config: CampaignConfig
     judging: JudgingProcess | None = None
+    high_risk: HighRiskLoans | None = None
 
     def __post_init__(self) -> None:
         self.deliverer = Deliverer(
@@ -130,7 +131,8 @@ class Worker:
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PLAN_LOCK}
             ):
                 return 0  # another worker is planning; its rows serve everyone
-            return Planner(self.config).plan(session, datetime.now(UTC), write=True).inserted
+            planner = Planner(self.config, high_risk=self.high_risk)
+            return planner.plan(session, datetime.now(UTC), write=True).inserted
 
     async def run(self, stop: asyncio.Event) -> DeliveryStats:
         """Plan when due and deliver in ``concurrency`` lanes until ``stop`` is set.
@@ -203,8 +205,11 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-async def run_worker(*, worker_id: str | None = None, once: bool = False) -> DeliveryStats:
-    """Run the worker until SIGTERM/SIGINT (or one pass with ``once``)."""
+async def run_worker(
+    *, worker_id: str | None = None, once: bool = False, high_risk: HighRiskLoans | None = None
+) -> DeliveryStats:
+    """Run the worker until SIGTERM/SIGINT (or one pass with ``once``); ``high_risk`` as the
+    planner's (:class:`notifier.planner.Planner`)."""
     from api.core.config import get_settings
     from bot.channels.registry import build_channels
     from bot.config import get_bot_settings
@@ -247,6 +252,7 @@ async def run_worker(*, worker_id: str | None = None, once: bool = False) -> Del
         worker_id=worker_id,
         config=config,
         judging=judging,
+        high_risk=high_risk,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

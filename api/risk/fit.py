@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 from api.risk.features import FEATURES
 from api.risk.scorecard import EDGES, Scorecard, bin_index
@@ -72,11 +72,17 @@ class Evaluation:
     events: int
     auc: float
     ks: float  # the largest gap between the true- and false-positive rates
+    brier: float  # mean squared gap between the probability and what happened (0 or 1)
     calibration: list[CalibrationBin]
+
+    @property
+    def calibration_gap(self) -> float:
+        """The largest gap between predicted and observed rates over the deciles."""
+        return max(abs(b.predicted - b.observed) for b in self.calibration)
 
 
 def evaluate(probabilities: Sequence[float], labels: Sequence[bool]) -> Evaluation:
-    """AUC, KS and calibration over deciles of the predicted probability.
+    """AUC, KS, Brier score and calibration over deciles of the predicted probability.
 
     Raises:
         NotEnoughHistory: every label is the same.
@@ -97,5 +103,6 @@ def evaluate(probabilities: Sequence[float], labels: Sequence[bool]) -> Evaluati
         events=int(y.sum()),
         auc=float(roc_auc_score(y, p)),
         ks=float(np.max(true_positive - false_positive)),
+        brier=float(brier_score_loss(y, p)),
         calibration=calibration,
     )

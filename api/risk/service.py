@@ -31,9 +31,10 @@ from api.promises.models import PromiseStatus, PromiseToPay
 from api.risk.features import LoanHistory, Paid, ScheduledInstallment, features_at, outcome
 from api.risk.fit import fit_scorecard
 from api.risk.models import RiskScore, RiskScorecard
-from api.risk.scorecard import Scorecard
+from api.risk.scorecard import BANDS, Scorecard
 
 BROKEN = (PromiseStatus.broken, PromiseStatus.partially_kept)
+HIGH_BAND_FLOOR = dict(BANDS)["high"]
 
 
 class NoScorecard(LookupError):
@@ -176,6 +177,14 @@ def snapshots(
     return taken
 
 
+def time_split(taken: Sequence[Snapshot]) -> tuple[list[Snapshot], list[Snapshot]]:
+    """The snapshots of the first two thirds of the month-ends (to fit on), then the rest (to
+    test on): a model is judged on months it has not seen, as it will be used."""
+    months = sorted({s.day for s in taken})
+    last_fit = months[max(0, len(months) * 2 // 3 - 1)] if months else date.min
+    return [s for s in taken if s.day <= last_fit], [s for s in taken if s.day > last_fit]
+
+
 def fit(session: Session, *, through: date) -> RiskScorecard:
     """Fit a scorecard on the month-end snapshots the data to ``through`` can tell, and add it.
 
@@ -234,6 +243,29 @@ def score_open_loans(session: Session, *, at: date) -> list[RiskScore]:
     session.add_all(scores)
     session.flush()
     return scores
+
+
+def refresh_scores(session: Session, *, at: date) -> bool:
+    """Score the open loans as of ``at`` (:func:`score_open_loans`) unless scores of that day
+    or later exist; answers whether it scored. Nothing to do before any scorecard is fitted."""
+    newest = session.scalar(select(func.max(RiskScore.as_of)))
+    if (newest is not None and newest >= at) or latest_scorecard(session) is None:
+        return False
+    score_open_loans(session, at=at)
+    return True
+
+
+def high_risk_loans(*, session: Session, at: date) -> frozenset[int]:
+    """The loans whose latest score is in the high band, scores refreshed to ``at`` first.
+
+    What the notifier's planner reads (:class:`notifier.planner.HighRiskLoans`, handed to it by
+    ``kopa``): loan ids only, never a score, so nothing a borrower reads can carry one.
+    """
+    refresh_scores(session, at=at)
+    latest = latest_scores()
+    return frozenset(
+        session.scalars(select(latest.c.loan_id).where(latest.c.probability >= HIGH_BAND_FLOOR))
+    )
 
 
 def latest_scores() -> Subquery:

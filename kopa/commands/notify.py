@@ -6,10 +6,14 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from notifier.planner import Planner
 
 app = typer.Typer(help="Reminder and incentive campaigns.", no_args_is_help=True)
 
@@ -23,11 +27,19 @@ def _parse_at(value: str | None) -> datetime:
     return at
 
 
-def plan_table(session: Session, at: datetime) -> Table:
-    """The dry-run plan at ``at`` as a table of counts (``kopa notify plan``, ``kopa demo``)."""
+def planner() -> Planner:
+    """The campaign planner as Kopa runs it: high-risk loans, by the officers' risk scores
+    (refreshed daily), get the policy's earlier first reminder. The score reaches the notifier
+    only as loan ids, from here: the notifier does not import api.risk."""
+    from api.risk.service import high_risk_loans
     from notifier.planner import Planner
 
-    result = Planner().plan(session, at, write=False)
+    return Planner(high_risk=high_risk_loans)
+
+
+def plan_table(session: Session, at: datetime) -> Table:
+    """The dry-run plan at ``at`` as a table of counts (``kopa notify plan``, ``kopa demo``)."""
+    result = planner().plan(session, at, write=False)
     counts = Counter(
         (c.step, c.channel or "-", c.status, c.reason if c.status == "suppressed" else "")
         for c in result.candidates
@@ -112,12 +124,11 @@ def plan(
     from rich.console import Console
 
     from api.core.db import session_scope
-    from notifier.planner import Planner
 
     instant = _parse_at(at)
     with session_scope() as session:
         if as_json:
-            for candidate in Planner().plan(session, instant, write=False).candidates:
+            for candidate in planner().plan(session, instant, write=False).candidates:
                 typer.echo(json.dumps(candidate.as_json(), ensure_ascii=False))
         else:
             Console().print(plan_table(session, instant))
@@ -134,12 +145,12 @@ def run(
 
     from api.core.db import session_scope
     from api.outbox.models import OutboxMessage, OutboxStatus
-    from notifier.planner import Planner
+    from api.risk.service import high_risk_loans
     from notifier.worker import run_worker
 
     instant = _parse_at(at)
     with session_scope() as session:
-        inserted = Planner().plan(session, instant, write=True).inserted
+        inserted = planner().plan(session, instant, write=True).inserted
     typer.echo(f"planned {inserted} new outbox rows")
 
     def due() -> int:
@@ -161,7 +172,7 @@ def run(
         task = progress.add_task("delivering", total=total)
         done = 0
         while done < total:
-            stats = asyncio.run(run_worker(once=True))
+            stats = asyncio.run(run_worker(once=True, high_risk=high_risk_loans))
             if stats.claimed == 0:
                 break
             done += stats.claimed
@@ -178,11 +189,12 @@ def worker(
 
     import uvloop
 
+    from api.risk.service import high_risk_loans
     from notifier.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, and a Telegram URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        totals = runner.run(run_worker(worker_id=worker_id))
+        totals = runner.run(run_worker(worker_id=worker_id, high_risk=high_risk_loans))
     typer.echo(json.dumps({"worker": worker_id, **totals.__dict__}))

@@ -6,8 +6,10 @@ Rows go to the database through :class:`portfolio.bulk.BulkWriter` in chunks of 
 so 100000 borrowers (a few million rows) take seconds, not hours.
 
 The parts, in the order they draw: :mod:`.branches` (branches, staff, groups),
-:mod:`.borrowers` (people and consents), :mod:`.loans` (loans, schedules, payments, cases) and
-:mod:`.repayment` (each loan's history by profile), all sharing one :class:`.state.DrawState`
-and the helpers of :mod:`.draws`; :mod:`.generator` yields their rows in chunks and :mod:`.seed`
+:mod:`.borrowers` (people, consents and their repayment discipline), :mod:`.loans` (loans,
+schedules, payments, cases, the contact ledger) and :mod:`.repayment` (each loan's history, drawn
+from the borrower's discipline: the structure planted for the risk scorecard is described
+there), all sharing one :class:`.state.DrawState` and the helpers of :mod:`.draws`;
+:mod:`.generator` yields their rows in chunks and :mod:`.seed`
 writes them to a database (the tables and their order: :mod:`.tables`).
 """

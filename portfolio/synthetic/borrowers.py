@@ -8,9 +8,13 @@ from api.core.security import hash_secret_factor
 from portfolio.synthetic.branches import GROUP_SHARE
 from portfolio.synthetic.draws import below, randint
 from portfolio.synthetic.loans import draw_loan, draw_loan_plan
+from portfolio.synthetic.repayment import Trait
 from portfolio.synthetic.state import Branch, DrawState
 from portfolio.synthetic.tables import EXTERNAL_PREFIX, SHAPES
 
+# The profile fixes how far back the current loan was disbursed and how it ends (still active,
+# repaid and closed, or defaulted for good); how each installment went is drawn from the
+# borrower's discipline (portfolio.synthetic.repayment), whatever the profile's name.
 PROFILES = (("on_time", 55), ("late", 14), ("cured", 10), ("defaulted", 5), ("closed", 16))
 
 
@@ -28,6 +32,7 @@ def draw_borrower(state: DrawState, branch: Branch) -> None:
     group = rng.choice(branch.groups) if branch.groups and rng.random() < GROUP_SHARE else None
     officer = group[2] if group else branch.officers[n % len(branch.officers)][0]
     cycle = 1 + int(rng.random() ** 2 * 6)
+    trait = Trait(rng.gauss(0.0, 1.0))
     profile = state.pick(PROFILES)
     loans = draw_loan_plan(rng, today, group, profile, cycle)
     first_disbursed = loans[0][1]
@@ -62,6 +67,7 @@ def draw_borrower(state: DrawState, branch: Branch) -> None:
             installments,
             language,
             channels,
+            trait,
         )
 
 

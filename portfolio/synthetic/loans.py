@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from api.loans import rules
@@ -16,9 +17,12 @@ from portfolio.history import (
 )
 from portfolio.markets import HARDSHIP_CATEGORIES, HARDSHIP_WORDS, RELIEFS
 from portfolio.synthetic.draws import B32, below, encode, money, randint, scramble
-from portfolio.synthetic.repayment import draw_history
+from portfolio.synthetic.repayment import Trait, draw_history
 from portfolio.synthetic.state import Branch, DrawState
 from portfolio.synthetic.tables import EXTERNAL_PREFIX, SHAPES
+
+# How officers closed the hardship cases of shocks long past.
+OUTCOMES = ("plan_agreed", "payment_holiday", "restructure_requested", "no_action")
 
 # (profile, disbursed on, cycle, monthly, installments)
 LoanPlan = tuple[str, date, int, bool, int]
@@ -40,10 +44,13 @@ def draw_loan_plan(
         back = randint(rng, min(low, count - 1), count - 1) * period + randint(rng, 1, period - 1)
     disbursed = _weekday(today - timedelta(days=back))
     plan = [(profile, disbursed, cycle, monthly, count)]
-    if cycle > 1 and profile != "closed" and rng.random() < 0.3:
-        previous = 16 if group else 12
-        start = _weekday(disbursed - timedelta(days=previous * 7 + randint(rng, 7, 60)))
-        plan.insert(0, ("closed", start, cycle - 1, False, previous))
+    # Earlier cycles, back to back: most repeat borrowers' history is in the book.
+    previous = 16 if group else 12
+    for earlier in range(cycle - 1, max(0, cycle - 3), -1):
+        if profile == "closed" or rng.random() >= 0.6:
+            break
+        disbursed = _weekday(disbursed - timedelta(days=previous * 7 + randint(rng, 7, 60)))
+        plan.insert(0, ("closed", disbursed, earlier, False, previous))
     return plan
 
 
@@ -64,6 +71,7 @@ def draw_loan(
     count: int,
     language: str,
     channels: list[str],
+    trait: Trait,
 ) -> None:
     rng, spec, today = state.rng, branch.spec, state.today
     state.counters["loan"] += 1
@@ -89,15 +97,23 @@ def draw_loan(
         dues, principal=principal, interest=interest, fee_each=fee_each, upfront_fee=upfront
     )
     due_now = sum(1 for d in dues if d < today)
-    if profile in {"late", "cured"} and due_now < (3 if profile == "cured" else 2):
-        profile = "on_time"
-    payments, promises = draw_history(rng, today, profile, schedule, due_now, disbursed)
+    history = draw_history(
+        rng,
+        today,
+        profile,
+        schedule,
+        due_now,
+        trait.for_cycle(cycle),
+        contactable=bool(channels),
+        monthly=monthly,
+    )
+    payments = history.payments
     allocate(schedule, payments)
 
     status = {"closed": "closed", "defaulted": "defaulted"}.get(profile, "active")
     if status == "active" and rules.repaid([i.state for i in schedule]):
         status = "closed"
-    paused = profile in {"late", "defaulted"} and status != "closed" and rng.random() < 0.05
+    paused = history.in_arrears and status != "closed" and rng.random() < 0.08
     state.rows["loan"].append(
         SHAPES["loan"].row(
             id=loan_id,
@@ -133,7 +149,7 @@ def draw_loan(
     for payment in payments:
         _payment(state, branch, loan_id, payment, installment_ids)
     channel = channels[0] if channels else "telegram"
-    for amount, promised, status_, paid, created, evaluated in promises:
+    for amount, promised, status_, paid, created, evaluated in history.promises:
         state.rows["promise_to_pay"].append(
             SHAPES["promise_to_pay"].row(
                 id=state.next_id("promise_to_pay"),
@@ -149,8 +165,13 @@ def draw_loan(
                 evaluated_at=state.local(branch, evaluated, 6, 0) if evaluated else None,
             )
         )
+    contact = _Contact(state, branch, borrower_id, loan_id, channel)
+    for opened, resolved in history.hardship:
+        contact.hardship_case(officer_id, language, opened, resolved)
     if paused:
-        _hardship_case(state, branch, borrower_id, loan_id, officer_id, language, channel)
+        opened_now = today - timedelta(days=randint(rng, 0, 3))
+        contact.hardship_case(officer_id, language, opened_now, None)
+    contact.ledger(history.reminders, history.replies)
 
 
 def _payment(
@@ -188,38 +209,69 @@ def _payment(
         )
 
 
-def _hardship_case(
-    state: DrawState,
-    branch: Branch,
-    borrower_id: int,
-    loan_id: int,
-    officer_id: int,
-    language: str,
-    channel: str,
-) -> None:
-    rng = state.rng
-    state.counters["case"] += 1
-    reference = "H-" + encode(scramble(state.counters["case"], 32**6, 40_503, state.shift), B32, 6)
-    opened = (
-        datetime.combine(
-            state.today - timedelta(days=randint(rng, 0, 3)), time(randint(rng, 8, 17)), UTC
+@dataclass(frozen=True)
+class _Contact:
+    """Rows about talking with the borrower of one loan: hardship cases and the ledger."""
+
+    state: DrawState
+    branch: Branch
+    borrower_id: int
+    loan_id: int
+    channel: str
+
+    def hardship_case(
+        self, officer_id: int, language: str, opened_on: date, resolved_on: date | None
+    ) -> None:
+        state, rng = self.state, self.state.rng
+        state.counters["case"] += 1
+        reference = "H-" + encode(
+            scramble(state.counters["case"], 32**6, 40_503, state.shift), B32, 6
         )
-        - branch.offset
-    )
-    state.rows["case"].append(
-        SHAPES["case"].row(
-            id=state.next_id("case"),
-            reference=reference,
-            kind="hardship",
-            borrower_id=borrower_id,
-            loan_id=loan_id,
-            category=rng.choice(HARDSHIP_CATEGORIES),
-            borrower_words=rng.choice(HARDSHIP_WORDS[language]),
-            requested_relief=rng.choice(RELIEFS),
-            channel=channel,
-            status="open",
-            assigned_officer_id=officer_id,
-            sla_due_at=state.w.ts(opened + timedelta(hours=48)),
-            created_at=state.w.ts(opened),
+        opened = datetime.combine(opened_on, time(randint(rng, 8, 17)), UTC) - self.branch.offset
+        resolved = (
+            datetime.combine(resolved_on, time(randint(rng, 8, 17)), UTC) - self.branch.offset
+            if resolved_on
+            else None
         )
-    )
+        state.rows["case"].append(
+            SHAPES["case"].row(
+                id=state.next_id("case"),
+                reference=reference,
+                kind="hardship",
+                borrower_id=self.borrower_id,
+                loan_id=self.loan_id,
+                category=rng.choice(HARDSHIP_CATEGORIES),
+                borrower_words=rng.choice(HARDSHIP_WORDS[language]),
+                requested_relief=rng.choice(RELIEFS),
+                channel=self.channel,
+                status="resolved" if resolved else "open",
+                outcome=rng.choice(OUTCOMES) if resolved else None,
+                assigned_officer_id=officer_id,
+                sla_due_at=state.w.ts(opened + timedelta(hours=48)),
+                created_at=state.w.ts(opened),
+                resolved_at=state.w.ts(resolved) if resolved else None,
+            )
+        )
+
+    def ledger(self, reminders: list[date], replies: list[date]) -> None:
+        """The overdue reminders sent (09:00 local) and the borrower's chat replies."""
+        state, rng = self.state, self.state.rng
+        events = [(day, 9, 0, "outbound") for day in reminders]
+        events += [(day, randint(rng, 9, 20), below(rng, 60), "inbound") for day in replies]
+        for day, hour, minute, direction in sorted(events):
+            outbound = direction == "outbound"
+            state.rows["contact_event"].append(
+                SHAPES["contact_event"].row(
+                    id=state.next_id("contact_event"),
+                    at=state.local(self.branch, day, hour, minute),
+                    borrower_id=self.borrower_id,
+                    loan_id=self.loan_id,
+                    channel=self.channel,
+                    direction=direction,
+                    kind="reminder" if outbound else "chat",
+                    decision="sent" if outbound else "received",
+                    rule=None,
+                    message_key="notify.reminder.overdue" if outbound else None,
+                    detail="{}",
+                )
+            )

@@ -22,6 +22,7 @@ TABLE_ORDER = (
     "payment_allocation",
     "promise_to_pay",
     "case",
+    "contact_event",
 )
 # Columns come from the models' tables; the seed writes every one, created_at included. The
 # money state of schedules is written as the importer writes it (portfolio.history).

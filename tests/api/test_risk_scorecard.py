@@ -112,6 +112,9 @@ def test_evaluation_of_a_perfect_ordering() -> None:
     result = evaluate([0.1, 0.2, 0.8, 0.9], [False, False, True, True])
 
     assert (result.auc, result.ks, result.snapshots, result.events) == (1.0, 1.0, 4, 2)
+    # Brier: the mean of 0.1², 0.2², 0.2², 0.1².
+    assert result.brier == pytest.approx(0.025)
+    assert result.calibration_gap == pytest.approx(0.2)
     assert [(b.snapshots, b.observed) for b in result.calibration] == [
         (1, 0.0),
         (1, 0.0),
