@@ -19,10 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from api.cases import officers
 from api.cases.exceptions import CaseIdempotencyKeyReused
 from api.cases.models import CallOutcome
-from api.console import timeline
-from api.console.promises import CallForm, borrower_page, chosen_loan
-from api.console.router import CsrfField, SignedInDep, checked_post
-from api.console.templating import page
+from api.console.promises import CallForm, borrower_page, form_target
+from api.console.router import CsrfField, SignedInDep
 from api.core.deps import NowDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -45,16 +43,11 @@ def record_call(
     csrf_token: CsrfField = None,
 ) -> Response:
     """Record a call about a loan of a borrower of the officer's scope; others are not found."""
-    checked = checked_post(signed, csrf_token)
-    if isinstance(checked, Response):
-        return checked
+    target = form_target(session, signed, csrf_token, borrower_id, loan)
+    if isinstance(target, Response):
+        return target
+    checked, found, chosen = target
     officer = checked.officer
-    found = timeline.scoped_borrower(session, officer=officer, borrower_id=borrower_id)
-    if found is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
-    chosen = chosen_loan(session, found, loan)
-    if chosen is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
     typed = CallForm(loan_id=loan, outcome=outcome, words=words)
     known = {o.value: o for o in CallOutcome}
     if outcome not in known:

@@ -122,10 +122,26 @@ def _refusal(refused: DomainError, currency: str) -> FormError:
     return FormError(keys[type(refused)])
 
 
-def chosen_loan(session: Session, borrower: Borrower, loan_id: str) -> Loan | None:
-    """The borrower's loan a form names, or their only loan when it names none; else None."""
-    loans = {str(x.id): x for x in loan_service.loans_of(session, borrower.id)}
-    return loans.get(loan_id.strip()) or (next(iter(loans.values())) if len(loans) == 1 else None)
+def form_target(
+    session: Session,
+    signed: SignedIn | None,
+    csrf_token: str | None,
+    borrower_id: int,
+    loan_id: str,
+) -> tuple[SignedIn, Borrower, Loan] | Response:
+    """Who sent a form of a borrower's page, the borrower and the loan it names (their only
+    loan when it names none); or the answer when it came without its session or token, or names
+    a borrower or loan the officer's scope does not reach (not found, as one that is missing).
+    """
+    checked = checked_post(signed, csrf_token)
+    if isinstance(checked, Response):
+        return checked
+    found = timeline.scoped_borrower(session, officer=checked.officer, borrower_id=borrower_id)
+    loans = {str(x.id): x for x in loan_service.loans_of(session, found.id)} if found else {}
+    chosen = loans.get(loan_id.strip()) or (next(iter(loans.values())) if len(loans) == 1 else None)
+    if found is None or chosen is None:
+        return page("not_found.html", locale=checked.officer.locale, status_code=404)
+    return checked, found, chosen
 
 
 def borrower_page(
@@ -198,17 +214,12 @@ def record_promise(
     csrf_token: CsrfField = None,
 ) -> Response:
     """Record a promise to pay for a borrower of the officer's scope; others are not found."""
-    checked = checked_post(signed, csrf_token)
-    if isinstance(checked, Response):
-        return checked
+    target = form_target(session, signed, csrf_token, borrower_id, loan)
+    if isinstance(target, Response):
+        return target
+    checked, found, chosen = target
     officer = checked.officer
-    found = timeline.scoped_borrower(session, officer=officer, borrower_id=borrower_id)
-    if found is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
     typed = PromiseForm(loan_id=loan, amount=amount, promised_date=promised_date)
-    chosen = chosen_loan(session, found, loan)
-    if chosen is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
     try:
         value = parse_amount(amount, chosen.currency, officer.locale)
         day = _parse_date(promised_date)

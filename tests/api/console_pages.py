@@ -180,3 +180,20 @@ def promise_on(
     ).promise
     session.commit()
     return promise
+
+
+def record_promise_form(
+    web: TestClient, borrower_id: int, loan_id: int | None, nonce: str, promised_date: str
+) -> None:
+    """Record a promise of 500 on the borrower's page, as the officer, and check it was taken."""
+    recorded = web.post(
+        f"/console/borrowers/{borrower_id}/promise",
+        data={
+            "csrf_token": signed_in_as(web, "officer"),
+            "nonce": nonce,
+            "loan": str(loan_id),
+            "amount": "500",
+            "promised_date": promised_date,
+        },
+    )
+    assert recorded.status_code == 200, recorded.text

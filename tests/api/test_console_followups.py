@@ -28,6 +28,7 @@ from tests.api.console_pages import (
     portfolio,
     promise_on,
     promiser,
+    record_promise_form,
     shown_cases,
     signed_in_as,
 )
@@ -198,17 +199,7 @@ def test_a_promise_made_on_the_phone_is_due_until_it_is_recorded(
 
     assert _follow_ups(web) == [("record_promise", note.id)]
 
-    recorded = web.post(
-        f"/console/borrowers/{case.borrower_id}/promise",
-        data={
-            "csrf_token": signed_in_as(web, "officer"),
-            "nonce": "f-4",
-            "loan": str(case.loan_id),
-            "amount": "500",
-            "promised_date": "2026-12-04",
-        },
-    )
-    assert recorded.status_code == 200, recorded.text
+    record_promise_form(web, case.borrower_id, case.loan_id, "f-4", "2026-12-04")
     assert _follow_ups(web) == []
 
 

@@ -22,6 +22,7 @@ from tests.api.console_pages import (
     portfolio,
     promise_on,
     promiser,
+    record_promise_form,
     signed_in_as,
 )
 
@@ -162,17 +163,7 @@ def test_a_promise_made_on_the_phone_is_due_until_it_is_recorded(
     assert "Last call: Promised to pay" in page
     assert f'href="/console/borrowers/{loan.borrower_id}#promise-form">Open the borrower' in page
 
-    recorded = web.post(
-        f"/console/borrowers/{loan.borrower_id}/promise",
-        data={
-            "csrf_token": signed_in_as(web, "officer"),
-            "nonce": "c-5",
-            "loan": str(loan.id),
-            "amount": "500",
-            "promised_date": "2026-12-08",
-        },
-    )
-    assert recorded.status_code == 200, recorded.text
+    record_promise_form(web, loan.borrower_id, loan.id, "c-5", "2026-12-08")
     assert _rows(web) == []
 
 
