@@ -68,7 +68,7 @@ class FollowUpRow:
     """One follow-up as the queue shows it (first name and masked phone only, as cases)."""
 
     kind: FollowUpKind
-    item_id: int  # the promise's id, or the call note's
+    item_id: int  # the promise's id, the call note's, or the call's about the loan (loan_call)
     due_at: datetime
     late: bool  # due before today: a deadline already missed
     borrower_id: int

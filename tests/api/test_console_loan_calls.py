@@ -139,6 +139,9 @@ def test_a_call_that_reached_nobody_is_due_again_after_the_call_back_hours(
     assert _rows(web) == []
     clock.advance(minutes=1)  # KOPA_CASES__CALL_BACK_HOURS: 24 by default
     assert _rows(web) == [f"follow-up-call_back-call-{call.id}"]
+    only = web.get("/console/queue", params={"kind": "call_back"}).text
+    assert _ROW_ID.findall(only) == [f"follow-up-call_back-call-{call.id}"]
+    assert _ROW_ID.findall(web.get("/console/queue", params={"kind": "broken_promise"}).text) == []
     page = web.get("/console/queue").text
     assert "Call again" in page
     assert f"Last call: {shown}" in page
