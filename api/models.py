@@ -2,7 +2,7 @@
 
 from api.borrowers.models import Borrower, Channel, ChannelIdentity, ChatAlias, Consent
 from api.branches.models import BorrowerGroup, Branch, Officer, OfficerBranch, StaffRole
-from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
+from api.cases.models import Case, CaseKind, CaseNote, CaseOutcome, CaseStatus, LoanCall
 from api.console.models import ConsoleSession, LoginAttempt
 from api.core.db import Base
 from api.inbox.models import InboxMessage, InboxStatus
@@ -37,6 +37,7 @@ __all__ = [
     "Installment",
     "InstallmentStatus",
     "Loan",
+    "LoanCall",
     "LoanStatus",
     "LoginAttempt",
     "Officer",

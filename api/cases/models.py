@@ -125,3 +125,25 @@ class CaseNote(Base):
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), index=True)
+
+
+class LoanCall(Base):
+    """An officer's call to a borrower about a loan outside any case (a broken promise's
+    follow-up), what came of it and the officer's short note.
+
+    The contact ledger keeps who called and when (``kind=call``), as for a call on a case; the
+    note's words stay here. ``idempotency_key`` makes a form sent twice record once.
+    """
+
+    __tablename__ = "loan_call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrower.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("branch_officer.id"))
+    call_outcome: Mapped[CallOutcome] = mapped_column(
+        Enum(CallOutcome, native_enum=False, length=16)
+    )
+    officer_words: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), index=True)

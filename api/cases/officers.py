@@ -1,6 +1,7 @@
 """What officers do to cases: find them, act on them (acknowledge, called, resolve) from a
 chat button or the console, record their calls and notes, escalate the ones nobody took in
-time, list them.
+time, list them. A call about a loan outside any case (a broken promise's follow-up) is
+recorded here too, audited as a call on a case is.
 
 Opening cases, and what a case tells its officer and borrower, is :mod:`api.cases.service`.
 """
@@ -25,9 +26,18 @@ from api.cases.exceptions import (
     OfficerNotFound,
     OutcomeRequired,
 )
-from api.cases.models import CallOutcome, Case, CaseKind, CaseNote, CaseOutcome, CaseStatus
+from api.cases.models import (
+    CallOutcome,
+    Case,
+    CaseKind,
+    CaseNote,
+    CaseOutcome,
+    CaseStatus,
+    LoanCall,
+)
 from api.ledger import service as ledger
 from api.loans import service as loan_service
+from api.loans.models import Loan
 from i18n import nested
 
 
@@ -260,19 +270,101 @@ def _audit_note(
     session: Session, case: Case, officer: Officer, note: CaseNote, now: datetime, via: str | None
 ) -> None:
     """The ledger keeps who wrote or called and when; the note's words stay on the note."""
-    ledger.record(
-        session=session,
-        at=now,
-        direction="outbound" if note.call_outcome else "internal",
-        kind="call" if note.call_outcome else "case",
-        decision=note.call_outcome.value if note.call_outcome else "noted",
-        rule=f"officer:{officer.role.value}",
+    _audit(
+        session,
+        officer=officer,
+        now=now,
+        via=via,
+        outcome=note.call_outcome,
         borrower_id=case.borrower_id,
         loan_id=case.loan_id,
         case_id=case.id,
-        channel="phone" if note.call_outcome else None,
-        detail={"officer_id": officer.id, "note_id": note.id, **({"via": via} if via else {})},
+        record={"note_id": note.id},
     )
+
+
+def _audit(
+    session: Session,
+    *,
+    officer: Officer,
+    now: datetime,
+    via: str | None,
+    outcome: CallOutcome | None,
+    borrower_id: int,
+    loan_id: int | None,
+    case_id: int | None,
+    record: dict[str, int],
+) -> None:
+    """One ledger event for an officer's call (``kind=call``, by phone) or note, naming the
+    officer and the ``record`` that keeps the words."""
+    ledger.record(
+        session=session,
+        at=now,
+        direction="outbound" if outcome else "internal",
+        kind="call" if outcome else "case",
+        decision=outcome.value if outcome else "noted",
+        rule=f"officer:{officer.role.value}",
+        borrower_id=borrower_id,
+        loan_id=loan_id,
+        case_id=case_id,
+        channel="phone" if outcome else None,
+        detail={"officer_id": officer.id, **record, **({"via": via} if via else {})},
+    )
+
+
+def record_loan_call(
+    *,
+    session: Session,
+    loan: Loan,
+    officer: Officer,
+    outcome: CallOutcome,
+    now: datetime,
+    words: str | None = None,
+    via: str | None = None,
+    idempotency_key: str | None = None,
+) -> LoanCall:
+    """Record a call to a loan's borrower outside any case, and what came of it.
+
+    No case moves and the borrower is not told (nothing of theirs changed); the ledger keeps
+    the call as it keeps a call on a case. The caller checks that ``officer`` may act for the
+    borrower (their branch scope). The same ``idempotency_key`` (a form sent twice) records
+    nothing more.
+
+    Raises:
+        CaseIdempotencyKeyReused: the key was used for a call about another loan.
+    """
+    if idempotency_key is not None:
+        earlier = session.scalar(
+            select(LoanCall).where(LoanCall.idempotency_key == idempotency_key)
+        )
+        if earlier is not None:
+            if earlier.loan_id != loan.id:
+                raise CaseIdempotencyKeyReused()
+            return earlier
+    call = LoanCall(
+        borrower_id=loan.borrower_id,
+        loan_id=loan.id,
+        officer_id=officer.id,
+        call_outcome=outcome,
+        officer_words=(words or "").strip() or None,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    session.add(call)
+    session.flush()
+    _audit(
+        session,
+        officer=officer,
+        now=now,
+        via=via,
+        outcome=outcome,
+        borrower_id=loan.borrower_id,
+        loan_id=loan.id,
+        case_id=None,
+        record={"call_id": call.id},
+    )
+    session.flush()
+    return call
 
 
 def _unpause_if_last(session: Session, case: Case) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.console.calls import router as calls_router
 from api.console.dashboard import router as dashboard_router
 from api.console.promises import router as promises_router
 from api.console.router import redirect_to
@@ -26,6 +27,7 @@ def include_console(app: FastAPI) -> None:
     app.include_router(work_router)
     app.include_router(dashboard_router)
     app.include_router(promises_router)
+    app.include_router(calls_router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
 

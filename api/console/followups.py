@@ -11,6 +11,11 @@ Two sources, both read from what is already recorded (nothing is stored for a fo
   nobody (``no_answer``, ``unreachable``: call again ``call_back_hours`` later) or the borrower
   promised to pay on the phone (``promise_to_pay``: record the promise on their behalf, due at
   once). It goes away with a later call, a promise recorded since, or the case resolved.
+* **Calls about a broken promise.** An officer may call from a broken promise's follow-up
+  without opening a case (:func:`api.cases.officers.record_loan_call`). The latest such call
+  on the loan since the promise was over replaces the broken promise as calls on a case are
+  followed: a call that reached nobody is due again ``call_back_hours`` later, a promise made
+  on the phone is due until a promise is recorded, any other outcome ends the follow-up.
 
 Only loans still collected (active or defaulted) count. Each source reads at most 200 items,
 the oldest first, as the queue shows at most 200 cases. Rows follow the queue's order: those
@@ -33,7 +38,7 @@ from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer
 from api.branches.service import branch_scope
 from api.cases import service as case_service
-from api.cases.models import CallOutcome, Case, CaseNote
+from api.cases.models import CallOutcome, Case, CaseNote, LoanCall
 from api.console.queue import (
     QUEUE_LIMIT,
     FollowUpKind,
@@ -63,7 +68,7 @@ class FollowUpRow:
     """One follow-up as the queue shows it (first name and masked phone only, as cases)."""
 
     kind: FollowUpKind
-    item_id: int  # the promise's id, or the call note's
+    item_id: int  # the promise's id, the call note's, or the call's about the loan (loan_call)
     due_at: datetime
     late: bool  # due before today: a deadline already missed
     borrower_id: int
@@ -80,6 +85,7 @@ class FollowUpRow:
     promise: PromiseToPay | None = None
     case: Case | None = None
     call_outcome: CallOutcome | None = None
+    loan_call: LoanCall | None = None  # the call about a broken promise this row follows
 
 
 def due_follow_ups(
@@ -96,9 +102,7 @@ def due_follow_ups(
     if wanted.kind is not None:  # a case kind: cases only
         return []
     scope = branch_scope(session, officer)
-    rows: list[FollowUpRow] = []
-    if wanted.follow_up in (None, FollowUpKind.broken_promise):
-        rows += _broken_promises(session, scope, now, promises, wanted)
+    rows = _broken_promises(session, scope, now, promises, cases, wanted)
     if wanted.follow_up in (None, FollowUpKind.call_back, FollowUpKind.record_promise):
         rows += _calls(session, scope, now, cases, wanted)
     rows.sort(
@@ -118,6 +122,7 @@ def _broken_promises(
     scope: frozenset[int] | None,
     now: datetime,
     policy: PromisePolicy,
+    cases: CasePolicy,
     wanted: QueueFilters,
 ) -> list[FollowUpRow]:
     later = aliased(PromiseToPay)
@@ -148,17 +153,28 @@ def _broken_promises(
         end = promise_service.window_end(promise.promised_date, branch.timezone, policy.grace_days)
         if end > now or _covered(session, promise, now) or _case_since(session, borrower, end):
             continue
+        call = _latest_loan_call(session, loan, end)
+        kind, item_id, due = FollowUpKind.broken_promise, promise.id, end
+        if call is not None:
+            followed = _follow_up(call.call_outcome, call.created_at, cases)
+            if followed is None:  # the officer dealt with it on the phone
+                continue
+            (kind, due), item_id = followed, call.id
+        if due > now or wanted.follow_up not in (None, kind):
+            continue
         row = _row(
             session,
-            FollowUpKind.broken_promise,
-            promise.id,
-            end,
+            kind,
+            item_id,
+            due,
             now,
             borrower,
             branch,
             loan,
             borrower.officer_id,
             promise=promise,
+            call_outcome=call.call_outcome if call else None,
+            loan_call=call,
         )
         if wanted.bucket is None or row.bucket == wanted.bucket:
             rows.append(row)
@@ -178,6 +194,28 @@ def _covered(session: Session, promise: PromiseToPay, now: datetime) -> bool:
     )
     paid = promise_service.paid_towards(promise, payments, now + timedelta(microseconds=1))
     return paid >= promise.amount
+
+
+def _latest_loan_call(session: Session, loan: Loan, moment: datetime) -> LoanCall | None:
+    query = (
+        select(LoanCall)
+        .where(LoanCall.loan_id == loan.id, LoanCall.created_at >= moment)
+        .order_by(LoanCall.created_at.desc(), LoanCall.id.desc())
+    )
+    return session.scalars(query.limit(1)).first()
+
+
+def _follow_up(
+    outcome: CallOutcome, called_at: datetime, policy: CasePolicy
+) -> tuple[FollowUpKind, datetime] | None:
+    """What a call leaves to do, and from when: call again after ``call_back_hours`` when it
+    reached nobody, record the promise made on the phone at once; nothing after another outcome.
+    """
+    if outcome in _CALL_AGAIN:
+        return FollowUpKind.call_back, called_at + timedelta(hours=policy.call_back_hours)
+    if outcome is CallOutcome.promise_to_pay:
+        return FollowUpKind.record_promise, called_at
+    return None
 
 
 def _case_since(session: Session, borrower: Borrower, moment: datetime) -> bool:
@@ -210,17 +248,16 @@ def _calls(
         .order_by(CaseNote.created_at, CaseNote.id)
     )
     query = query.where(*_narrowed(scope, wanted, Case.assigned_officer_id))
-    call_back = timedelta(hours=policy.call_back_hours)
     rows = []
     for note, found, borrower in session.execute(query):
         outcome = note.call_outcome
-        assert outcome is not None
-        if outcome in _CALL_AGAIN:
-            kind, due = FollowUpKind.call_back, note.created_at + call_back
-        else:
-            kind, due = FollowUpKind.record_promise, note.created_at
-            if _promise_since(session, borrower, note.created_at):
-                continue
+        followed = _follow_up(outcome, note.created_at, policy) if outcome else None
+        assert followed is not None  # the query reads followed calls only
+        kind, due = followed
+        if kind is FollowUpKind.record_promise and _promise_since(
+            session, borrower, note.created_at
+        ):
+            continue
         if due > now or (wanted.follow_up is not None and wanted.follow_up != kind):
             continue
         loan = session.get(Loan, found.loan_id) if found.loan_id is not None else None
@@ -279,6 +316,7 @@ def _row(
     promise: PromiseToPay | None = None,
     case: Case | None = None,
     call_outcome: CallOutcome | None = None,
+    loan_call: LoanCall | None = None,
 ) -> FollowUpRow:
     today = loan_service.local_today(branch.timezone, now)
     officer = session.get(Officer, officer_id) if officer_id is not None else None
@@ -311,4 +349,5 @@ def _row(
         promise=promise,
         case=case,
         call_outcome=call_outcome,
+        loan_call=loan_call,
     )

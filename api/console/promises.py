@@ -1,4 +1,5 @@
-"""A borrower's page, and the promise to pay an officer records there on the borrower's behalf.
+"""A borrower's page, and the promise to pay an officer records there on the borrower's behalf
+(the call an officer records there is :mod:`api.console.calls`).
 
 The promise goes through :func:`api.promises.officers.record_for_borrower`, so the chat's rules
 hold (amount above zero and at most what is owed, a date from today to the policy's limit); a
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 import i18n
 from api.borrowers.models import Borrower
+from api.cases.models import CallOutcome
 from api.console import auth, timeline
 from api.console.router import CsrfField, SignedIn, SignedInDep, checked_post, redirect_to
 from api.console.templating import page
@@ -29,6 +31,7 @@ from api.core.config import PromisePolicy
 from api.core.deps import NowDep, SessionDep, SettingsDep
 from api.core.errors import DomainError
 from api.loans import service as loan_service
+from api.loans.models import Loan
 from api.promises import officers as promise_officers
 from api.promises.exceptions import (
     IdempotencyKeyReused,
@@ -63,6 +66,17 @@ class PromiseForm:
     last_day: date | None = None
     error: tuple[str, dict[str, Any]] | None = None
     done: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallForm:
+    """The call form as shown: what was chosen and typed (kept after a refusal)."""
+
+    loan_id: str = ""
+    outcome: str = ""
+    words: str = ""
+    error: str | None = None  # a message key
+    done: str | None = None  # the outcome recorded, a message key
 
 
 def parse_amount(text: str, currency: str, locale: str) -> Decimal:
@@ -108,6 +122,28 @@ def _refusal(refused: DomainError, currency: str) -> FormError:
     return FormError(keys[type(refused)])
 
 
+def form_target(
+    session: Session,
+    signed: SignedIn | None,
+    csrf_token: str | None,
+    borrower_id: int,
+    loan_id: str,
+) -> tuple[SignedIn, Borrower, Loan] | Response:
+    """Who sent a form of a borrower's page, the borrower and the loan it names (their only
+    loan when it names none); or the answer when it came without its session or token, or names
+    a borrower or loan the officer's scope does not reach (not found, as one that is missing).
+    """
+    checked = checked_post(signed, csrf_token)
+    if isinstance(checked, Response):
+        return checked
+    found = timeline.scoped_borrower(session, officer=checked.officer, borrower_id=borrower_id)
+    loans = {str(x.id): x for x in loan_service.loans_of(session, found.id)} if found else {}
+    chosen = loans.get(loan_id.strip()) or (next(iter(loans.values())) if len(loans) == 1 else None)
+    if found is None or chosen is None:
+        return page("not_found.html", locale=checked.officer.locale, status_code=404)
+    return checked, found, chosen
+
+
 def borrower_page(
     session: Session,
     signed: SignedIn,
@@ -117,8 +153,10 @@ def borrower_page(
     *,
     status_code: int = 200,
     form: PromiseForm | None = None,
+    call_form: CallForm | None = None,
 ) -> Response:
-    """The borrower's loans, timeline and promise form (fresh, or as the officer sent it)."""
+    """The borrower's loans, timeline, promise and call forms (fresh, or as the officer sent
+    them)."""
     view = timeline.borrower_view(session, borrower=found, now=now)
     today = loan_service.local_today(view.branch.timezone, now)
     shown = form or PromiseForm()
@@ -140,6 +178,8 @@ def borrower_page(
         nonce=auth.new_csrf_token(),
         view=view,
         promise_form=limits,
+        call_form=call_form or CallForm(),
+        call_outcomes=list(CallOutcome),
     )
 
 
@@ -174,18 +214,12 @@ def record_promise(
     csrf_token: CsrfField = None,
 ) -> Response:
     """Record a promise to pay for a borrower of the officer's scope; others are not found."""
-    checked = checked_post(signed, csrf_token)
-    if isinstance(checked, Response):
-        return checked
+    target = form_target(session, signed, csrf_token, borrower_id, loan)
+    if isinstance(target, Response):
+        return target
+    checked, found, chosen = target
     officer = checked.officer
-    found = timeline.scoped_borrower(session, officer=officer, borrower_id=borrower_id)
-    if found is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
     typed = PromiseForm(loan_id=loan, amount=amount, promised_date=promised_date)
-    loans = {str(x.id): x for x in loan_service.loans_of(session, found.id)}
-    chosen = loans.get(loan.strip()) or (next(iter(loans.values())) if len(loans) == 1 else None)
-    if chosen is None:
-        return page("not_found.html", locale=officer.locale, status_code=404)
     try:
         value = parse_amount(amount, chosen.currency, officer.locale)
         day = _parse_date(promised_date)

@@ -1,9 +1,10 @@
 """A borrower's page: their loans where they stand, and one timeline of what happened to them.
 
 The timeline gathers the schedule, payments, promises (with how they were kept), cases and
-their notes, the messages queued for the borrower (outbox), the contact ledger (messages
-received, decisions not to send, officers' actions) and consents. Every query is of this
-borrower's own rows; of their group it shows the other members' names and nothing else.
+their notes, officers' calls about a loan outside any case, the messages queued for the
+borrower (outbox), the contact ledger (messages received, decisions not to send, officers'
+actions) and consents. Every query is of this borrower's own rows; of their group it shows the
+other members' names and nothing else.
 Entries carry a message key and tagged arguments (:mod:`i18n`), so the page renders them in the
 officer's language.
 """
@@ -22,7 +23,7 @@ from api.borrowers import service as borrower_service
 from api.borrowers.models import Borrower, Consent
 from api.branches.models import Branch, Officer
 from api.branches.service import in_scope
-from api.cases.models import Case, CaseNote, CaseStatus
+from api.cases.models import Case, CaseNote, CaseStatus, LoanCall
 from api.ledger.models import ContactEvent
 from api.loans import service as loan_service
 from api.loans.models import Loan
@@ -98,6 +99,7 @@ def borrower_view(session: Session, *, borrower: Borrower, now: datetime) -> Bor
         *_payments(session, loans),
         *_promises(session, borrower.id),
         *_cases(session, borrower.id),
+        *_loan_calls(session, loans),
         *_messages(session, borrower.id),
         *_contacts(session, borrower.id),
         *_consents(session, borrower.id),
@@ -250,6 +252,31 @@ def _case_notes(session: Session, references: dict[int, str]) -> list[Entry]:
             Entry(at=note.created_at, kind="note", key=key, args=args, quote=note.officer_words)
         )
     return entries
+
+
+def _loan_calls(session: Session, loans: list[Loan]) -> list[Entry]:
+    accounts = {loan.id: loan.account_reference for loan in loans}
+    query = (
+        select(LoanCall, Officer.name)
+        .join(Officer, Officer.id == LoanCall.officer_id)
+        .where(LoanCall.loan_id.in_(sorted(accounts)))
+        .order_by(LoanCall.created_at.desc())
+        .limit(SOURCE_LIMIT)
+    )
+    return [
+        Entry(
+            at=call.created_at,
+            kind="note",
+            key="console.followup.timeline_call",
+            args={
+                "account": accounts[call.loan_id],
+                "officer": officer_name,
+                "outcome": nested(f"console.call.{call.call_outcome.value}"),
+            },
+            quote=call.officer_words,
+        )
+        for call, officer_name in session.execute(query)
+    ]
 
 
 def _messages(session: Session, borrower_id: int) -> list[Entry]:

@@ -3,7 +3,8 @@
 Kept: every decision (the contact ledger, which never stores message text), every case, promise
 and payment. Removed past the policy age: the free text borrowers typed on cases resolved that
 long ago (their words, the details they gave, the notes of later requests, and what officers
-wrote about them on those cases) and the finished rows
+wrote about them on those cases), what officers wrote about their calls outside any case
+(``loan_call``) made that long ago, and the finished rows
 of the gateway's inbox (``inbox_message``, when that table exists). Of the officers' console:
 its ended sessions (expired or idle), and its sign-in attempts past ``login_attempt_days``. The
 run itself is a ledger event, with its counts.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import MetaData, Table, delete, inspect, literal, select, update
 from sqlalchemy.orm import Session
 
-from api.cases.models import Case, CaseNote
+from api.cases.models import Case, CaseNote, LoanCall
 from api.console import auth
 from api.core.config import ConsolePolicy, RetentionPolicy
 from api.core.types import UTCDateTime
@@ -31,6 +32,7 @@ INBOX_FINISHED = ("done", "dead")
 class AppDataPurge:
     case_texts_cleared: int = 0
     note_texts_cleared: int = 0
+    call_texts_cleared: int = 0
     inbox_rows_deleted: int = 0
     inbox_present: bool = False
     console_sessions_deleted: int = 0
@@ -71,6 +73,13 @@ def purge_app_data(
         .execution_options(synchronize_session=False)
     )
     result.note_texts_cleared = int(notes.rowcount or 0)  # type: ignore[attr-defined]
+    calls = session.execute(
+        update(LoanCall)
+        .where(LoanCall.created_at < cutoff, LoanCall.officer_words.is_not(None))
+        .values(officer_words=None)
+        .execution_options(synchronize_session=False)
+    )
+    result.call_texts_cleared = int(calls.rowcount or 0)  # type: ignore[attr-defined]
 
     connection = session.connection()
     # The gateway's inbox is its own table: handled when present, by name.

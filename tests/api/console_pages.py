@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -13,11 +14,15 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.borrowers.models import Borrower
 from api.branches.models import Branch, Officer, StaffRole
 from api.cases import service as case_service
 from api.cases.models import Case, CaseKind
 from api.console import auth
 from api.core.config import get_settings
+from api.loans.models import Loan
+from api.promises import service as promise_service
+from api.promises.models import PromiseToPay
 from tests.api.conftest import Clock
 from tests.api.factories import (
     make_borrower,
@@ -28,6 +33,9 @@ from tests.api.factories import (
 )
 
 PASSWORD = "correct horse battery"
+# After the portfolio is built it is 2 December, 13:00 in Nairobi; a promise for that day
+# is over at midnight after 4 December (two grace days).
+PROMISED = date(2026, 12, 2)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
@@ -141,3 +149,51 @@ def signed_in_as(web: TestClient, who: str) -> str:
     """Sign in as ``who`` (officer, manager, admin) and answer the session's form token."""
     sign_in(web, f"{who}@mfi.example")
     return csrf_token(web.get("/console/queue"))
+
+
+def promiser(session: Session, branch: Branch, officer: Officer, clock: Clock) -> Loan:
+    """A borrower in arrears (1,650 due on 20 November) with no case, and their loan."""
+    borrower = make_borrower(session, branch, officer=officer, full_name="Akinyi Odhiambo")
+    make_verified_identity(session, borrower, at=clock.now)
+    return make_loan(
+        session,
+        borrower,
+        schedule=[
+            (date(2026, 11, 20), "1500.00", "150.00", "0"),
+            (date(2026, 12, 20), "1500.00", "150.00", "0"),
+        ],
+    )
+
+
+def promise_on(
+    session: Session, loan: Loan, clock: Clock, on: date = PROMISED, amount: str = "1000"
+) -> PromiseToPay:
+    """The borrower's promise on ``loan``, made on their chat (by default 1,000 by 2 December)."""
+    promise = promise_service.create_promise(
+        session=session,
+        borrower=session.get_one(Borrower, loan.borrower_id),
+        loan=loan,
+        amount=Decimal(amount),
+        promised_date=on,
+        channel="telegram",
+        now=clock.now,
+    ).promise
+    session.commit()
+    return promise
+
+
+def record_promise_form(
+    web: TestClient, borrower_id: int, loan_id: int | None, nonce: str, promised_date: str
+) -> None:
+    """Record a promise of 500 on the borrower's page, as the officer, and check it was taken."""
+    recorded = web.post(
+        f"/console/borrowers/{borrower_id}/promise",
+        data={
+            "csrf_token": signed_in_as(web, "officer"),
+            "nonce": nonce,
+            "loan": str(loan_id),
+            "amount": "500",
+            "promised_date": promised_date,
+        },
+    )
+    assert recorded.status_code == 200, recorded.text

@@ -14,60 +14,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.borrowers.models import Borrower
-from api.branches.models import Branch, Officer
 from api.cases import service as case_service
 from api.cases.models import Case, CaseKind, CaseNote
 from api.loans.models import Loan, LoanStatus
 from api.payments import service as payment_service
-from api.promises import service as promise_service
 from api.promises.models import PromiseToPay
 from api.risk.models import RiskScore, RiskScorecard
 from tests.api.conftest import Clock
 from tests.api.console_pages import (
+    PROMISED,
     Portfolio,
     cheap_hashing,
     portfolio,
+    promise_on,
+    promiser,
+    record_promise_form,
     shown_cases,
     signed_in_as,
 )
-from tests.api.factories import make_borrower, make_loan, make_verified_identity
 
 pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__, portfolio.__name__)
 
 _ROW = re.compile(r'id="follow-up-([a-z_]+)-(\d+)"')
-# After the portfolio is built it is 2 December, 13:00 in Nairobi; a promise for that day
-# is over at midnight after 4 December (two grace days).
-PROMISED = date(2026, 12, 2)
-
-
-def _promiser(session: Session, branch: Branch, officer: Officer, clock: Clock) -> Loan:
-    """A borrower in arrears (1,650 due on 20 November) with no case, and their loan."""
-    borrower = make_borrower(session, branch, officer=officer, full_name="Akinyi Odhiambo")
-    make_verified_identity(session, borrower, at=clock.now)
-    return make_loan(
-        session,
-        borrower,
-        schedule=[
-            (date(2026, 11, 20), "1500.00", "150.00", "0"),
-            (date(2026, 12, 20), "1500.00", "150.00", "0"),
-        ],
-    )
-
-
-def _promise(
-    session: Session, loan: Loan, clock: Clock, on: date = PROMISED, amount: str = "1000"
-) -> PromiseToPay:
-    promise = promise_service.create_promise(
-        session=session,
-        borrower=session.get_one(Borrower, loan.borrower_id),
-        loan=loan,
-        amount=Decimal(amount),
-        promised_date=on,
-        channel="telegram",
-        now=clock.now,
-    ).promise
-    session.commit()
-    return promise
 
 
 def _score(session: Session, loan: Loan, probability: str) -> None:
@@ -104,8 +72,8 @@ def _follow_ups(web: TestClient, who: str = "officer", **filters: str) -> list[t
 def test_a_broken_promise_is_due_after_its_grace_and_leaves_once_paid(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    loan = _promiser(session, portfolio.a, portfolio.officer, clock)
-    promise = _promise(session, loan, clock)
+    loan = promiser(session, portfolio.a, portfolio.officer, clock)
+    promise = promise_on(session, loan, clock)
     clock.advance(hours=2 * 24 + 10)  # 4 December, 23:00 in Nairobi: the last grace day
 
     assert _follow_ups(web) == []
@@ -133,8 +101,8 @@ def test_a_broken_promise_is_due_after_its_grace_and_leaves_once_paid(
 def test_a_part_paid_promise_stays_due_and_an_open_case_takes_it_over(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    loan = _promiser(session, portfolio.a, portfolio.officer, clock)
-    promise = _promise(session, loan, clock)
+    loan = promiser(session, portfolio.a, portfolio.officer, clock)
+    promise = promise_on(session, loan, clock)
     payment_service.record_payment(
         session=session,
         loan=loan,
@@ -163,7 +131,7 @@ def test_a_part_paid_promise_stays_due_and_an_open_case_takes_it_over(
 
 
 def _promise_again(session: Session, loan: Loan, clock: Clock) -> None:
-    _promise(session, loan, clock, on=date(2026, 12, 10))
+    promise_on(session, loan, clock, on=date(2026, 12, 10))
 
 
 def _write_off(session: Session, loan: Loan, clock: Clock) -> None:
@@ -179,8 +147,8 @@ def test_a_new_promise_or_a_loan_no_longer_collected_ends_the_follow_up(
     clock: Clock,
     handled: Callable[[Session, Loan, Clock], None],
 ) -> None:
-    loan = _promiser(session, portfolio.a, portfolio.officer, clock)
-    _promise(session, loan, clock)
+    loan = promiser(session, portfolio.a, portfolio.officer, clock)
+    promise_on(session, loan, clock)
     clock.advance(days=3)
     assert [kind for kind, _ in _follow_ups(web)] == ["broken_promise"]
 
@@ -231,27 +199,17 @@ def test_a_promise_made_on_the_phone_is_due_until_it_is_recorded(
 
     assert _follow_ups(web) == [("record_promise", note.id)]
 
-    recorded = web.post(
-        f"/console/borrowers/{case.borrower_id}/promise",
-        data={
-            "csrf_token": signed_in_as(web, "officer"),
-            "nonce": "f-4",
-            "loan": str(case.loan_id),
-            "amount": "500",
-            "promised_date": "2026-12-04",
-        },
-    )
-    assert recorded.status_code == 200, recorded.text
+    record_promise_form(web, case.borrower_id, case.loan_id, "f-4", "2026-12-04")
     assert _follow_ups(web) == []
 
 
 def test_late_follow_ups_come_first_then_the_riskiest_then_unscored(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    loans = {n: _promiser(session, portfolio.a, portfolio.officer, clock) for n in "wxyz"}
-    late = _promise(session, loans["w"], clock)  # over at the start of 5 December
+    loans = {n: promiser(session, portfolio.a, portfolio.officer, clock) for n in "wxyz"}
+    late = promise_on(session, loans["w"], clock)  # over at the start of 5 December
     clock.advance(days=1)
-    today = {n: _promise(session, loans[n], clock, on=date(2026, 12, 3)) for n in "xyz"}
+    today = {n: promise_on(session, loans[n], clock, on=date(2026, 12, 3)) for n in "xyz"}
     _score(session, loans["w"], "0.10")
     _score(session, loans["x"], "0.20")
     _score(session, loans["y"], "0.70")
@@ -270,10 +228,10 @@ def test_late_follow_ups_come_first_then_the_riskiest_then_unscored(
 def test_the_queue_filters_narrow_follow_ups_too(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    mine = _promise(session, _promiser(session, portfolio.a, portfolio.officer, clock), clock)
-    colleague = _promiser(session, portfolio.a, portfolio.colleague, clock)
-    theirs = _promise(session, colleague, clock)
-    in_b = _promise(session, _promiser(session, portfolio.b, portfolio.manager, clock), clock)
+    mine = promise_on(session, promiser(session, portfolio.a, portfolio.officer, clock), clock)
+    colleague = promiser(session, portfolio.a, portfolio.colleague, clock)
+    theirs = promise_on(session, colleague, clock)
+    in_b = promise_on(session, promiser(session, portfolio.b, portfolio.manager, clock), clock)
     clock.advance(days=3)
 
     everything = _follow_ups(web, "manager")
@@ -296,8 +254,8 @@ def test_the_queue_filters_narrow_follow_ups_too(
 def test_another_branchs_follow_ups_are_out_of_sight_and_out_of_reach(
     web: TestClient, portfolio: Portfolio, session: Session, clock: Clock
 ) -> None:
-    in_c = _promiser(session, portfolio.c, portfolio.admin, clock)
-    theirs = _promise(session, in_c, clock)
+    in_c = promiser(session, portfolio.c, portfolio.admin, clock)
+    theirs = promise_on(session, in_c, clock)
     clock.advance(days=3)
 
     assert _follow_ups(web, "officer") == []

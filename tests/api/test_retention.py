@@ -5,19 +5,20 @@ Finished rows of the gateway's inbox go too once past the age; unanswered ones s
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cases.models import Case, CaseKind, CaseNote, CaseStatus
+from api.cases.models import CallOutcome, Case, CaseKind, CaseNote, CaseStatus, LoanCall
+from api.cases.officers import record_loan_call
 from api.cases.service import open_case
 from api.console.models import ConsoleSession, LoginAttempt
 from api.core.config import ConsolePolicy, RetentionPolicy
 from api.inbox.models import InboxMessage, InboxStatus
 from api.ledger.models import ContactEvent
 from api.ledger.retention import purge_app_data
-from tests.api.factories import aware, make_borrower, make_branch, make_officer
+from tests.api.factories import aware, make_borrower, make_branch, make_loan, make_officer
 
 
 def _case(session: Session, words: str, *, at_days_ago: int, resolved: bool) -> Case:
@@ -145,3 +146,34 @@ def test_ended_console_sessions_and_old_sign_in_attempts_go(session: Session) ->
         2,
         1,
     )
+
+
+def test_officers_words_on_old_calls_outside_a_case_go_and_the_calls_stay(
+    session: Session,
+) -> None:
+    now = aware(2026, 12, 1)
+    branch = make_branch(session)
+    officer = make_officer(session, branch)
+    borrower = make_borrower(session, branch, officer=officer)
+    loan = make_loan(session, borrower, schedule=[(date(2026, 8, 1), "1000.00", "100.00", "0")])
+    for days in (91, 89):
+        record_loan_call(
+            session=session,
+            loan=loan,
+            officer=officer,
+            outcome=CallOutcome.no_answer,
+            now=now - timedelta(days=days),
+            words=f"{days} days ago",
+        )
+
+    result = purge_app_data(session=session, now=now, policy=RetentionPolicy(days=90))
+
+    assert result.call_texts_cleared == 1
+    session.expire_all()
+    calls = session.scalars(select(LoanCall).order_by(LoanCall.created_at))
+    assert [(c.call_outcome, c.officer_words) for c in calls] == [
+        (CallOutcome.no_answer, None),
+        (CallOutcome.no_answer, "89 days ago"),
+    ]
+    event = session.scalar(select(ContactEvent).where(ContactEvent.kind == "retention"))
+    assert event is not None and event.detail["call_texts_cleared"] == 1
