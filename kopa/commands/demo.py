@@ -74,8 +74,8 @@ def console_lines(
     if chat_branch is not None:
         officer = officer_of(chat_branch).email
         lines.append(
-            "Type 'I lost my job' in the chat, then see the case in the console queue "
-            f"(signed in as {officer})."
+            "Type 'I lost my job', then 'talk to a person' in the chat, and see the hardship case "
+            f"in the console queue (signed in as {officer})."
         )
     return lines
 

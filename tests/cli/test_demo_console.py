@@ -3,10 +3,17 @@ database and see the case a borrower's hardship message opens."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -16,7 +23,7 @@ from typer.testing import CliRunner
 from api.branches.models import Branch, Officer
 from api.branches.service import branch_scope
 from api.cases import service as case_service
-from api.cases.models import CaseKind
+from api.cases.models import Case, CaseKind
 from api.core import db
 from api.core.config import get_settings
 from api.loans.models import Loan
@@ -24,9 +31,11 @@ from api.main import create_app
 from api.models import Borrower
 from kopa.cli import app
 from kopa.commands.demo import STAFF_PASSWORD_ENV, DemoSetup, console_lines, prepare_demo
+from kopa.paths import RASA_BIN, ROOT
 from portfolio.demo_staff import DEMO_STAFF
-from tests.api.console_pages import cheap_hashing, sign_in
+from tests.api.console_pages import cheap_hashing, csrf_token, sign_in
 from tests.cli.app_caches import clear_app_caches
+from tests.cli.test_stack_up import _wait_for_line
 
 pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__)
 CHOSEN = "chosen demo password"
@@ -171,5 +180,85 @@ def test_once_the_stack_is_up_the_chat_names_its_console_and_what_to_try(
 
     assert "http://127.0.0.1:43210/console" in lines and f"password: {CHOSEN}" in lines
     assert all(s.email in lines for s in DEMO_STAFF)
-    assert "Type 'I lost my job' in the chat" in lines
+    assert "Type 'I lost my job', then 'talk to a person' in the chat" in lines
     assert "(signed in as officer.dkr@kopa-demo.example)" in lines
+
+
+def _hardship_references(url: str) -> list[str]:
+    engine = db.build_engine(url)
+    try:
+        with Session(engine) as session:
+            found = select(Case.reference).where(Case.kind == CaseKind.hardship)
+            return list(session.scalars(found))
+    finally:
+        engine.dispose()
+
+
+def _hardship_references_once_opened(url: str, chat: subprocess.Popen[str]) -> list[str]:
+    """The hardship cases' references once there is one (the chat answers in its own time)."""
+    deadline = time.monotonic() + 120
+    while not (found := _hardship_references(url)) and time.monotonic() < deadline:
+        assert chat.poll() is None, "the demo ended before a case was opened"
+        time.sleep(1)
+    return found
+
+
+def _live_sign_in(client: httpx.Client, console_url: str, email: str, password: str) -> str:
+    """Sign in to a running console over plain HTTP and answer the session cookie's value (a
+    Secure cookie, which httpx keeps only for HTTPS: sent by hand here, as a browser on
+    127.0.0.1 does)."""
+    form = client.get(f"{console_url}/login")
+    login_cookie = f"__Host-kopa_login_csrf={form.cookies['__Host-kopa_login_csrf']}"
+    signed = client.post(
+        f"{console_url}/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(form)},
+        headers={"Cookie": login_cookie},
+    )
+    assert signed.status_code == 303, signed.text
+    return signed.cookies["__Host-kopa_console"]
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(900)
+def test_make_demo_names_the_running_console_where_the_chat_opens_a_case(demo_url: str) -> None:
+    if not RASA_BIN.exists():
+        pytest.fail("Rasa is not installed: run `make setup`")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KOPA_")}
+    env |= {STAFF_PASSWORD_ENV: CHOSEN, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kopa.cli", "demo", "--database-url", demo_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.stdin is not None
+    try:
+        shown = "".join(_wait_for_line(process, r"^ready: type a message", 600))
+        found = re.search(r"Officers' web console: (http://127\.0\.0\.1:\d+/console)\.", shown)
+        assert found is not None, shown
+        assert all(s.email in shown for s in DEMO_STAFF) and f"password: {CHOSEN}" in shown
+        assert "(signed in as officer.nbo@kopa-demo.example)" in shown
+
+        # What the printed hint says to type: the call asked for makes the hardship a case.
+        process.stdin.write("I lost my job\ntalk to a person\n")
+        process.stdin.flush()
+        references = _hardship_references_once_opened(demo_url, process)
+        with httpx.Client(timeout=30) as client:
+            cookie = _live_sign_in(client, found.group(1), OFFICER_NBO, CHOSEN)
+            queue = client.get(
+                f"{found.group(1)}/queue", headers={"Cookie": f"__Host-kopa_console={cookie}"}
+            )
+
+        assert len(references) == 1
+        assert queue.status_code == 200 and references[0] in queue.text
+        process.stdin.write("/quit\n")
+        process.stdin.flush()
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.stdin.close()  # the chat waits for a line in a thread Ctrl-C does not end
+            process.send_signal(signal.SIGINT)  # the stack stops its services on the way out
+            process.wait(timeout=120)
