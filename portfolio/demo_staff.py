@@ -17,6 +17,14 @@ from api.console import auth
 from api.core.config import ConsolePolicy
 from portfolio.demo import DEMO_BRANCHES
 
+# The chat's cases are assigned to the branch's chat officer (portfolio/demo.py), whom only they,
+# a manager or an admin may act for: the demo officers see the cases, the manager can work them.
+DEMO_MANAGER = auth.NewStaff(
+    "manager@kopa-demo.example",
+    "Samuel Demo",
+    StaffRole.manager,
+    tuple(branch.code for branch in DEMO_BRANCHES),
+)
 DEMO_STAFF = (
     auth.NewStaff(
         "officer.nbo@kopa-demo.example", "Wanjiru Demo", StaffRole.officer, ("DEMO-NBO",)
@@ -27,12 +35,7 @@ DEMO_STAFF = (
     auth.NewStaff(
         "officer.mex@kopa-demo.example", "Rosa Demo", StaffRole.officer, ("DEMO-MEX",), "es"
     ),
-    auth.NewStaff(
-        "manager@kopa-demo.example",
-        "Samuel Demo",
-        StaffRole.manager,
-        tuple(branch.code for branch in DEMO_BRANCHES),
-    ),
+    DEMO_MANAGER,
 )
 
 

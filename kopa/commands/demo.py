@@ -65,7 +65,7 @@ def console_lines(
     """How to sign in to the console of the API at ``api_url`` (None: not started here); with
     ``chat_branch`` (the chatting borrower's branch), what to try in the chat to see a case
     arrive there."""
-    from portfolio.demo_staff import officer_of
+    from portfolio.demo_staff import DEMO_MANAGER, officer_of
 
     where = f"{api_url}/console" if api_url else "/console of the loan API on this database"
     lines = [f"Officers' web console: {where}. Demo staff, one password for all:"]
@@ -74,8 +74,8 @@ def console_lines(
     if chat_branch is not None:
         officer = officer_of(chat_branch).email
         lines.append(
-            "Type 'I lost my job', then 'talk to a person' in the chat, and see the hardship case "
-            f"in the console queue (signed in as {officer})."
+            "Type 'I lost my job', then 'talk to a person' in the chat: the hardship case shows in "
+            f"the console queue of {officer} and of {DEMO_MANAGER.email} (who may claim it)."
         )
     return lines
 

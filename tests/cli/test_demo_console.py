@@ -118,7 +118,7 @@ def test_each_run_keeps_one_account_each_and_sets_the_chosen_password(
     assert all(CHOSEN not in str(officer.password_hash) for officer, _ in staff.values())
 
 
-def test_a_demo_officer_signs_in_and_sees_the_hardship_case_in_the_queue(
+def test_the_demo_officer_sees_the_hardship_case_and_the_manager_claims_it(
     demo_url: str, console: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(STAFF_PASSWORD_ENV, CHOSEN)
@@ -127,9 +127,16 @@ def test_a_demo_officer_signs_in_and_sees_the_hardship_case_in_the_queue(
 
     signed = sign_in(console, OFFICER_NBO, CHOSEN)
     queue = console.get("/console/queue")
+    sign_in(console, MANAGER, CHOSEN)
+    claimed = console.post(
+        f"/console/cases/{reference}/claim",
+        data={"csrf_token": csrf_token(console.get("/console/queue"))},
+    )
 
     assert (signed.status_code, signed.headers["location"]) == (303, "/console/queue")
     assert queue.status_code == 200 and reference in queue.text
+    assert claimed.status_code == 200
+    assert f"Case {reference} acknowledged. The borrower has been told." in claimed.text
 
 
 def test_without_the_variable_every_run_draws_a_new_password_and_signs_out_the_old(
@@ -181,7 +188,7 @@ def test_once_the_stack_is_up_the_chat_names_its_console_and_what_to_try(
     assert "http://127.0.0.1:43210/console" in lines and f"password: {CHOSEN}" in lines
     assert all(s.email in lines for s in DEMO_STAFF)
     assert "Type 'I lost my job', then 'talk to a person' in the chat" in lines
-    assert "(signed in as officer.dkr@kopa-demo.example)" in lines
+    assert "queue of officer.dkr@kopa-demo.example and of manager@kopa-demo.example" in lines
 
 
 def _hardship_references(url: str) -> list[str]:
@@ -240,7 +247,7 @@ def test_make_demo_names_the_running_console_where_the_chat_opens_a_case(demo_ur
         found = re.search(r"Officers' web console: (http://127\.0\.0\.1:\d+/console)\.", shown)
         assert found is not None, shown
         assert all(s.email in shown for s in DEMO_STAFF) and f"password: {CHOSEN}" in shown
-        assert "(signed in as officer.nbo@kopa-demo.example)" in shown
+        assert "queue of officer.nbo@kopa-demo.example and of manager" in shown
 
         # What the printed hint says to type: the call asked for makes the hardship a case.
         process.stdin.write("I lost my job\ntalk to a person\n")
