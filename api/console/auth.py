@@ -113,6 +113,22 @@ def add_officer(
     return officer
 
 
+def reset_password(
+    *, session: Session, officer: Officer, password: str, policy: ConsolePolicy
+) -> None:
+    """Give ``officer`` a new password: a lockout is lifted, and whoever signed in with the old
+    one is signed out (their sessions end).
+
+    Raises:
+        WeakPassword.
+    """
+    officer.password_hash = hash_password(password, policy)
+    officer.failed_logins = 0
+    officer.locked_until = None
+    session.execute(delete(ConsoleSession).where(ConsoleSession.officer_id == officer.id))
+    session.flush()
+
+
 def _recent_failures(session: Session, address: str, now: datetime, policy: ConsolePolicy) -> int:
     since = now - timedelta(minutes=policy.address_window_minutes)
     count = session.scalar(

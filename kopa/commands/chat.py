@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import typer
@@ -76,6 +76,24 @@ def chat(
     ),
 ) -> None:
     """Chat with Kopa as the borrower with this phone; one line per message (stdin works)."""
+    talk(phone=phone, lang=lang, start=start, rasa_url=rasa_url, api_url=api_url)
+
+
+def announce_console(api_url: str) -> None:
+    """Where officers see what the chat opens: the API just started serves their console."""
+    typer.echo(f"the officers' web console: {api_url}/console", err=True)
+
+
+def talk(
+    *,
+    phone: str,
+    lang: str | None,
+    start: bool,
+    rasa_url: str,
+    api_url: str,
+    on_ready: Callable[[str], None] = announce_console,
+) -> None:
+    """:func:`chat`; with ``start``, ``on_ready`` gets the started API's URL before the chat."""
     from bot.channels.terminal import TerminalChat, TerminalGateway
     from bot.conversation import ChatRegistry, ConversationService
     from bot.rasa_pool import RasaPool, rasa_urls
@@ -111,5 +129,6 @@ def chat(
 
     with _stack(start, rasa_url, api_url) as (url, api_url):
         if start:
+            on_ready(api_url)
             typer.echo("ready: type a message (Ctrl-D or /quit to end)", err=True)
         asyncio.run(converse(url, api_url))

@@ -1,15 +1,22 @@
 """``kopa demo`` (``make demo``): the loan API on SQLite with the demo portfolio.
 
 The steps are functions so that the chat demo can reuse them: :func:`prepare_demo` migrates and
-seeds (idempotently), :func:`try_it_lines` builds the commands to paste, :func:`serve_api` runs
-the API until Ctrl-C.
+seeds (idempotently) and gives the demo staff their console password, :func:`try_it_lines`
+builds the commands to paste, :func:`console_lines` says how to sign in to the officers' console
+(the other half of the product: a hardship message in the chat opens a case in its queue),
+:func:`serve_api` runs the API until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -17,20 +24,60 @@ from rich.console import Console
 from kopa.paths import VAR_DIR
 from portfolio.demo import DemoLoanView
 
+if TYPE_CHECKING:
+    from api.console.auth import NewStaff
+
 DEMO_DATABASE = VAR_DIR / "demo.db"
+STAFF_PASSWORD_ENV = "KOPA_DEMO_STAFF_PASSWORD"  # noqa: S105 - the variable's name
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """What :func:`prepare_demo` left in the database: the borrowers and the console's staff."""
+
+    views: list[DemoLoanView]
+    staff: tuple[NewStaff, ...]
+    staff_password: str
 
 
 def demo_database_url() -> str:
     return f"sqlite:///{DEMO_DATABASE}"
 
 
-def prepare_demo(database_url: str) -> list[DemoLoanView]:
-    """Migrate ``database_url`` and make sure the demo borrowers are in it."""
+def prepare_demo(database_url: str) -> DemoSetup:
+    """Migrate ``database_url``, make sure the demo borrowers are in it, and give the demo staff
+    accounts the password of ``KOPA_DEMO_STAFF_PASSWORD``, else a new random one (every run:
+    nobody else knows it then). Raises WeakPassword."""
     from api.core.config import get_settings
-    from portfolio.seeding import seed_demo
+    from portfolio.seeding import seed_demo, seed_demo_staff
 
-    pepper = get_settings().hash_pepper.get_secret_value()
-    return seed_demo(database_url, today=datetime.now(UTC).date(), pepper=pepper)
+    settings = get_settings()
+    pepper = settings.hash_pepper.get_secret_value()
+    views = seed_demo(database_url, today=datetime.now(UTC).date(), pepper=pepper)
+    password = os.environ.get(STAFF_PASSWORD_ENV) or secrets.token_urlsafe(12)
+    staff = seed_demo_staff(database_url, password=password, policy=settings.console)
+    return DemoSetup(views, staff, password)
+
+
+def console_lines(
+    setup: DemoSetup, api_url: str | None, chat_branch: str | None = None
+) -> list[str]:
+    """How to sign in to the console of the API at ``api_url`` (None: not started here); with
+    ``chat_branch`` (the chatting borrower's branch), what to try in the chat to see a case
+    arrive there."""
+    from portfolio.demo_staff import DEMO_MANAGER, officer_of
+
+    where = f"{api_url}/console" if api_url else "/console of the loan API on this database"
+    lines = [f"Officers' web console: {where}. Demo staff, one password for all:"]
+    lines += [f"  {s.email}  {s.role.value} of {', '.join(s.branch_codes)}" for s in setup.staff]
+    lines.append(f"  password: {setup.staff_password}")
+    if chat_branch is not None:
+        officer = officer_of(chat_branch).email
+        lines.append(
+            "Type 'I lost my job', then 'talk to a person' in the chat: the hardship case shows in "
+            f"the console queue of {officer} and of {DEMO_MANAGER.email} (who may claim it)."
+        )
+    return lines
 
 
 def try_it_lines(views: list[DemoLoanView], base_url: str) -> list[str]:
@@ -87,22 +134,35 @@ def print_todays_plan(database_url: str, console: Console) -> None:
         engine.dispose()
 
 
-def chat_as(database_url: str, phone: str, lang: str | None, console: Console) -> None:
-    """Start the API, action server and Rasa on the demo database, then chat as ``phone``."""
-    from kopa.commands.chat import chat
+def chat_as(
+    database_url: str,
+    phone: str,
+    lang: str | None,
+    console: Console,
+    console_help: Callable[[str], list[str]],
+) -> None:
+    """Start the API, action server and Rasa on the demo database, then chat as ``phone``; once
+    the stack is up, print ``console_help`` of the started API's URL."""
+    from kopa.commands.chat import talk
 
     os.environ["KOPA_DATABASE_URL"] = database_url
     from api.core import config
 
     config.get_settings.cache_clear()
-    console.print(
-        f"\nChatting as {phone}. Try: hello · what is my balance · when is my next payment · "
-        "how do I pay · I will pay 500 next friday · I lost my job · talk to a person · "
-        "parle français · STOP. Ctrl-D ends.\n",
-        markup=False,
-        highlight=False,
-    )
-    chat(phone=phone, lang=lang, start=True, rasa_url="")
+
+    def ready(api_url: str) -> None:
+        console.print()
+        for line in console_help(api_url):
+            console.print(line, markup=False, highlight=False)
+        console.print(
+            f"\nChatting as {phone}. Try: hello · what is my balance · when is my next payment · "
+            "how do I pay · I will pay 500 next friday · I lost my job · talk to a person · "
+            "parle français · STOP. Ctrl-D ends.\n",
+            markup=False,
+            highlight=False,
+        )
+
+    talk(phone=phone, lang=lang, start=True, rasa_url="", api_url="", on_ready=ready)
 
 
 def demo(
@@ -119,24 +179,43 @@ def demo(
     serve: bool = typer.Option(True, help="start the chat (or the API) after seeding"),
 ) -> None:
     """Seed the demo portfolio, show today's reminder plan, then chat as a seeded borrower."""
+    from api.core.errors import DomainError
     from portfolio.demo import print_demo_portfolio
 
     url = database_url or demo_database_url()
     console = Console()
-    views = prepare_demo(url)
+    try:
+        setup = prepare_demo(url)
+    except DomainError as exc:  # a KOPA_DEMO_STAFF_PASSWORD too short for the console
+        typer.echo(f"error: {exc.detail} ({STAFF_PASSWORD_ENV})", err=True)
+        raise typer.Exit(code=2) from exc
+    views = setup.views
     print_demo_portfolio(views, console)
     console.print("\nToday's reminder and incentive plan for this portfolio (dry run):")
     print_todays_plan(url, console)
     if api_only:
         base_url = f"http://{host}:{port}"
         console.print(f"\nLoan API on {base_url} (OpenAPI at {base_url}/docs). Try:\n")
-        for line in try_it_lines(views, base_url):
+        for line in [*try_it_lines(views, base_url), "", *console_lines(setup, base_url)]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         if serve:
             console.print("\nCtrl-C stops the API.")
             serve_api(url, host, port)
         return
-    if serve and views:
-        chosen = next((v.borrower for v in views if v.borrower.phone == phone), views[0].borrower)
-        # The channel's language hint: a phone's own app language, here the borrower's.
-        chat_as(url, phone or chosen.phone, lang or chosen.language, console)
+    if not serve or not views:
+        # The password just changed: say it even when nothing starts.
+        console.print()
+        for line in console_lines(setup, None):
+            console.print(line, markup=False, highlight=False)
+        return
+    chosen = next((v.borrower for v in views if v.borrower.phone == phone), views[0].borrower)
+    # A phone that is not a demo borrower's belongs to no demo branch: no hint for it.
+    branch = chosen.branch if phone in (None, chosen.phone) else None
+    # The channel's language hint: a phone's own app language, here the borrower's.
+    chat_as(
+        url,
+        phone or chosen.phone,
+        lang or chosen.language,
+        console,
+        functools.partial(console_lines, setup, chat_branch=branch),
+    )

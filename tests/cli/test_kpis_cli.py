@@ -12,17 +12,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.core import db
-from api.core.config import get_settings
 from api.core.migrate import upgrade
 from kopa.cli import app
 from tests.api.kpi_portfolio import Portfolio, build
-
-
-def _clear_caches() -> None:
-    if db.get_engine.cache_info().currsize:
-        db.get_engine().dispose()
-    for cached in (get_settings, db.get_engine, db.get_sessionmaker):
-        cached.cache_clear()
+from tests.cli.app_caches import clear_app_caches
 
 
 @pytest.fixture
@@ -36,9 +29,9 @@ def portfolio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portf
     engine.dispose()
     monkeypatch.setenv("KOPA_DATABASE_URL", url)
     monkeypatch.setenv("KOPA_PROMISES__GRACE_DAYS", "2")
-    _clear_caches()
+    clear_app_caches()
     yield built
-    _clear_caches()
+    clear_app_caches()
 
 
 def _kopa(*args: str) -> str:
@@ -108,7 +101,7 @@ def test_the_new_kpis_in_json_and_tables(
     portfolio: Portfolio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KOPA_HOLDOUT__SHARE", "0.5")
-    _clear_caches()
+    clear_app_caches()
     report = json.loads(_kopa("--at", "2026-11-30", "--branch", portfolio.a.code, "--json"))
 
     # The portfolio's cases (tests/api/test_kpis_contacts.py): two unassigned deadlines in

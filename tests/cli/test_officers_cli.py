@@ -14,22 +14,15 @@ from typer.testing import CliRunner, Result
 from api.branches.models import Branch, Officer, StaffRole
 from api.branches.service import branch_scope
 from api.core import db
-from api.core.config import get_settings
 from api.core.migrate import upgrade
 from kopa.cli import app
 from kopa.commands.officers import PASSWORD_ENV
 from tests.api.console_pages import cheap_hashing
 from tests.api.factories import make_branch
+from tests.cli.app_caches import clear_app_caches
 
 pytestmark = pytest.mark.usefixtures(cheap_hashing.__name__)
 SECRET = "a long enough secret"
-
-
-def _clear_caches() -> None:
-    if db.get_engine.cache_info().currsize:
-        db.get_engine().dispose()
-    for cached in (get_settings, db.get_engine, db.get_sessionmaker):
-        cached.cache_clear()
 
 
 @pytest.fixture
@@ -43,9 +36,9 @@ def branches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[s
     engine.dispose()
     monkeypatch.setenv("KOPA_DATABASE_URL", url)
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
-    _clear_caches()
+    clear_app_caches()
     yield codes
-    _clear_caches()
+    clear_app_caches()
 
 
 def _kopa(*args: str, env: dict[str, str] | None = None, typed: str | None = None) -> Result:
