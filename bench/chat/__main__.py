@@ -370,12 +370,19 @@ def main() -> None:
         help="turns each gateway has in flight at one replica (KOPA_RASA_CONCURRENCY)",
     )
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    parser.add_argument(
+        "--log-dir", type=Path, help="keep each part's log here (else a scratch directory)"
+    )
     args = parser.parse_args()
     levels = [int(v) for v in args.levels.split(",")]
     replica_counts = [int(v) for v in args.replicas.split(",")]
     console = Console()
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    shared = max(replica_counts) > 1 or args.gateways > 1
+    # Production's stores whenever they are given, also for one replica and one gateway: the
+    # rows of every configuration then differ only in what the run compares. (On SQLite, shared
+    # by the loan API and a gateway process, some chat registry writes fail and turns with them.)
+    given = all(os.environ.get(f"KOPA_BENCH_{v}_URL") for v in ("DATABASE", "REDIS"))
+    shared = max(replica_counts) > 1 or args.gateways > 1 or given
     rows: list[dict[str, Any]] = []
     with Progress(console=console) as progress:
         task = progress.add_task("replica configurations", total=len(replica_counts))
@@ -385,7 +392,7 @@ def main() -> None:
                 tempfile.TemporaryDirectory() as tmp,
                 running_stack(
                     database,
-                    log_dir=Path(tmp) / "logs",
+                    log_dir=(args.log_dir or Path(tmp)) / f"replicas-{count}",
                     rasa_timeout=900,
                     rasa_replicas=count,
                     rasa_stores=stores,
@@ -418,8 +425,10 @@ def main() -> None:
     console.print(render_table(rows))
     for (replicas, level), (p50, p95) in ratios(rows).items():
         console.print(f"{replicas} replica(s), {level} conv.: p50 ×{p50:.2f}, p95 ×{p95:.2f}")
-    if len(replica_counts) > 1:
+    if len(replica_counts) > 1 and not args.no_readme:
         draw_chart(rows, CHART)
+    elif len(replica_counts) > 1 and args.log_dir:
+        draw_chart(rows, args.log_dir / CHART.name)  # the committed chart stays the README's
     if not args.no_readme:
         command = "python -m bench.chat " + " ".join(
             f"--{k} {v}"
