@@ -20,7 +20,8 @@ Results go to a rich table, a chart of the scaling (``bench/chat/scaling.png``) 
 section of ``bench/README.md`` (the run it replaces moves under "Earlier runs"); the run exits 1
 when the gateway's p95 exceeds 1.2 × the bare turn's or a turn fails at 200 conversations.
 
-The issue's full run: ``python -m bench.chat --levels 64,200 --turns 5 --replicas 1,2,3``.
+The issue's full run: ``python -m bench.chat --levels 64,200 --turns 5 --replicas 1,2,3
+--gateways 2`` (two gateways, as ``tests/reliability`` and a production deployment run them).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ NO_FAILED_AT = 200
 
 def cpu_text(row: dict[str, Any]) -> str:
     cpu = row.get("cpu") or {}
-    return " / ".join(f"{cpu.get(part, 0.0):.0f}" for part in CPU_PARTS)
+    return " / ".join(f"{cpu.get(part, 0.0):.1f}" for part in CPU_PARTS)
 
 
 def render_table(rows: list[dict[str, Any]]) -> Table:
