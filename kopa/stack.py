@@ -150,6 +150,26 @@ def wait_healthy(service: Service, timeout: float) -> None:
     raise StackError(f"{service.name} not healthy after {timeout:.0f} s; see {service.log_path}")
 
 
+def start_gateway(name: str, env: dict[str, str], log_dir: Path, timeout: float = 60.0) -> Service:
+    """One ``kopa serve bot`` process on a free port with ``env`` (``KOPA_*`` settings), once it
+    answers ``/health``; stopped again when it does not."""
+    port = free_port()
+    gateway = start_process(
+        name,
+        [sys.executable, "-m", "kopa.cli", "serve", "bot"],
+        port,
+        "/health",
+        {**env, "KOPA_GATEWAY_PORT": str(port)},
+        log_dir,
+    )
+    try:
+        wait_healthy(gateway, timeout)
+    except StackError:
+        gateway.stop()
+        raise
+    return gateway
+
+
 def start_api(
     database_url: str,
     token: str,

@@ -71,12 +71,11 @@ def up(
     from kopa.paths import VAR_DIR
     from kopa.stack import (
         StackError,
-        free_port,
         rasa_replicas_from_environment,
         rasa_stores_from_environment,
         running_stack,
+        start_gateway,
         start_process,
-        wait_healthy,
     )
 
     database_url = get_settings().database_url
@@ -116,17 +115,7 @@ def up(
                 **({"KOPA_REDIS_URL": redis_url} if redis_url else {}),
             }
             for n in range(gateways):
-                port = free_port()
-                gateway = start_process(
-                    f"gateway-{n}",
-                    [sys.executable, "-m", "kopa.cli", "serve", "bot"],
-                    port,
-                    "/health",
-                    {**shared, "KOPA_GATEWAY_PORT": str(port)},
-                    logs,
-                )
-                stack.services.append(gateway)
-                wait_healthy(gateway, 60.0)
+                stack.services.append(start_gateway(f"gateway-{n}", shared, logs))
             if fake_whatsapp is not None:
                 # The fake delivers what `POST /_fake/deliver` sends it to the first gateway.
                 fake_whatsapp.webhook_url = f"{stack.service('gateway-0').url}/whatsapp/webhook"
