@@ -79,7 +79,11 @@ def build_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> 
 
 @lru_cache
 def get_engine() -> Engine:
-    return build_engine(get_settings().database_url)
+    # On SQLite the gateways (durable inbox) and the notifier write to the same file from other
+    # processes: a deferred transaction that reads, then writes, fails at once with "database is
+    # locked" when another process wrote in between (the busy timeout cannot help it). Taking the
+    # write lock at BEGIN makes it wait its turn instead. PostgreSQL is unaffected.
+    return build_engine(get_settings().database_url, sqlite_immediate=True)
 
 
 @lru_cache
