@@ -56,6 +56,7 @@ from bench.chat.report import (
     results_markdown,
     write_readme,
 )
+from bot.conversation import message_key, sender_id
 from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram, text_update
 from bot.rasa_client import TURN_SECONDS
@@ -182,12 +183,19 @@ def running_gateways(
 async def bench(
     fake: FakeTelegram,
     gateway_urls: list[str],
-    rasa_urls: list[str],
+    stack: Stack,
     levels: list[int],
     turns_each: int,
     services: list[Service],
 ) -> list[dict[str, Any]]:
+    rasa_urls = stack.rasa_urls
     rasa_url = rasa_urls[0]
+    assert stack.api_url is not None
+    registry = f"{stack.api_url}/v1/identities/telegram"
+    service_auth = {
+        "Authorization": f"Bearer {os.environ.get('KOPA_SERVICE_TOKEN', 'dev-service-token')}"
+    }
+    senders: dict[str, str] = {}
     loop = asyncio.get_running_loop()
     waiting: dict[str, tuple[int, asyncio.Future[float]]] = {}
     counts: dict[str, int] = {}
@@ -249,13 +257,29 @@ async def bench(
             return (arrived - start) * 1000, chat not in failed
 
         async def rasa_turn(conversation: int, n: int) -> tuple[float, bool]:
-            sender = f"bench-{run_id[0]}-{conversation}"
+            # The same conversation work as a gateway turn: a chat registered with the loan API
+            # (once, before the clock, as a gateway does once per chat) under its pseudonym, and
+            # the gateway's metadata, so the actions look the chat up as they do for the gateway.
+            chat = str(20_000_000 + conversation * 1000 + run_id[0])
+            sender = senders.get(chat)
+            if sender is None:
+                answer = await client.put(
+                    f"{registry}/{chat}/alias", json={"phone": None}, headers=service_auth
+                )
+                answer.raise_for_status()
+                sender = senders[chat] = sender_id("telegram", answer.json()["pseudonym"])
+            metadata = {
+                "channel": "telegram",
+                "locale": "en",
+                "phone_proven": False,
+                "message_id": message_key(sender, f"{chat}:{n}:{next(update_ids)}"),
+            }
             # The replica the gateway would pick for this conversation.
             replica = rank(sender, rasa_urls)[0]
             start = time.perf_counter()
             response = await client.post(
                 f"{replica}/webhooks/rest/webhook",
-                json={"sender": sender, "message": MESSAGE},
+                json={"sender": sender, "message": MESSAGE, "metadata": metadata},
             )
             ok = response.status_code == 200 and bool(response.json())
             return (time.perf_counter() - start) * 1000, ok
@@ -339,7 +363,11 @@ INTRO = [
     "`/telegram/webhook` → python-telegram-bot → ConversationService → the conversation's Rasa",
     "replica (+ action server + loan API) → rendering → `sendMessage` received by the fake Bot",
     "API) side by side with bare Rasa REST turns sent to the same replica, message",
-    f"`{MESSAGE}`. Each conversation sends its turns one after another. With more than one",
+    f"`{MESSAGE}`. Each conversation sends its turns one after another. Since 2026-12-06 23:00",
+    "UTC the bare turn does the same conversation work as the gateway's: its chat is registered",
+    "with the loan API first (outside the clock) and it carries the gateway's metadata, so the",
+    "actions look the chat up for both; before, the bare turn skipped that lookup and was",
+    "cheaper than the turn it was compared with. With more than one",
     "replica or gateway the replicas share a SQL tracker store on PostgreSQL and the Redis lock",
     "store, and the gateways the durable inbox (PostgreSQL) and the Redis de-duplication.",
     "",
@@ -416,7 +444,7 @@ def main() -> None:
                         bench(
                             fake,
                             [g.url for g in gateways],
-                            stack.rasa_urls,
+                            stack,
                             levels,
                             args.turns,
                             [*stack.services, *gateways],
