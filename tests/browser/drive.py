@@ -12,6 +12,9 @@ try:
 except ImportError:
     if REQUIRE_SERVICES:
         raise
-    pytest.skip("Playwright is not installed: browser tests skipped", allow_module_level=True)
+    pytest.skip(
+        "Playwright is not installed: `make setup` installs it from requirements.lock",
+        allow_module_level=True,
+    )
 
 __all__ = ["Page", "expect"]
