@@ -224,6 +224,15 @@ def borrower_identities(session: Session, borrower_id: int) -> list[ChannelIdent
     )
 
 
+# The channels a message can be sent on (the terminal chat is a person at the console).
+MESSAGING_CHANNELS = (Channel.telegram, Channel.whatsapp)
+
+
+def messageable_identities(session: Session, borrower_id: int) -> list[ChannelIdentity]:
+    """The verified chats a message to the borrower can go to, most recently active first."""
+    return [i for i in borrower_identities(session, borrower_id) if i.channel in MESSAGING_CHANNELS]
+
+
 def mask_phone(phone: str) -> str:
     """``+254712345678`` → ``+2547••••5678``: enough for an officer to recognise, not to dial."""
     if len(phone) <= 9:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.borrowers import service as borrower_service
-from api.borrowers.models import Borrower, Channel
+from api.borrowers.models import Borrower
 from api.branches.models import Officer, StaffRole
 from api.cases.exceptions import (
     CaseIdempotencyKeyReused,
@@ -51,7 +51,6 @@ UNRESOLVED = (CaseStatus.open, CaseStatus.acknowledged, CaseStatus.called)
 RELIEFS = ("more_time", "smaller_installments", "pause")
 CATEGORY_PATTERN = re.compile(r"^[a-z_]{1,32}$")
 # Chats the notifier can deliver to (the terminal chat is interactive only).
-DELIVERABLE = (Channel.telegram, Channel.whatsapp)
 CLAIM_LOOKBACK = timedelta(days=30)
 CAP_WINDOW = timedelta(hours=24)
 
@@ -462,11 +461,7 @@ def tell_borrower(
     now: datetime,
 ) -> None:
     """Queue a case update to the borrower's verified chat, in their language."""
-    identities = [
-        i
-        for i in borrower_service.borrower_identities(session, borrower.id)
-        if i.channel in DELIVERABLE
-    ]
+    identities = borrower_service.messageable_identities(session, borrower.id)
     preferred = [i for i in identities if i.channel.value == case.channel]
     candidates = preferred or identities
     if not candidates:

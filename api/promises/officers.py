@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from api.borrowers import service as borrower_service
-from api.borrowers.models import Borrower, Channel
+from api.borrowers.models import Borrower
 from api.branches.models import Officer
 from api.core.config import PromisePolicy
 from api.ledger import service as ledger
@@ -25,8 +25,6 @@ from api.promises.models import PromiseToPay
 from i18n import day, money
 
 BORROWER_TOLD = "console.promise.borrower_told"
-# The chats an update can reach (as for case updates).
-_DELIVERABLE = (Channel.telegram, Channel.whatsapp)
 
 
 def record_for_borrower(
@@ -83,11 +81,7 @@ def record_for_borrower(
 def _tell_borrower(
     session: Session, borrower: Borrower, promise: PromiseToPay, officer: Officer, now: datetime
 ) -> None:
-    chats = [
-        i
-        for i in borrower_service.borrower_identities(session, borrower.id)
-        if i.channel in _DELIVERABLE
-    ]
+    chats = borrower_service.messageable_identities(session, borrower.id)
     if not chats:
         ledger.record(
             session=session,
