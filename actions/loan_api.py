@@ -9,7 +9,9 @@ meaning for the conversation (verification needed, failed, locked; a promise ref
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,6 +19,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from rasa_sdk import Tracker
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
@@ -230,11 +234,19 @@ class LoanApiClient:
         idempotency_key: str | None = None,
     ) -> Any:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        started = time.monotonic()
         try:
             response = await self._client.request(
                 method, path, json=json, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
+            # The borrower hears "try again"; the log says why (never the path: it names a chat).
+            logger.warning(
+                "loan API %s failed after %.1f s: %s",
+                method,
+                time.monotonic() - started,
+                type(exc).__name__,
+            )
             raise LoanApiError(type(exc).__name__) from exc
         try:
             body = response.json()

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///var/kopa.db"
+    # Connections one API process keeps (pool) and may open beyond it under load (overflow).
+    # Their sum also caps the requests that hold a session at once (``api.core.deps``).
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     payment_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     hash_pepper: SecretStr = SecretStr(DEV_HASH_PEPPER)
@@ -141,6 +145,11 @@ class Settings(BaseSettings):
     retention: RetentionPolicy = RetentionPolicy()
     console: ConsolePolicy = ConsolePolicy()
     holdout: HoldoutPolicy = HoldoutPolicy()
+
+    @property
+    def database_connections(self) -> int:
+        """The most connections one process opens to the database."""
+        return self.database_pool_size + self.database_max_overflow
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

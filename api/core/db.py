@@ -83,7 +83,14 @@ def get_engine() -> Engine:
     # processes: a deferred transaction that reads, then writes, fails at once with "database is
     # locked" when another process wrote in between (the busy timeout cannot help it). Taking the
     # write lock at BEGIN makes it wait its turn instead. PostgreSQL is unaffected.
-    return build_engine(get_settings().database_url, sqlite_immediate=True)
+    settings = get_settings()
+    pool: dict[str, Any] = {}
+    if make_url(settings.database_url).database not in (None, "", ":memory:"):
+        pool = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_max_overflow,
+        }
+    return build_engine(settings.database_url, sqlite_immediate=True, **pool)
 
 
 @lru_cache
