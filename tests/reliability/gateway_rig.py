@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -336,8 +336,22 @@ def start_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     admin.dispose()
 
 
+# Chats and update ids already used in this session: a repeat would share a chat (two bursts in
+# one, five messages "missing") or meet the gateways' Redis de-duplication, which remembers
+# update ids for two days, also from earlier runs (hence the wide ranges).
+_used_chats: set[int | str] = set()
+
+
+def _fresh(draw: Callable[[], int | str]) -> Any:
+    while (value := draw()) in _used_chats:
+        pass
+    _used_chats.add(value)
+    return value
+
+
 def new_chat() -> int:
-    return 5_000_000 + uuid.uuid4().int % 10**6
+    chat: int = _fresh(lambda: 5_000_000_000 + uuid.uuid4().int % 10**9)
+    return chat
 
 
 def tg_text(chat: int, body: str, message_id: int) -> dict[str, Any]:
@@ -348,4 +362,5 @@ def tg_text(chat: int, body: str, message_id: int) -> dict[str, Any]:
 
 
 def new_wa() -> str:
-    return f"2547{uuid.uuid4().int % 10**8:08d}"
+    wa_id: str = _fresh(lambda: f"2547{uuid.uuid4().int % 10**8:08d}")
+    return wa_id
