@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import os
-import time
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from api.borrowers.models import Channel, Consent
 from api.branches.models import Officer, StaffRole
 from api.ledger.models import ContactEvent
 from api.outbox.models import OutboxMessage, OutboxStatus
-from bot.channels.base import OutboundMessage, SendOutcome, SendResult
 from bot.channels.telegram import TelegramGateway
 from bot.channels.whatsapp import WhatsAppGateway
 from bot.fakes.common import Fault, FaultSpec
@@ -25,40 +17,15 @@ from bot.fakes.runner import ServerThread
 from bot.fakes.telegram import FakeTelegram
 from bot.fakes.whatsapp import FakeWhatsApp
 from i18n import day, money, render
-from notifier.config import CampaignConfig, load_campaigns
+from notifier.config import load_campaigns
 from notifier.delivery import Deliverer, deliver_due
 from notifier.planner import Planner
-from notifier.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from notifier.ratelimit import Limits, LocalRateLimiter
 from tests.notifier import notify_factory as f
 from tests.notifier.conftest import Bound
+from tests.notifier.delivery_setup import AT, TODAY, outbox_rows, plan_reminders
 
-AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 09:30 in Nairobi
-TODAY = date(2026, 12, 1)
 FAST = {"telegram": Limits(1000, 1000), "whatsapp": Limits(1000, 1000)}
-
-
-def _rows(bound: Bound) -> list[OutboxMessage]:
-    bound.session.expire_all()
-    return list(bound.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def _plan_reminders(bound: Bound, borrowers: int) -> None:
-    """``borrowers`` borrowers of one branch, each with an installment due in three days,
-    planned at AT and committed."""
-    br = f.branch(bound.session)
-    for _ in range(borrowers):
-        f.loan(bound.session, f.borrower(bound.session, br), first_due=TODAY + timedelta(days=3))
-    Planner().plan(bound.session, AT, write=True)
-    bound.session.commit()
-
-
-def _telegram_at(per_second: float) -> CampaignConfig:
-    """The campaigns with Telegram limited to ``per_second`` overall and per chat."""
-    config = load_campaigns()
-    config.channels["telegram"] = config.channels["telegram"].model_copy(
-        update={"per_second": per_second, "per_chat_per_second": per_second}
-    )
-    return config
 
 
 def _sent_to(fake: FakeTelegram, chat: str) -> list[dict[str, object]]:
@@ -88,7 +55,7 @@ async def test_a_campaign_is_delivered_once_with_the_opt_out_line_in_the_borrowe
 
     assert (stats.claimed, stats.sent, again.claimed) == (4, 4, 0)
     fake = fake_tg[0]
-    for row, person in zip(_rows(bound), people, strict=True):
+    for row, person in zip(outbox_rows(bound), people, strict=True):
         [entry] = _sent_to(fake, row.recipient)
         text = str(entry["payload"]["text"])  # type: ignore[index]
         assert text.endswith(render("common.opt_out_line", person.preferred_language))
@@ -120,7 +87,7 @@ async def test_a_blocked_chat_becomes_an_opt_out_and_is_never_retried(
     second = f.loan(bound.session, person, first_due=TODAY + timedelta(days=4))
     Planner().plan(bound.session, AT, write=True, loan_ids=[first.id])
     bound.session.commit()
-    chat = _rows(bound)[0].recipient
+    chat = outbox_rows(bound)[0].recipient
     fake.state.faults.append(Fault(FaultSpec(kind="blocked", recipient=chat)))
 
     blocked = await deliver_due(
@@ -136,7 +103,7 @@ async def test_a_blocked_chat_becomes_an_opt_out_and_is_never_retried(
 
     assert (blocked.failed, later.sent) == (1, 0)
     assert len(fake.state.query("sendMessage", chat)) == 1
-    statuses = [(r.loan_id, r.status, r.last_error) for r in _rows(bound)]
+    statuses = [(r.loan_id, r.status, r.last_error) for r in outbox_rows(bound)]
     assert statuses[0][1] == OutboxStatus.failed
     assert statuses[1][1] == OutboxStatus.suppressed and statuses[1][2] == "opted_out"
     consent = bound.session.scalar(
@@ -154,7 +121,7 @@ async def test_an_unknown_outcome_is_never_resent_and_counts_against_the_caps(
     item = f.loan(bound.session, person, first_due=TODAY + timedelta(days=3))
     Planner().plan(bound.session, AT, write=True)
     bound.session.commit()
-    chat = _rows(bound)[0].recipient
+    chat = outbox_rows(bound)[0].recipient
     fake.state.faults.append(Fault(FaultSpec(kind="timeout", recipient=chat, times=1, delay=1.6)))
 
     first = await deliver_due(
@@ -180,7 +147,7 @@ async def test_an_unknown_outcome_is_never_resent_and_counts_against_the_caps(
     assert first.unknown == 1
     assert sum(s.claimed for s in later) == 0
     assert len(fake.state.query("sendMessage", chat)) == 1
-    [row] = _rows(bound)
+    [row] = outbox_rows(bound)
     assert row.status == OutboxStatus.unknown
     [step] = replan.candidates
     assert (step.step, step.status, step.reason) == ("installment-1", "suppressed", "cap_7d")
@@ -196,7 +163,7 @@ async def test_an_opt_out_committed_mid_campaign_stops_every_later_send(
     # -3 for the first loan, -1 steps are not due: plan a day where every loan has a step.
     Planner().plan(bound.session, AT, write=True)
     bound.session.commit()
-    planned = [r for r in _rows(bound) if r.status == OutboxStatus.pending]
+    planned = [r for r in outbox_rows(bound) if r.status == OutboxStatus.pending]
 
     first = await deliver_due(
         session_factory=bound.factory,
@@ -227,7 +194,7 @@ async def test_an_opt_out_committed_mid_campaign_stops_every_later_send(
     assert len(_sent_to(fake_tg[0], planned[0].recipient)) == 1
     assert all(
         r.status == OutboxStatus.suppressed and r.last_error == "opted_out"
-        for r in _rows(bound)
+        for r in outbox_rows(bound)
         if r.status not in (OutboxStatus.sent,)
         and r.id != planned[0].id
         and r.last_error not in ("cap_day", "cap_7d")
@@ -254,7 +221,7 @@ async def test_server_errors_back_off_then_go_dead_and_alert_the_officer(
     f.loan(bound.session, person, first_due=TODAY + timedelta(days=3))
     Planner().plan(bound.session, AT, write=True)
     bound.session.commit()
-    chat = _rows(bound)[0].recipient
+    chat = outbox_rows(bound)[0].recipient
     fake.state.faults.append(Fault(FaultSpec(kind="server_error", recipient=chat)))
 
     when = AT
@@ -263,7 +230,7 @@ async def test_server_errors_back_off_then_go_dead_and_alert_the_officer(
         stats = await deliver_due(
             session_factory=bound.factory, gateways={"telegram": telegram}, now=when, worker_id="w"
         )
-        [row, *_] = _rows(bound)
+        [row, *_] = outbox_rows(bound)
         if row.status == OutboxStatus.retry:
             retry_gaps.append((row.send_at - when).total_seconds())
             when = row.send_at
@@ -271,7 +238,7 @@ async def test_server_errors_back_off_then_go_dead_and_alert_the_officer(
         session_factory=bound.factory, gateways={"telegram": telegram}, now=when, worker_id="w"
     )
 
-    rows = _rows(bound)
+    rows = outbox_rows(bound)
     assert (rows[0].status, rows[0].attempts) == (OutboxStatus.dead, 5)
     assert len(fake.state.query("sendMessage", chat)) == 5
     assert len(retry_gaps) == 4
@@ -287,7 +254,7 @@ async def test_a_429_pauses_the_channel_for_retry_after(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
     fake, _ = fake_tg
-    _plan_reminders(bound, 3)
+    plan_reminders(bound, 3)
     fake.state.faults.append(
         Fault(FaultSpec(**{"kind": "rate_limit", "times": 1, "retry_after": 12}))
     )
@@ -308,100 +275,22 @@ async def test_a_429_pauses_the_channel_for_retry_after(
     assert (stats.rate_limited, stats.sent, stats.deferred) == (1, 0, 2)
     assert len(fake.state.query("sendMessage", None)) == 1
     assert await limiter.try_acquire("telegram", "anyone") > 11.5
-    for row in _rows(bound):
+    for row in outbox_rows(bound):
         assert row.status in (OutboxStatus.retry, OutboxStatus.pending)
         assert row.send_at >= AT + timedelta(seconds=11.5)
-
-
-class _StallsOnce:
-    """A gateway that blocks the event loop after its first send, as a busy machine does."""
-
-    def __init__(self, inner: TelegramGateway, seconds: float) -> None:
-        self._inner = inner
-        self._seconds = seconds
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        result = await self._inner.send(message)
-        if self._seconds:
-            time.sleep(self._seconds)  # noqa: ASYNC251 - the stall is the point
-            self._seconds = 0.0
-        return result
-
-
-async def test_sends_that_wake_late_get_later_slots_and_go_once(
-    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
-) -> None:
-    fake, _ = fake_tg
-    _plan_reminders(bound, 5)
-    # One chunk of 5, slots 21 ms apart; a send may leave at most 30 ms late.
-    config = _telegram_at(50)
-    deliverer = Deliverer(
-        session_factory=bound.factory,
-        gateways={"telegram": _StallsOnce(telegram, 0.3)},  # type: ignore[dict-item]
-        worker_id="w",
-        config=config,
-    )
-
-    stats = await deliverer.run_once(now=AT)
-
-    # The stall made the next slots pass: those sends were booked again, none went late and
-    # none went back to the queue.
-    assert (stats.claimed, stats.sent, stats.late, stats.deferred) == (5, 5, 0, 0)
-    assert stats.moved >= 4
-    assert {row.status for row in _rows(bound)} == {OutboxStatus.sent}
-    stamps = sorted(float(e["at"]) for e in fake.state.query("sendMessage", None))  # type: ignore[arg-type]
-    assert len(stamps) == 5
-    # No burst after the stall: the four later sends keep their slots' spacing (3 x 21 ms),
-    # less the 30 ms one of them may leave late; a burst would send them within a few ms.
-    # (A single gap may be short: a late send followed by one on time; CI saw 7 ms.)
-    assert stamps[-1] - stamps[1] > 3 * 0.021 - 0.030
-
-
-async def test_sends_are_recorded_as_they_go_not_when_the_whole_chunk_is_done(
-    bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
-) -> None:
-    """A crash leaves the sends made but not yet recorded as unknown outcomes: those are
-    bounded by a stretch of slots, not by the chunk, even while one request of the chunk
-    hangs."""
-    fake, _ = fake_tg
-    _plan_reminders(bound, 9)
-    rows = _rows(bound)
-    slow = rows[0].recipient
-    fake.state.faults.append(Fault(FaultSpec(kind="timeout", recipient=slow, delay=1.5)))
-    config = _telegram_at(30)  # one chunk of 9, in stretches of 0.1 s (3 sends)
-    started = time.monotonic()
-    deliverer = Deliverer(
-        session_factory=bound.factory,
-        gateways={"telegram": telegram},  # gives up on the slow request after 1 s
-        worker_id="w",
-        config=config,
-        clock=lambda: AT + timedelta(seconds=time.monotonic() - started),
-    )
-
-    stats = await deliverer.run_once()
-
-    assert (stats.claimed, stats.sent, stats.unknown) == (9, 8, 1)
-    rows = _rows(bound)
-    [hung] = [row for row in rows if row.recipient == slow]
-    assert hung.status == OutboxStatus.unknown
-    # Recorded at their stretch's end, while the slow request still hung: all but its own
-    # stretch-mates.
-    recorded = [row.sent_at for row in rows if row.sent_at is not None]
-    early = [at for at in recorded if at < AT + timedelta(seconds=0.8)]
-    assert len(recorded) == 8 and len(early) >= 6
 
 
 async def test_warming_up_claims_nothing_and_the_campaign_still_goes_once(
     bound: Bound, fake_tg: tuple[FakeTelegram, ServerThread], telegram: TelegramGateway
 ) -> None:
     fake, _ = fake_tg
-    _plan_reminders(bound, 3)
+    plan_reminders(bound, 3)
     deliverer = Deliverer(
         session_factory=bound.factory, gateways={"telegram": telegram}, worker_id="w"
     )
 
     await deliverer.warm_up(connections=3)
-    assert {row.status for row in _rows(bound)} == {OutboxStatus.pending}
+    assert {row.status for row in outbox_rows(bound)} == {OutboxStatus.pending}
     stats = await deliverer.run_once(now=AT)
 
     assert (stats.claimed, stats.sent) == (3, 3)
@@ -526,77 +415,3 @@ async def test_officer_alerts_and_case_updates_go_out_with_buttons_and_respect_o
         select(OutboxMessage).where(OutboxMessage.business_key == "test:update-silenced")
     )
     assert silenced_row is not None and silenced_row.last_error == "opted_out"
-
-
-class _FirstRequestHeldUp:
-    """A gateway whose first request spends ``delay`` seconds on its way to the provider (a
-    busy machine, a slow network) before arriving; the others arrive at once. It keeps when
-    each arrived, by chat."""
-
-    name = "telegram"
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.arrived: dict[str, list[float]] = {}
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        if not self.arrived:
-            self.arrived[""] = []
-            await asyncio.sleep(self.delay)
-        stamps = self.arrived.setdefault(message.recipient, [])
-        stamps.append(time.monotonic())
-        return SendResult(SendOutcome.sent, provider_message_id=str(len(stamps)))
-
-
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
-async def chat_limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
-    limits = {"telegram": Limits(per_second=50, per_chat_per_second=1)}
-    if request.param == "local":
-        yield LocalRateLimiter(limits)
-        return
-    url = os.environ.get("KOPA_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_REDIS_URL is required here (KOPA_REQUIRE_SERVICES=1)")
-        pytest.skip("set KOPA_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run it on Redis")
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url)
-    yield RedisRateLimiter(client, limits, prefix=f"t:{uuid.uuid4().hex}")
-    await client.aclose()
-
-
-async def test_a_chats_next_message_reaches_the_provider_a_second_after_a_held_up_one(
-    bound: Bound, chat_limiter: RateLimiter
-) -> None:
-    """L-1: one borrower with three loans gets three reminders in one chat. Its first request
-    is held up 0.4 s after it left its slot; each next one is still booked from when the one
-    before was answered, and reaches the provider at least a second after it (booked from the
-    first's slot, the second arrived 0.64 s after it)."""
-    br = f.branch(bound.session)
-    person = f.borrower(bound.session, br)
-    for _ in range(3):
-        f.loan(bound.session, person, first_due=TODAY + timedelta(days=3))
-    assert Planner().plan(bound.session, AT, write=True).inserted == 3
-    bound.session.commit()
-    gateway = _FirstRequestHeldUp(0.4)
-    config = _telegram_at(50)
-    config.channels["telegram"] = config.channels["telegram"].model_copy(
-        update={"per_chat_per_second": 1}
-    )
-    deliverer = Deliverer(
-        session_factory=bound.factory,
-        gateways={"telegram": gateway},
-        worker_id="w",
-        limiter=chat_limiter,
-        config=config,
-    )
-    try:
-        stats = await deliverer.run_once(now=AT)
-    finally:
-        deliverer.close()
-
-    assert stats.sent == 3
-    [stamps] = [s for chat, s in gateway.arrived.items() if chat]
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert len(stamps) == 3 and min(gaps) >= 1.0, gaps
