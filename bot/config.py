@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.rasa_client import TURN_SECONDS
+from bot.rasa_pool import CONCURRENCY, QUEUE_SECONDS
 
 DEV_TELEGRAM_TOKEN = "123456:dev-telegram-token"  # noqa: S105 - placeholder refused in production
 DEV_TELEGRAM_WEBHOOK_SECRET = "dev-telegram-webhook-secret"  # noqa: S105
@@ -77,8 +78,8 @@ class BotSettings(BaseSettings):
     # every 10 s (Compose ``deploy.replicas``, a Kubernetes headless Service).
     rasa_discovery: Literal["static", "dns"] = "static"
     # Turns this process has in flight at one replica; more wait, up to ``rasa_queue_seconds``.
-    rasa_concurrency: int = 4
-    rasa_queue_seconds: float = 60.0
+    rasa_concurrency: int = CONCURRENCY
+    rasa_queue_seconds: float = QUEUE_SECONDS
     api_url: str = "http://127.0.0.1:8000"
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     # Where ``kopa serve bot`` listens (KOPA_GATEWAY_HOST, KOPA_GATEWAY_PORT).

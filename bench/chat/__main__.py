@@ -1,5 +1,8 @@
 """``python -m bench.chat``: a full chat turn through the gateway vs. a bare Rasa REST turn.
 
+At each level the paths run in the order bare, gateway, gateway, bare, and each path's row
+pools its two runs, so that drift during the level weighs on both alike.
+
 Gateway turn: POST a Telegram update to a gateway's webhook (with the secret header) and stop
 the clock when the fake Bot API has received every reply of that turn (sendMessage through
 python-telegram-bot). Bare turn: POST the same text to Rasa's REST channel of the replica the
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import os
 import platform
 import statistics
@@ -112,6 +116,8 @@ async def run_level(
 ) -> tuple[list[tuple[float, bool]], float]:
     async def conversation(index: int) -> list[tuple[float, bool]]:
         return [await turn(index, n) for n in range(turns_each)]
+
+    # Conversation-major order: result i is turn i % turns_each of conversation i // turns_each.
 
     start = time.perf_counter()
     results = await asyncio.gather(*(conversation(i) for i in range(conversations)))
@@ -289,15 +295,23 @@ async def bench(
         await run_level(rasa_turn, 4, 2)
         run_id[0] = 1
         await run_level(gateway_turn, 4 * len(gateway_urls), 2)
+        paths = {"Rasa REST (bare)": rasa_turn, "Gateway, full turn": gateway_turn}
         for level in levels:
-            for name, turn in (
-                ("Rasa REST (bare)", rasa_turn),
-                ("Gateway, full turn", gateway_turn),
-            ):
+            # Each path runs twice, in the order A B B A: drift during the level (the tracker
+            # store growing, a neighbour on the host) then weighs on both paths alike.
+            runs: dict[str, list[tuple[list[tuple[float, bool]], float, dict[str, float]]]] = {
+                name: [] for name in paths
+            }
+            for name in [*paths, *reversed(paths)]:
                 run_id[0] += 1
                 before = cpu_seconds(services)
-                results, elapsed = await run_level(turn, level, turns_each)
+                results, elapsed = await run_level(paths[name], level, turns_each)
                 after = cpu_seconds(services)
+                used = {k: after[k] - before.get(k, 0.0) for k in after}
+                runs[name].append((results, elapsed, used))
+            for name, blocks in runs.items():
+                results = [turn for block, _, _ in blocks for turn in block]
+                elapsed = sum(seconds for _, seconds, _ in blocks)
                 ok_ms = [ms for ms, ok in results if ok]
                 good = ok_ms or [float("nan")]
                 rows.append(
@@ -310,7 +324,12 @@ async def bench(
                         "p95": percentile(good, 0.95),
                         "throughput": len(ok_ms) / elapsed,
                         "replicas": len(rasa_urls),
-                        "cpu": {k: after[k] - before.get(k, 0.0) for k in after},
+                        "cpu": {
+                            part: sum(used.get(part, 0.0) for _, _, used in blocks)
+                            for part in blocks[0][2]
+                        },
+                        "samples": results,
+                        "turns_each": turns_each,
                     }
                 )
     return rows
@@ -363,7 +382,11 @@ INTRO = [
     "`/telegram/webhook` → python-telegram-bot → ConversationService → the conversation's Rasa",
     "replica (+ action server + loan API) → rendering → `sendMessage` received by the fake Bot",
     "API) side by side with bare Rasa REST turns sent to the same replica, message",
-    f"`{MESSAGE}`. Each conversation sends its turns one after another. Since 2026-12-06 23:00",
+    f"`{MESSAGE}`. Each conversation sends its turns one after another. At each level the two",
+    "paths run twice, in the order bare, gateway, gateway, bare (since 2026-12-07 04:40 UTC;",
+    "each row pools its path's two runs): run one after the other, the second path met a bigger",
+    "tracker store and whatever else had changed on the host, and the ratio of one run swung",
+    "from ×1.12 to ×1.56 between two runs of the same configuration. Since 2026-12-06 23:00",
     "UTC the bare turn does the same conversation work as the gateway's: its chat is registered",
     "with the loan API first (outside the clock) and it carries the gateway's metadata, so the",
     "actions look the chat up for both; before, the bare turn skipped that lookup and was",
@@ -380,6 +403,33 @@ INTRO = [
     f"turns in flight at one replica (default {CONCURRENCY}, `bot/rasa_pool.py`) and queues",
     f"the rest; a turn Rasa has not answered in {REPLY_DEADLINE_SECONDS:.0f} s is a failed one.",
 ]
+
+
+def write_samples(rows: list[dict[str, Any]], path: Path) -> None:
+    """Every turn's latency (a run kept with ``--log-dir``): where the tail comes from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(
+            ["replicas", "path", "conversations", "block", "conversation", "turn", "ms", "ok"]
+        )
+        for row in rows:
+            per_block = row["concurrency"] * row["turns_each"]
+            for i, (ms, ok) in enumerate(row["samples"]):
+                block, within = divmod(i, per_block)
+                conversation, turn = divmod(within, row["turns_each"])
+                writer.writerow(
+                    [
+                        row["replicas"],
+                        row["path"],
+                        row["concurrency"],
+                        block,
+                        conversation,
+                        turn,
+                        f"{ms:.1f}",
+                        int(ok),
+                    ]
+                )
 
 
 def main() -> None:
@@ -452,6 +502,8 @@ def main() -> None:
                     )
             progress.advance(task)
     console.print(render_table(rows))
+    if args.log_dir:
+        write_samples(rows, args.log_dir / "turns.csv")
     for (replicas, level), (p50, p95) in ratios(rows).items():
         console.print(f"{replicas} replica(s), {level} conv.: p50 ×{p50:.2f}, p95 ×{p95:.2f}")
     if len(replica_counts) > 1 and not args.no_readme:
