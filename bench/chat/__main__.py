@@ -147,6 +147,15 @@ def cpu_seconds(services: list[Service]) -> dict[str, float]:
     return used
 
 
+def host_busy(before: Any, after: Any) -> tuple[float, float]:
+    """CPU seconds the host's cores were busy between two ``psutil.cpu_times()``, and in all."""
+    total = sum(after) - sum(before)
+    idle = (after.idle - before.idle) + (
+        getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
+    )
+    return total - idle, total
+
+
 @contextlib.contextmanager
 def running_gateways(
     count: int,
@@ -304,10 +313,11 @@ async def bench(
             }
             for name in [*paths, *reversed(paths)]:
                 run_id[0] += 1
-                before = cpu_seconds(services)
+                before, host_before = cpu_seconds(services), psutil.cpu_times()
                 results, elapsed = await run_level(paths[name], level, turns_each)
-                after = cpu_seconds(services)
+                after, host_after = cpu_seconds(services), psutil.cpu_times()
                 used = {k: after[k] - before.get(k, 0.0) for k in after}
+                used["host busy"], used["host total"] = host_busy(host_before, host_after)
                 runs[name].append((results, elapsed, used))
             for name, blocks in runs.items():
                 results = [turn for block, _, _ in blocks for turn in block]
@@ -328,6 +338,8 @@ async def bench(
                             part: sum(used.get(part, 0.0) for _, _, used in blocks)
                             for part in blocks[0][2]
                         },
+                        "host_busy": sum(used["host busy"] for _, _, used in blocks)
+                        / sum(used["host total"] for _, _, used in blocks),
                         "samples": results,
                         "turns_each": turns_each,
                     }

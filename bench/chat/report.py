@@ -3,6 +3,7 @@ section of ``bench/README.md`` (each run's figures; earlier runs kept under "Ear
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ MAX_P95_RATIO = 1.2
 NO_FAILED_AT = 200
 
 
+# Throughput "grows" with one more replica while it gains at least this share.
+GROWTH = 0.10
+
+
 def cpu_text(row: dict[str, Any]) -> str:
     cpu = row.get("cpu") or {}
     return " / ".join(f"{cpu.get(part, 0.0):.1f}" for part in CPU_PARTS)
@@ -31,7 +36,7 @@ def render_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Chat turn latency ('{MESSAGE}', replies: all of the turn)")
     columns = (
         "Replicas", "Path", "Conversations", "Turns", "Failed", "p50 ms", "p95 ms", "ok/s",
-        CPU_HEADER,
+        "host CPU busy %", CPU_HEADER,
     )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column == "Path" else "right")
@@ -45,9 +50,45 @@ def render_table(rows: list[dict[str, Any]]) -> Table:
             f"{row['p50']:.0f}",
             f"{row['p95']:.0f}",
             f"{row['throughput']:.1f}",
+            busy_text(row),
             cpu_text(row),
         )
     return table
+
+
+def busy_text(row: dict[str, Any]) -> str:
+    busy = row.get("host_busy")
+    return "n/a" if busy is None else f"{100 * busy:.0f}"
+
+
+def scaling(rows: list[dict[str, Any]]) -> list[str]:
+    """Per path and load: throughput against replicas, and the replica count after which one
+    more no longer adds ``GROWTH`` (with how busy the host's cores were)."""
+    lines = []
+    for path_name in sorted({r["path"] for r in rows}):
+        for level in sorted({r["concurrency"] for r in rows}):
+            series = sorted(
+                (r for r in rows if r["path"] == path_name and r["concurrency"] == level),
+                key=lambda r: r["replicas"],
+            )
+            if len(series) < 2:
+                continue
+            steps = " → ".join(f"{r['throughput']:.1f} ({busy_text(r)} %)" for r in series)
+            peak = series[-1]
+            for before, after in itertools.pairwise(series):
+                if after["throughput"] < before["throughput"] * (1 + GROWTH):
+                    peak = before
+                    break
+            grows = (
+                f"grows up to {peak['replicas']} replicas"
+                if peak is not series[-1]
+                else f"grows up to the most replicas run ({peak['replicas']})"
+            )
+            lines.append(
+                f"- {path_name}, {level} conversations: ok turns/s (host CPU busy) with "
+                f"{', '.join(str(r['replicas']) for r in series)} replicas: {steps}; {grows}."
+            )
+    return lines
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[float, float]]:
@@ -110,19 +151,22 @@ def results_markdown(
     lines = [
         f"Machine: {machine}. Run: {when} (`{command}`); load average before the run {load}.",
         'A failed turn is one where the borrower got "try again shortly" or Rasa answered',
-        "nothing; latencies are of ok turns. CPU seconds are per part during that row's run.",
+        "nothing; latencies are of ok turns. CPU seconds are per part during that row's runs;",
+        "host CPU busy is the share of all the host's cores not idle meanwhile (PostgreSQL and",
+        "Redis included).",
         "",
         f"| Replicas | Path | Conversations | Turns | Failed | p50 ms | p95 ms | ok turns/s | "
-        f"{CPU_HEADER} |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"host CPU busy % | {CPU_HEADER} |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['replicas']} | {row['path']} | {row['concurrency']} | {row['turns']} | "
             f"{row['failed']} | {row['p50']:.0f} | {row['p95']:.0f} | "
-            f"{row['throughput']:.1f} | {cpu_text(row)} |"
+            f"{row['throughput']:.1f} | {busy_text(row)} | {cpu_text(row)} |"
         )
     lines.append("")
+    lines += scaling(rows)
     for (replicas, level), (p50, p95) in ratios(rows).items():
         lines.append(
             f"- {replicas} replica(s), {level} conversation(s): gateway turn / bare Rasa turn "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.chat.report import missed_targets, results_markdown, write_readme
+from bench.chat.report import missed_targets, results_markdown, scaling, write_readme
 
 INTRO = ["The gateways run as processes of their own."]
 OLD = """# Benchmarks
@@ -95,3 +95,20 @@ def test_targets_p95_ratio_and_no_failed_turn_at_200() -> None:
         "1 replica(s), Gateway, full turn: 3 failed turns at 200",
         "2 replica(s), Gateway, full turn: 3 failed turns at 200",
     ]
+
+
+def test_the_scaling_line_names_the_replica_count_after_which_throughput_stops_growing() -> None:
+    def row(replicas: int, throughput: float, busy: float) -> dict[str, Any]:
+        return {
+            "path": "Gateway, full turn", "concurrency": 64, "replicas": replicas,
+            "throughput": throughput, "host_busy": busy,
+        }  # fmt: skip
+
+    levelling = scaling([row(1, 6.0, 0.55), row(2, 10.0, 0.85), row(3, 10.5, 0.97)])
+    still_growing = scaling([row(1, 6.0, 0.55), row(2, 10.0, 0.85), row(3, 12.0, 0.97)])
+
+    assert levelling == [
+        "- Gateway, full turn, 64 conversations: ok turns/s (host CPU busy) with 1, 2, 3 "
+        "replicas: 6.0 (55 %) → 10.0 (85 %) → 10.5 (97 %); grows up to 2 replicas."
+    ]
+    assert still_growing[0].endswith("grows up to the most replicas run (3).")
