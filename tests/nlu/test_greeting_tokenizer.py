@@ -45,7 +45,7 @@ def test_a_greeting_leaves_the_tokens_only_before_a_request() -> None:
         [str(python), "-c", PROBE, json.dumps(MESSAGES)],
         env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
 
     def tokens(text: str) -> list[str]:
         return seen[text][: seen[text].index("|")]
