@@ -95,8 +95,9 @@ class BotSettings(BaseSettings):
     # tens of seconds; this bound only frees the gateway from a Rasa that hangs. ``bench/chat``
     # measures real reply times.
     reply_deadline_seconds: float = TURN_SECONDS
-    # Turns answered at once by this process (different chats; one chat is answered in order).
-    inbox_workers: int = 16
+    # Turns answered at once by this process (different chats; one chat is answered in order):
+    # as many as one replica takes from it, fewer left a lone replica idle (``bot/rasa_pool``).
+    inbox_workers: int = CONCURRENCY
     # A turn whose process died is replayed once its lease runs out (renewed while it runs).
     inbox_lease_seconds: float = 30.0
     # How often an idle process looks for rows other processes stored or leases that ran out.

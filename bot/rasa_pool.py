@@ -12,8 +12,10 @@ their turn here, up to ``queue_seconds``. Under a burst (a campaign's replies) a
 every turn at once holds them all, each slower, until they pass the gateway's deadline (the
 borrower hears "try again" and the turn is lost); a queue here answers every turn, later. The cap
 must still leave the replica enough turns to overlap: Rasa's event loop waits on the action
-server and on its (synchronous) tracker store: bench/chat measured one replica answering 9.1 turns
-a second with 4 in flight per gateway (two gateways, 64 conversations), 10.3-10.9 with 16.
+server and on its (synchronous) tracker store. bench/chat, one replica behind two gateways: 9.1
+turns a second with 4 in flight per gateway (64 conversations), 10.3-10.9 with 16; at 200
+conversations 9.5 with 16 against 11.2 for bare Rasa given all 200 at once, and 13.1 against 12.9
+with 32 (and 32 inbox workers, ``KOPA_INBOX_WORKERS``, which bound a gateway's turns in all).
 
 A replica that refuses the connection, or drops it mid-answer (killed), is out of rotation for
 ``retry_after`` seconds and the message goes to the next replica at once: no turn is lost, and
@@ -44,7 +46,7 @@ logger = logging.getLogger(__name__)
 # back in rotation within seconds.
 RETRY_AFTER_SECONDS = 5.0
 # Turns one gateway process has in flight at one replica (bench/chat measures the choice).
-CONCURRENCY = 16
+CONCURRENCY = 32
 # How long a turn may wait for one of those slots before the borrower hears "try again".
 QUEUE_SECONDS = 60.0
 # How often replicas named by DNS are looked up again (scaled up or down, restarted elsewhere).
