@@ -68,10 +68,15 @@ def wait_for(
         wait_until(predicate, timeout)
     except AssertionError:
         states = Counter(str(r.status) for r in outbox_rows(url))
-        exited = [p.returncode for p in workers if p.poll() is not None]
+        ended = [p for p in workers if p.poll() is not None]
+        # Why a worker ended (its last words), so that a failure in CI explains itself.
+        last_words = [
+            p.stderr.read().decode(errors="replace")[-600:] if p.stderr is not None else ""
+            for p in ended
+        ]
         raise AssertionError(
             f"timed out: rows {dict(states)}, {len(fake.state.sent)} requests, "
-            f"workers exited {exited}"
+            f"workers exited {[p.returncode for p in ended]}; stderr: {last_words}"
         ) from None
 
 
