@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -131,11 +130,7 @@ async def chat_limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimi
     if request.param == "local":
         yield LocalRateLimiter(limits)
         return
-    url = os.environ.get("KOPA_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_REDIS_URL is required here (KOPA_REQUIRE_SERVICES=1)")
-        pytest.skip("set KOPA_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run it on Redis")
+    url = request.getfixturevalue("redis_url")  # tests/notifier/conftest.py
     from redis.asyncio import Redis
 
     client = Redis.from_url(url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,15 +22,10 @@ LIMITS = {"telegram": Limits(per_second=40, per_chat_per_second=1, headroom=0.05
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[object]:
-    url = os.environ.get("KOPA_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("KOPA_REQUIRE_SERVICES") == "1":
-            pytest.fail("KOPA_TEST_REDIS_URL is required here")
-        pytest.skip("KOPA_TEST_REDIS_URL is not set")
+async def redis_client(redis_url: str) -> AsyncIterator[object]:
     from redis.asyncio import Redis
 
-    client = Redis.from_url(url)
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
