@@ -81,6 +81,13 @@ RULE_DIGRESSIONS = frozenset(
         "deny",
     }
 )
+# Intents whose rule gives way when the message holds an answer of an offered form: "ID no
+# 23873307" read as `deny`, "samahani nimekosea, ni 4821" as `bot_challenge`, "mi ine termina en
+# 2794" taken by the language gate. The others (opt-out, officer, language) act on the words.
+ANSWER_OVER_INTENT = frozenset({"other_language", "deny", "bot_challenge"})
+# Below this the NLU's `deny` or `goodbye` is a guess ("kwani mbona mnauliza hiyo?" came out
+# goodbye 0.21): a guess must not stop the check, so the message is asked about instead.
+LEAVE_MIN_CONFIDENCE = 0.5
 # What a digression that is no request gets, before the question is asked again.
 SMALL_TALK = {
     "thanks": "conv.verify.welcome",
@@ -233,6 +240,12 @@ def _intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _leaves(tracker: Tracker) -> bool:
+    """The borrower said no or goodbye, and the NLU is sure of it."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    return float(intent.get("confidence") or 0.0) >= LEAVE_MIN_CONFIDENCE
+
+
 def _text(tracker: Tracker) -> str:
     return str((tracker.latest_message or {}).get("text") or "")
 
@@ -260,9 +273,12 @@ class ValidateVerificationForm(FormValidationAction):
 
     @staticmethod
     def _answers_anyway(tracker: Tracker) -> bool:
-        """A message holding an answer is one, even if the language gate took its few words for
-        another language ("mi ine termina en 2794")."""
-        if _intent(tracker) != "other_language":
+        """A message holding an answer is one, whatever its few words were taken for (see
+        ``ANSWER_OVER_INTENT``); a `no` the NLU is unsure of stops nothing."""
+        intent = _intent(tracker)
+        if intent == "deny" and not _leaves(tracker):
+            return True
+        if intent not in ANSWER_OVER_INTENT:
             return False
         found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
         return bool(found.answers(offered_factors(tracker)))
@@ -351,7 +367,7 @@ class ValidateVerificationForm(FormValidationAction):
         slots: dict[str, Any] = {"verification_value": None}
         if request is not None and not worth_carrying(request, tracker, text):
             request = None  # "why do you ask that?" read as a complaint opens no case
-        if intent == "goodbye":
+        if intent == "goodbye" and _leaves(tracker):
             say(dispatcher, tracker, "conv.verify.goodbye")
             return {"verification_value": "left"}
         if request is None and not found.impossible_birth_date and _says_promise(text, tracker):

@@ -82,6 +82,22 @@ async def test_an_answer_the_language_gate_took_for_another_language_is_still_re
     assert slots["verification_value"] == "verified"
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "answers"),
+    [
+        ("ID no 23873307", "deny", {"national_id": "3307"}),  # "no" for number, not a refusal
+        ("samahani nimekosea, ni 4821", "bot_challenge", {"national_id": "4821"}),
+    ],
+)
+async def test_an_answer_is_read_whatever_its_few_words_were_taken_for(
+    fake_api: FakeLoanApi, text: str, intent: str, answers: dict[str, str]
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "en"}))
+    _, slots = await validate(in_check(text, intent))
+    assert fake_api.bodies("POST", COMPLETE) == [{"answers": answers}]
+    assert slots["verification_value"] == "verified"
+
+
 async def test_an_unsure_complaint_during_the_check_opens_nothing_after_it(
     fake_api: FakeLoanApi,
 ) -> None:
@@ -187,6 +203,19 @@ async def test_goodbye_ends_the_check_without_a_try(fake_api: FakeLoanApi) -> No
     assert fake_api.requests == []
     assert keys(dispatcher) == ["conv.verify.goodbye"]
     assert slots["verification_value"] == "left"
+
+
+@pytest.mark.parametrize("intent", ["goodbye", "deny"])
+async def test_a_goodbye_or_no_the_nlu_only_guesses_stops_nothing(
+    fake_api: FakeLoanApi, intent: str
+) -> None:
+    """ "kwani mbona mnauliza hiyo?" (why do you ask that?) came out `goodbye` at 0.21."""
+    tracker = in_check("kwani mbona mnauliza hiyo?", intent, language="sw")
+    tracker.latest_message["intent"]["confidence"] = 0.21
+    dispatcher, slots = await validate(tracker)
+    assert fake_api.requests == []
+    assert keys(dispatcher) == ["conv.verify.not_an_answer"]
+    assert slots["verification_value"] is None  # still in the check, asked again
 
 
 async def test_questions_and_a_promise_given_during_the_check_are_kept_for_after_it(
