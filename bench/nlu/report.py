@@ -14,6 +14,7 @@ from bench.nlu.scoring import LANGUAGES
 
 LABELS = {
     "kopa": "Kopa pipeline",
+    "diet": "DIET intents (Kopa's pipeline until 2026-12-07)",
     "rasa_default": "Rasa default",
     "before": "before (no gate, no variety data)",
     "use": "Kopa + USE sentence features",
