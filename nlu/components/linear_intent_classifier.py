@@ -9,8 +9,8 @@ Figures: bench/README.md, "NLU".
 
 The text is lower-cased and stripped of accents first ("préstamo", "prestamo"), so borrowers who
 type without accents meet the same features as the training data; character n-grams inside word
-boundaries carry typos and SMS spellings, word uni- and bigrams carry phrasing. The entities
-(``language``) stay with DIET, run with ``intent_classification: false``.
+boundaries carry typos and SMS spellings, word uni- and bigrams carry phrasing. The one entity
+(``language``) comes from a lookup table (``RegexEntityExtractor``, see ``nlu/config.yml``).
 """
 
 from __future__ import annotations

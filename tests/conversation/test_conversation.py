@@ -247,6 +247,22 @@ async def test_language_switch_changes_everything_after_it(
     assert await c.say(PHRASES[target]["bot"]) == [render("conv.bot_challenge", target)]
 
 
+@pytest.mark.parametrize(
+    ("start", "typed", "target"),
+    [
+        ("en", "can you reply in frensh please", "fr"),  # a spelling only the lookup table has
+        ("fr", "vous pouvez me parler en espagnol svp", "es"),
+        ("es", "cambia el idioma a kiswahili por favor", "sw"),
+        ("sw", "nataka kiingereza tafadhali", "en"),
+    ],
+)
+async def test_a_typed_language_name_switches_the_language(
+    chat: ChatFactory, start: str, typed: str, target: str
+) -> None:
+    c = chat(start)
+    assert await c.say(typed) == [render("conv.language_changed", target)]
+
+
 async def test_language_asked_when_not_named(chat: ChatFactory) -> None:
     c = chat("en")
     assert await c.say("change the language") == [render("conv.ask_language", "en")]

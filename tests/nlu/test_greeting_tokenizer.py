@@ -4,13 +4,7 @@ follows it, and the text the borrower wrote is untouched. Runs in Rasa's environ
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-
-import pytest
-
-from kopa.paths import NLU_DIR, RASA_VENV
+from tests.nlu.rasa_probe import run_in_rasa
 
 PROBE = """
 import json, sys
@@ -37,15 +31,7 @@ MESSAGES = [
 
 
 def test_a_greeting_leaves_the_tokens_only_before_a_request() -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        pytest.fail("Rasa is not installed: run `make setup`")
-    env = {**os.environ, "PYTHONPATH": str(NLU_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [str(python), "-c", PROBE, json.dumps(MESSAGES)],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    seen: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    seen: dict[str, list[str]] = run_in_rasa(PROBE, MESSAGES, timeout=120)
 
     def tokens(text: str) -> list[str]:
         return seen[text][: seen[text].index("|")]

@@ -5,13 +5,7 @@ Runs in Rasa's environment."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-
-import pytest
-
-from kopa.paths import NLU_DIR, RASA_VENV
+from tests.nlu.rasa_probe import run_in_rasa
 
 PROBE = """
 import json, sys, tempfile
@@ -24,7 +18,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 EXAMPLES = {
-    "ask_balance": ["cuánto debo", "¿cuál es mi saldo?", "quiero saber mi deuda", "mi saldo por favor"],
+    "ask_balance": [
+        "cuánto debo", "¿cuál es mi saldo?", "quiero saber mi deuda", "mi saldo por favor"
+    ],
     "how_to_pay": ["¿cómo pago?", "dónde puedo pagar", "cómo hago el depósito", "medios de pago"],
     "greet": ["hola", "buenos días", "buenas tardes", "qué tal"],
 }
@@ -57,15 +53,7 @@ MESSAGES = ["CUANTO DEBO", "como pago", "holaa buenos dias", "donde pago mi deud
 
 
 def test_the_model_reads_unaccented_text_ranks_every_intent_and_is_reproducible() -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        pytest.fail("Rasa is not installed: run `make setup`")
-    env = {**os.environ, "PYTHONPATH": str(NLU_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [str(python), "-c", PROBE, json.dumps(MESSAGES)],
-        env=env, capture_output=True, text=True, timeout=180, check=True,
-    )  # fmt: skip
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_in_rasa(PROBE, MESSAGES, timeout=180)
     first = seen["first"]
 
     def top(text: str) -> str:
