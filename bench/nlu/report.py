@@ -15,6 +15,7 @@ from bench.nlu.scoring import LANGUAGES
 LABELS = {
     "kopa": "Kopa pipeline",
     "diet": "DIET intents (Kopa's pipeline until 2026-12-07)",
+    "kopa-main-data": "Kopa pipeline without variety2, 3, 5",
     "rasa_default": "Rasa default",
     "before": "before (no gate, no variety data)",
     "use": "Kopa + USE sentence features",
