@@ -20,6 +20,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from rasa_sdk import Tracker
 
+from actions.api_connections import shared_client
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -199,7 +201,8 @@ class NotFound(LoanApiError):
 
 
 class LoanApiClient:
-    """One instance per action run (no state at import time); close it or use ``async with``."""
+    """One instance per action run; close it or use ``async with``. Real HTTP goes through the
+    loop's shared keep-alive pool (:mod:`actions.api_connections`), which closing leaves open."""
 
     def __init__(
         self,
@@ -209,20 +212,23 @@ class LoanApiClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        base = base_url or os.environ.get("KOPA_API_URL", DEFAULT_API_URL)
+        base = (base_url or os.environ.get("KOPA_API_URL", DEFAULT_API_URL)).rstrip("/") + "/v1"
         secret = token if token is not None else os.environ.get("KOPA_SERVICE_TOKEN", "")
-        self._client = httpx.AsyncClient(
-            base_url=base.rstrip("/") + "/v1",
-            timeout=timeout,
-            transport=transport or default_transport,
-            headers={"Authorization": f"Bearer {secret}"},
-        )
+        self._timeout = timeout
+        self._headers = {"Authorization": f"Bearer {secret}"}
+        chosen = transport or default_transport
+        self._owned = chosen is not None
+        if chosen is not None:
+            self._client = httpx.AsyncClient(base_url=base, transport=chosen)
+        else:
+            self._client = shared_client(base)
 
     async def __aenter__(self) -> LoanApiClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._client.aclose()
+        if self._owned:
+            await self._client.aclose()
 
     async def _request(
         self,
@@ -233,11 +239,18 @@ class LoanApiClient:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        headers = dict(self._headers)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         started = time.monotonic()
         try:
             response = await self._client.request(
-                method, path, json=json, params=params, headers=headers
+                method,
+                path,
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             # The borrower hears "try again"; the log says why (never the path: it names a chat).
