@@ -31,15 +31,27 @@ async def show_balance(context: RequestContext) -> list[EventType]:
             "reference": loan.account_reference,
             "outstanding": money(loan.outstanding, loan.currency),
         }
+        # "How much do I pay?" asks as often for the next instalment as for the total: both,
+        # in one message.
+        lines = []
+        if loan.next_installment is not None:
+            lines.append(
+                line(
+                    "conv.balance_next_payment",
+                    amount=money(loan.next_installment.amount, loan.currency),
+                    date=day(loan.next_installment.due_date),
+                )
+            )
         if loan.arrears > 0:
             context.say(
                 "conv.balance_arrears",
                 arrears=money(loan.arrears, loan.currency),
                 count=loan.days_past_due,
+                lines=lines,
                 **args,
             )
         else:
-            context.say("conv.balance", **args)
+            context.say("conv.balance", lines=lines, **args)
     return []
 
 

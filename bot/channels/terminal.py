@@ -15,6 +15,8 @@ from typing import TextIO
 from bot.channels.base import Button, InboundMessage, OutboundMessage, SendOutcome, SendResult
 from bot.conversation import ConversationService
 
+CONTINUATION = " " * len("kopa> ")
+
 
 class TerminalGateway:
     """Print outbound messages to a text stream (stdout by default)."""
@@ -26,7 +28,9 @@ class TerminalGateway:
         self.last_buttons: tuple[Button, ...] = ()
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        lines = [f"kopa> {message.text}"]
+        first, *rest = message.text.split("\n")
+        # A list (schedule, payments) continues under the first line, so it reads as one message.
+        lines = [f"kopa> {first}", *(f"{CONTINUATION}{line}" for line in rest)]
         lines += [f"  [{n}] {b.title}" for n, b in enumerate(message.buttons, start=1)]
         if message.request_contact and message.contact_button_title:
             lines.append(f"  [{message.contact_button_title}]")

@@ -123,6 +123,7 @@ MESSAGES = {
         "Loan {reference}: you owe {outstanding} in total, of which {arrears} is overdue by "
         "{count} days.",
     ),
+    "conv.balance_next_payment": N_("Your next payment of {amount} is due on {date}."),
     "conv.next_due": N_("Loan {reference}: your next payment of {amount} is due on {date}."),
     "conv.next_due_none": N_("Loan {reference}: you have no upcoming payment."),
     "conv.schedule_header": N_("Payment schedule for loan {reference}:"),

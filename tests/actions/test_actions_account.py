@@ -52,6 +52,10 @@ async def test_balance_of_a_verified_chat_has_real_figures(fake_api: FakeLoanApi
     assert payload["args"]["outstanding"] == {"$money": ["12000.00", "KES"]}
     text = render(payload["key"], "fr", **payload["args"])
     assert "12\u202f000,00" in text and "KP-0007" in text
+    # "How much do I pay?" is as often about the next instalment: its amount and day come too.
+    (next_payment,) = payload["lines"]
+    text = render(next_payment["key"], "fr", **next_payment["args"])
+    assert "3\u202f000,00" in text and "4 décembre 2026" in text
     assert events == []
 
 

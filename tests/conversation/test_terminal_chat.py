@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bot.channels.terminal import CONTINUATION
 from i18n import format_money, render
 from kopa.paths import ROOT
 from kopa.stack import free_port
@@ -44,7 +45,8 @@ def test_scripted_chat_verifies_and_answers_in_swahili(world: World) -> None:
     out = result.stdout
     assert render("conv.verify.done", "sw") in out
     assert format_money("9000", "KES", "sw") in out
-    assert all(line.startswith(("kopa> ", "  [")) for line in out.splitlines())
+    # Only the bot's words (a message's further lines indented under its first) and buttons.
+    assert all(line.startswith(("kopa> ", CONTINUATION, "  [")) for line in out.splitlines())
 
 
 def test_chat_without_a_running_stack_says_what_is_missing() -> None:
