@@ -192,22 +192,31 @@ def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
     ]
 
 
-def suggestions(tracker: Tracker) -> list[str]:
-    """The borrower requests the NLU hesitated between, likeliest first."""
+def guesses(ranking: list[tuple[str, float]]) -> list[str]:
+    """The borrower requests worth offering from an intent ranking, likeliest first (also what
+    ``bench/nlu`` counts: a fallback with a guess is no bare fallback)."""
     return [
         name
-        for name, confidence in ranked_intents(tracker)
+        for name, confidence in ranking
         if name in SUGGESTIBLE and confidence >= SUGGEST_MIN_CONFIDENCE
     ][:SUGGESTIONS]
 
 
-def sounds_like_hardship(tracker: Tracker) -> bool:
-    likely = any(
+def hardship_likely(ranking: list[tuple[str, float]]) -> bool:
+    return any(
         name == "hardship" and confidence >= HARDSHIP_MIN_CONFIDENCE
-        for name, confidence in ranked_intents(tracker)[: SUGGESTIONS + 1]
+        for name, confidence in ranking[: SUGGESTIONS + 1]
     )
+
+
+def suggestions(tracker: Tracker) -> list[str]:
+    """The borrower requests the NLU hesitated between, likeliest first."""
+    return guesses(ranked_intents(tracker))
+
+
+def sounds_like_hardship(tracker: Tracker) -> bool:
     text = str((tracker.latest_message or {}).get("text") or "")
-    return likely or sounds_like_distress(text)
+    return hardship_likely(ranked_intents(tracker)) or sounds_like_distress(text)
 
 
 class ActionHandleFallback(Action):
@@ -241,9 +250,9 @@ class ActionHandleFallback(Action):
             for event in tracker.events
             if event.get("event") == "user"
         ]
-        guesses = suggestions(tracker)
-        if intents and intents[-1] == "nlu_fallback" and guesses:
-            likeliest = ACCOUNT_REQUEST_OF_INTENT.get(guesses[0])
+        offered = suggestions(tracker)
+        if intents and intents[-1] == "nlu_fallback" and offered:
+            likeliest = ACCOUNT_REQUEST_OF_INTENT.get(offered[0])
             if likeliest is not None and not await _is_verified(tracker):
                 # Whichever account question it was, the check comes first: start it now and
                 # answer the likeliest one after it, rather than ask "did you mean" and then
@@ -253,7 +262,7 @@ class ActionHandleFallback(Action):
                 dispatcher,
                 tracker,
                 "conv.did_you_mean",
-                buttons=[button(f"conv.intent.{name}", f"/{name}") for name in guesses],
+                buttons=[button(f"conv.intent.{name}", f"/{name}") for name in offered],
             )
             return []
         if len(intents) >= 2 and intents[-2] in FALLBACK_INTENTS:

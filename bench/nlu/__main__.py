@@ -14,7 +14,9 @@ Scoring. An ``nlu_fallback`` prediction counts as ``out_of_scope`` for accuracy 
 get a reply saying what the assistant can do, so it is right for an out-of-scope message and wrong
 for any other. In-scope accuracy is over the messages whose intent is not ``out_of_scope``;
 out-of-scope recall is the share of ``out_of_scope`` messages answered as out of scope (or
-fallback); "to bare fallback" is the share of in-scope messages that got ``nlu_fallback``; "other
+fallback); "to fallback" is the share of in-scope messages that got ``nlu_fallback``, "to bare
+fallback" the share of those for which the dialogue has no guess to offer ("Did you mean…") and
+no hardship to acknowledge (``scoring.bare_fallback``), so the reply only says what it can do; "other
 language" is the share of ``other_languages.yml`` messages that got ``other_language`` (answered
 with the list of languages the bot speaks). Macro-F1 averages the F1 of the intents of the
 language's file.

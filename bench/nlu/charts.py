@@ -28,7 +28,7 @@ def chart(results: dict[str, Any], path: Path = CHART) -> None:
             top = 0.0
             for i, name in enumerate(names):
                 scores = results["pipelines"][name]["splits"][split]["scores"]
-                values = [100 * scores[s][metric] for s in scopes]
+                values = [100 * (scores[s].get(metric) or 0.0) for s in scopes]
                 positions = [x + i * width for x in range(len(scopes))]
                 label = LABELS.get(name, name) if (row, ax) == (0, axes[0][0]) else None
                 ax.bar(positions, values, width, label=label)
@@ -36,7 +36,7 @@ def chart(results: dict[str, Any], path: Path = CHART) -> None:
             ax.set_title(f"{title} % ({split})", fontsize=10)
             ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(scopes))], scopes)
             # Fallback rates are a few percent: on a 0-100 axis they would not show.
-            ax.set_ylim(0, 100 if metric != "in_scope_fallback_rate" else max(5.0, 1.25 * top))
+            ax.set_ylim(0, 100 if "fallback" not in metric else max(5.0, 1.25 * top))
             ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="upper center", ncol=len(names), frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.94))

@@ -68,12 +68,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console()
 
     table = Table(title=f"{SPLIT} split, mean of {len(before)} / {len(after)} runs, before → after")
-    columns = ("language", "in-scope accuracy %", "out-of-scope recall %", "to bare fallback %")
+    keys = {
+        "in-scope accuracy %": "in_scope_accuracy",
+        "out-of-scope recall %": "out_of_scope_recall",
+        "to fallback %": "in_scope_fallback_rate",
+        "to bare fallback %": "in_scope_bare_fallback_rate",
+    }
+    columns = ("language", *keys)
     for column in columns:
         table.add_column(column, justify="left" if column == "language" else "right")
     for scope in (*LANGUAGES, "all"):
         cells = [scope]
-        for key in ("in_scope_accuracy", "out_of_scope_recall", "in_scope_fallback_rate"):
+        for key in keys.values():
             b = _mean(before, "scores", scope, key)
             a = _mean(after, "scores", scope, key)
             cells.append(f"{100 * b:.1f} → {100 * a:.1f}")

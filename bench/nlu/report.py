@@ -31,7 +31,8 @@ METRICS = (
     ("in_scope_accuracy", "in-scope accuracy"),
     ("out_of_scope_recall", "out-of-scope recall"),
     ("macro_f1", "macro-F1"),
-    ("in_scope_fallback_rate", "in-scope to bare fallback"),
+    ("in_scope_fallback_rate", "in-scope to fallback"),
+    ("in_scope_bare_fallback_rate", "in-scope to bare fallback"),
 )
 
 
@@ -45,7 +46,7 @@ def _rows(results: dict[str, Any], split: str) -> list[list[str]]:
             scores = summary["scores"][scope]
             other = _pct(summary["other_language_rate"]) if scope == "all" else ""
             lines.append(
-                [LABELS.get(name, name), scope, *[_pct(scores[m]) for m, _ in METRICS], other]
+                [LABELS.get(name, name), scope, *[_pct(scores.get(m)) for m, _ in METRICS], other]
             )
     return lines
 
@@ -113,8 +114,12 @@ def markdown(results: dict[str, Any], notes: str = "") -> str:
             "message of both test splits parsed one at a time. An `nlu_fallback` counts as "
             "`out_of_scope` (both get the reply saying what the bot can do). In-scope accuracy: "
             "share of in-scope messages given their intent; out-of-scope recall: share of "
-            "`out_of_scope` messages answered as out of scope or fallback; in-scope to bare "
-            "fallback: share of in-scope messages that got `nlu_fallback`; other language: share "
+            "`out_of_scope` messages answered as out of scope or fallback; in-scope to fallback: "
+            "share of in-scope messages that got `nlu_fallback` (the dialogue then asks \"Did you "
+            "mean…\" with the likeliest requests as buttons, or acknowledges a hardship first); "
+            "in-scope to bare fallback: those of them for which the dialogue has no guess to offer "
+            "(`actions/session.py`: no request at 0.05 or more, no hardship at 0.1 or more among "
+            "the top four), so the reply only says what the bot can do; other language: share "
             "of `other_languages.yml` messages that got `other_language` (the reply lists the "
             "languages the bot speaks). Macro-F1 over the intents of each language's file.",
             "",

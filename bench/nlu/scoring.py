@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from actions.session import guesses, hardship_likely
+
 LANGUAGES = ("en", "fr", "es", "sw")
 OTHER_LANGUAGES = "other_languages"
 FALLBACK = "nlu_fallback"
@@ -24,7 +26,19 @@ class Scores:
     macro_f1: float
     out_of_scope_recall: float
     in_scope_fallback_rate: float
+    in_scope_bare_fallback_rate: float
     language_entity_accuracy: float | None
+
+
+def bare_fallback(row: dict[str, Any]) -> bool:
+    """A fallback the dialogue can offer no guess for (``actions/session.py``): the reply only
+    says what the bot can do. With a guess it asks "Did you mean…" (or, for an account question
+    before the identity check, starts the check and answers the likeliest); with hardship among
+    the top intents it acknowledges the difficulty first."""
+    if row["predicted"] != FALLBACK:
+        return False
+    ranking = [(FALLBACK, row["confidence"]), *((name, c) for name, c in row.get("ranking", []))]
+    return not guesses(ranking) and not hardship_likely(ranking)
 
 
 def effective(predicted: str) -> str:
@@ -66,6 +80,7 @@ def score(rows: Sequence[dict[str, Any]]) -> Scores:
         in_scope_fallback_rate=share(
             sum(r["predicted"] == FALLBACK for r in in_scope), len(in_scope)
         ),
+        in_scope_bare_fallback_rate=share(sum(bare_fallback(r) for r in in_scope), len(in_scope)),
         language_entity_accuracy=(
             share(
                 sum(r["predicted_language_entity"] == r["language_entity"] for r in with_entity),
