@@ -216,12 +216,14 @@ class LoanApiClient:
         secret = token if token is not None else os.environ.get("KOPA_SERVICE_TOKEN", "")
         self._timeout = timeout
         self._headers = {"Authorization": f"Bearer {secret}"}
-        chosen = transport or default_transport
-        self._owned = chosen is not None
-        if chosen is not None:
-            self._client = httpx.AsyncClient(base_url=base, transport=chosen)
-        else:
-            self._client = shared_client(base)
+        # A transport given (tests' fake API) gets a client of its own, closed with this one.
+        own_transport = transport or default_transport
+        self._owned = own_transport is not None
+        self._client = (
+            httpx.AsyncClient(base_url=base, transport=own_transport)
+            if own_transport is not None
+            else shared_client(base)
+        )
 
     async def __aenter__(self) -> LoanApiClient:
         return self
