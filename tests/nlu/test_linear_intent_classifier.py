@@ -71,3 +71,45 @@ def test_the_model_reads_unaccented_text_ranks_every_intent_and_is_reproducible(
         assert abs(sum(confidences) - 1.0) < 1e-6
     # Trained twice on the same data: the same model (DIET was not).
     assert seen["second"] == first
+
+
+CROSS_LINGUAL_PROBE = """
+import json, sys
+from components.linear_intent_classifier import LinearIntentClassifier, build
+
+EXAMPLES = {
+    "ask_balance": [
+        "how much do I owe", "what is my balance", "my outstanding amount please",
+        "tell me my debt", "balance check",
+    ],
+    "how_to_pay": [
+        "how do I pay", "where can I make a payment", "payment methods",
+        "how to send the money", "which number do I pay to",
+    ],
+    "greet": ["hello", "good morning", "hi there", "hey", "good evening"],
+}
+texts = [t for examples in EXAMPLES.values() for t in examples]
+intents = [intent for intent, examples in EXAMPLES.items() for _ in examples]
+messages = json.loads(sys.argv[1])
+seen = {}
+for weight in (0.0, 2.0):
+    config = {
+        **LinearIntentClassifier.get_default_config(), "embedding_weight": weight, "min_char_df": 1
+    }
+    model = build(config).fit(texts, intents)
+    seen[str(weight)] = dict(zip(messages, model.predict(messages).tolist()))
+print(json.dumps(seen))
+"""
+
+
+def test_sentence_embeddings_carry_meaning_no_training_example_spelled() -> None:
+    """Trained on English alone, the classifier reads a Swahili balance question and greetings
+    in Swahili and French by meaning; on n-grams alone it could only guess from letters."""
+    expected = {
+        "nadaiwa kiasi gani": "ask_balance",
+        "habari za asubuhi": "greet",
+        "bonjour": "greet",
+    }
+    seen = run_in_rasa(CROSS_LINGUAL_PROBE, list(expected), timeout=180)
+    assert seen["2.0"] == expected
+    assert seen["0.0"] != expected
