@@ -108,7 +108,7 @@ class LanguageGate(GraphComponent):
             # at most this share of the words appear in the training data...
             "min_words": 3,
             "max_supported_confidence": 0.3,
-            "max_known_word_share": 0.6,
+            "max_known_word_share": 0.5,
             # A word is known when the training data holds it at least this many times.
             "min_known_word_count": 2,
             # ...or when hardly any word is known and the detector does not clearly disagree
