@@ -16,7 +16,7 @@ LABELS = {
     "kopa": "Kopa pipeline",
     "diet": "DIET intents (Kopa's pipeline until 2026-12-07)",
     "kopa-main-data": "Kopa pipeline without variety2, 3, 5",
-    "kopa-e5": "Kopa + sentence embeddings (measured, not taken)",
+    "kopa-ngrams": "Kopa n-grams only (Kopa's pipeline until 2026-12-07, evening)",
     "rasa_default": "Rasa default",
     "before": "before (no gate, no variety data)",
     "use": "Kopa + USE sentence features",
