@@ -52,6 +52,7 @@ MESSAGES = {
     "conv.intent.request_officer": N_("Talk to my loan officer"),
     "conv.intent.complaint": N_("Make a complaint"),
     "conv.intent.opt_out": N_("Stop reminders"),
+    "conv.intent.opt_in": N_("Get reminders"),
     "conv.intent.change_language": N_("Change language"),
     "conv.intent.ask_loan_terms": N_("My loan terms"),
     "conv.languages": N_(
@@ -235,6 +236,7 @@ MESSAGES = {
         "get them again."
     ),
     "conv.opted_in": N_("Done: you will get reminders here again. Write STOP to stop them."),
+    "conv.opt_in_or_out": N_("Just to be sure: do you want to stop reminders, or get them?"),
     "conv.ask_language": N_("Which language would you like?"),
     "conv.language_changed": N_("Done, I will write to you in English from now on."),
     "conv.lang.en": N_("English"),

@@ -403,6 +403,35 @@ async def test_asking_to_stop_is_never_taken_as_asking_for_more(
     assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": False}]
 
 
+@pytest.mark.parametrize(
+    ("text", "opt_out_confidence", "asked"),
+    [
+        ("fini les rappels", 0.29, True),  # read as opt-in, but opt-out is close behind
+        ("ondoeni ukumbusho wote", 0.11, True),
+        ("please send me the reminders again", 0.02, False),
+    ],
+)
+async def test_an_opt_in_that_may_be_an_opt_out_is_asked_about_not_obeyed(
+    fake_api: FakeLoanApi, text: str, opt_out_confidence: float, asked: bool
+) -> None:
+    fake_api.on("PUT", USER + "/consent", (200, {"channel": "telegram", "opted_in": True}))
+    tracker = make_tracker(text=text, intent="opt_in")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "opt_in", "confidence": 0.6},
+        {"name": "opt_out", "confidence": opt_out_confidence},
+    ]
+    dispatcher = CollectingDispatcher()
+    await ActionOptIn().run(dispatcher, tracker, DOMAIN)
+    if asked:
+        assert keys(dispatcher) == ["conv.opt_in_or_out"]
+        buttons = payloads(dispatcher)[0]["buttons"]
+        assert [b["payload"] for b in buttons] == ["/opt_out", "/opt_in"]
+        assert fake_api.bodies("PUT", USER + "/consent") == []  # nothing changed yet
+    else:
+        assert keys(dispatcher) == ["conv.opted_in"]
+        assert fake_api.bodies("PUT", USER + "/consent") == [{"opted_in": True}]
+
+
 async def test_a_question_inside_a_greeting_is_answered(fake_api: FakeLoanApi) -> None:
     from actions.session import ActionGreet
 
