@@ -93,7 +93,10 @@ class ConsentAction(Action, ABC):
             # "acheni kunitumia hizo reminders" read as opt-in: asking to stop always wins.
             return await ActionOptOut().run(dispatcher, tracker, domain)
         if opted_in and opt_out_likely(tracker):
-            buttons = [button("conv.intent.opt_out", "/opt_out"), button("conv.intent.opt_in", "/opt_in")]
+            buttons = [
+                button("conv.intent.opt_out", "/opt_out"),
+                button("conv.intent.opt_in", "/opt_in"),
+            ]
             say(dispatcher, tracker, "conv.opt_in_or_out", buttons=buttons)
             return []
         try:
