@@ -3,8 +3,8 @@
 Every bot message is ``{"custom": {"key", "args", "locale", "buttons", "lines",
 "request_contact"}}`` (see ``docs/contracts.md``); ``lines`` are further ``{"key", "args"}``
 rendered one per line under the first. The locale is the payload's when it names a supported
-language. Domain responses write ``locale: "{language}"`` and Rasa fills the slot in, but before
-the slot is set that reads ``"None"``, so the caller's fallback (the channel's hint) is used.
+language; otherwise (an action that named none) the caller's fallback, the chat's last language
+or the channel's hint, is used.
 """
 
 from __future__ import annotations

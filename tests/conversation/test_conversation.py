@@ -234,6 +234,26 @@ async def test_bot_challenge_and_out_of_scope_then_a_person_is_offered(
     assert [b.payload for b in c.replies[0].buttons] == ["/request_officer", "/deny"]
 
 
+ASKED_IF_A_ROBOT = {
+    "en": "hello, am I talking to a robot or to a real person?",
+    "fr": "bonjour, est-ce que je parle à un robot ou à une vraie personne ?",
+    "es": "buenas tardes, ¿estoy hablando con un robot o con una persona de verdad?",
+    "sw": "habari, je, ninaongea na roboti au na mtu halisi?",
+}
+
+
+@pytest.mark.parametrize(
+    ("hint", "written"), [("en", "fr"), ("fr", "sw"), ("sw", "es"), ("es", "en")]
+)
+async def test_a_first_message_is_answered_in_the_language_it_is_written_in(
+    chat: ChatFactory, hint: str, written: str
+) -> None:
+    """A shared phone's app language is not the borrower's: the fixed replies follow what they
+    write, before any language is chosen or the chat is verified."""
+    c = chat(hint)
+    assert await c.say(ASKED_IF_A_ROBOT[written]) == [render("conv.bot_challenge", written)]
+
+
 @pytest.mark.parametrize(("start", "target"), [("en", "fr"), ("fr", "sw"), ("sw", "es")])
 async def test_language_switch_changes_everything_after_it(
     chat: ChatFactory, world: World, start: str, target: str

@@ -52,13 +52,15 @@ def test_domain_actions_are_exactly_the_registered_actions() -> None:
     assert declared == registered - BUILTIN_ACTIONS
 
 
-def test_every_response_is_a_message_key_in_the_conversation_language() -> None:
+def test_every_reply_comes_from_an_action_that_knows_the_conversation_language() -> None:
+    """A domain response can only read the language slot, empty until the borrower chooses a
+    language or is verified: a first message in French would be answered in the channel's
+    default. Every reply is said by an action (``actions.common.say``)."""
+    assert not _domain().get("responses")
+    from actions.replies import Reply
+
     known = set(message_keys())
-    for name, variants in _domain()["responses"].items():
-        for variant in variants:
-            assert set(variant) == {"custom"}, f"{name} must carry a key, not words"
-            assert variant["custom"]["key"] in known, name
-            assert variant["custom"]["locale"] == "{language}", name
+    assert {cls.key for cls in Reply.__subclasses__()} <= known
 
 
 def test_form_answers_exclude_exactly_the_digressions() -> None:
