@@ -65,6 +65,16 @@ def written_in(tracker: Tracker) -> str | None:
     return None
 
 
+def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
+    """The NLU's intent ranking of the latest message, as (intent, confidence), likeliest first."""
+    ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+    return [
+        (str(item.get("name")), float(item.get("confidence") or 0.0))
+        for item in ranking
+        if isinstance(item, dict)
+    ]
+
+
 def language(tracker: Tracker) -> str:
     """The conversation's language: the one chosen (or the verified borrower's), else the one
     the borrower writes in, else the channel's hint (a shared phone's app may be in another)."""

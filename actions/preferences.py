@@ -11,7 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import button, caller, say, try_again
+from actions.common import button, caller, ranked_intents, say, try_again
 from actions.empathy import fold
 from actions.loan_api import LoanApiClient, LoanApiError
 from i18n import SUPPORTED_LOCALES
@@ -67,12 +67,9 @@ OPT_OUT_DOUBT = 0.1
 
 
 def opt_out_likely(tracker: Tracker) -> bool:
-    ranking = (tracker.latest_message or {}).get("intent_ranking") or []
     return any(
-        isinstance(item, dict)
-        and item.get("name") == "opt_out"
-        and float(item.get("confidence") or 0.0) >= OPT_OUT_DOUBT
-        for item in ranking
+        name == "opt_out" and confidence >= OPT_OUT_DOUBT
+        for name, confidence in ranked_intents(tracker)
     )
 
 

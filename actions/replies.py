@@ -10,7 +10,6 @@ avoir mon échéancier" was answered in the channel's default language. ``say`` 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -21,12 +20,14 @@ from actions.common import say
 
 
 class Reply(Action, ABC):
-    """Says one message key; each subclass names its action and key."""
+    """Says its message key; the action is named after it (``conv.ok`` -> ``action_reply_ok``)."""
 
-    key: ClassVar[str]
-
+    @property
     @abstractmethod
-    def name(self) -> str: ...
+    def key(self) -> str: ...
+
+    def name(self) -> str:
+        return "action_reply_" + self.key.removeprefix("conv.")
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -38,33 +39,18 @@ class Reply(Action, ABC):
 class ReplyGoodbye(Reply):
     key = "conv.goodbye"
 
-    def name(self) -> str:
-        return "action_reply_goodbye"
-
 
 class ReplyYouAreWelcome(Reply):
     key = "conv.you_are_welcome"
-
-    def name(self) -> str:
-        return "action_reply_you_are_welcome"
 
 
 class ReplyOk(Reply):
     key = "conv.ok"
 
-    def name(self) -> str:
-        return "action_reply_ok"
-
 
 class ReplyBotChallenge(Reply):
     key = "conv.bot_challenge"
 
-    def name(self) -> str:
-        return "action_reply_bot_challenge"
-
 
 class ReplyLoanTerms(Reply):
     key = "conv.loan_terms"
-
-    def name(self) -> str:
-        return "action_reply_loan_terms"

@@ -20,6 +20,7 @@ from actions.common import (
     button,
     caller,
     phone_proven,
+    ranked_intents,
     say,
 )
 from actions.empathy import sounds_like_distress
@@ -184,15 +185,6 @@ class ActionHandleInform(Action):
             return await start_verification(dispatcher, tracker)
         say(dispatcher, tracker, "conv.capabilities")
         return []
-
-
-def ranked_intents(tracker: Tracker) -> list[tuple[str, float]]:
-    ranking = (tracker.latest_message or {}).get("intent_ranking") or []
-    return [
-        (str(item.get("name")), float(item.get("confidence") or 0.0))
-        for item in ranking
-        if isinstance(item, dict)
-    ]
 
 
 def guesses(ranking: list[tuple[str, float]]) -> list[str]:
