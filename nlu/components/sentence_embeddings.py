@@ -9,18 +9,16 @@ cross-validation of the training data, in-scope accuracy rose from 85.4 to 92.3 
 out-of-scope recall from 85.9 to 89.8 % (bench/README.md, "NLU", says how it was chosen).
 
 Cost: about 11 ms of one core per message at parse time, and the training data embedded once
-per training. The transformer holds no model, only its weight: the model is loaded once per
-process, on first use, so a trained pipeline pickles small.
+per training. The model is loaded once per process, on first use, and is never pickled with a
+trained classifier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 
 @cache
@@ -45,17 +43,3 @@ def embed(texts: list[str]) -> np.ndarray:
         return np.zeros((0, 384), dtype=np.float32)
     vectors: np.ndarray = _model().query(texts)
     return vectors.reshape(len(texts), -1)
-
-
-class SentenceEmbeddings(BaseEstimator, TransformerMixin):  # type: ignore[misc]
-    """``weight`` × the embedding of each text: the weight sets how much the dense features
-    count beside the TF-IDF n-grams under the classifier's one regularisation."""
-
-    def __init__(self, weight: float = 2.0) -> None:
-        self.weight = weight
-
-    def fit(self, texts: Iterable[str], y: Any = None) -> SentenceEmbeddings:
-        return self
-
-    def transform(self, texts: Iterable[str]) -> np.ndarray:
-        return self.weight * embed(list(texts))

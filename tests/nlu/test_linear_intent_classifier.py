@@ -75,7 +75,7 @@ def test_the_model_reads_unaccented_text_ranks_every_intent_and_is_reproducible(
 
 CROSS_LINGUAL_PROBE = """
 import json, sys
-from components.linear_intent_classifier import LinearIntentClassifier, build
+from components.linear_intent_classifier import IntentModel, LinearIntentClassifier
 
 EXAMPLES = {
     "ask_balance": [
@@ -96,7 +96,7 @@ for weight in (0.0, 2.0):
     config = {
         **LinearIntentClassifier.get_default_config(), "embedding_weight": weight, "min_char_df": 1
     }
-    model = build(config).fit(texts, intents)
+    model = IntentModel(config).fit(texts, intents)
     seen[str(weight)] = dict(zip(messages, model.predict(messages).tolist()))
 print(json.dumps(seen))
 """
@@ -113,3 +113,37 @@ def test_sentence_embeddings_carry_meaning_no_training_example_spelled() -> None
     seen = run_in_rasa(CROSS_LINGUAL_PROBE, list(expected), timeout=180)
     assert seen["2.0"] == expected
     assert seen["0.0"] != expected
+
+
+NEIGHBOUR_PROBE = """
+import json, sys
+import numpy as np
+from components.neighbour_vote import NeighbourVote
+
+def unit(*values):
+    v = np.array(values, dtype=float)
+    return v / np.linalg.norm(v)
+
+# Four examples of "ask_balance" around one direction, one "how_to_pay" example in another.
+examples = np.stack([unit(1, 0.1, 0), unit(1, -0.1, 0), unit(1, 0, 0.1), unit(1, 0, -0.1),
+                     unit(0, 1, 0)])
+labels = np.array(["ask_balance"] * 4 + ["how_to_pay"])
+classes = np.array(["ask_balance", "greet", "how_to_pay"])
+vote = NeighbourVote(examples, labels, classes, k=3, temperature=0.02)
+messages = np.stack([unit(0.2, 1, 0), unit(1, 0.05, 0.05), unit(1, 1, 0)])
+print(json.dumps(vote(messages).round(4).tolist()))
+"""
+
+
+def test_the_nearest_examples_vote_for_their_intent() -> None:
+    """A message right next to the lone `how_to_pay` example gets its vote even though
+    `ask_balance` has four examples; one among the `ask_balance` examples gets theirs; one
+    halfway between leans to the nearest of all. An intent with no near example gets nothing."""
+    near_lone, among_many, halfway = run_in_rasa(NEIGHBOUR_PROBE, None, timeout=60)
+    balance, greet, pay = 0, 1, 2
+    assert near_lone[pay] > 0.99
+    assert among_many[balance] > 0.99
+    assert 0.5 < halfway[balance] < 1.0 and halfway[pay] > 0
+    for row in (near_lone, among_many, halfway):
+        assert row[greet] == 0.0
+        assert abs(sum(row) - 1.0) < 1e-3
