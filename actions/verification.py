@@ -83,11 +83,14 @@ RULE_DIGRESSIONS = frozenset(
 )
 # Intents whose rule gives way when the message holds an answer of an offered form: "ID no
 # 23873307" read as `deny`, "samahani nimekosea, ni 4821" as `bot_challenge`, "mi ine termina en
-# 2794" taken by the language gate. The others (opt-out, officer, language) act on the words.
+# 2794" taken by the language gate. The others act on the words: opt-out, language, and an
+# officer request the NLU is sure of (``SURE_MIN_CONFIDENCE``).
 ANSWER_OVER_INTENT = frozenset({"other_language", "deny", "bot_challenge"})
 # Below this the NLU's `deny` or `goodbye` is a guess ("kwani mbona mnauliza hiyo?" came out
-# goodbye 0.21): a guess must not stop the check, so the message is asked about instead.
-LEAVE_MIN_CONFIDENCE = 0.5
+# goodbye 0.21): a guess must not stop the check, so the message is asked about instead. So is an
+# officer request in a message that names an identity document and holds an answer ("el numero
+# de mi credencial es 0871156302794" came out request_officer 0.48): it is the answer.
+SURE_MIN_CONFIDENCE = 0.5
 # What a digression that is no request gets, before the question is asked again.
 SMALL_TALK = {
     "thanks": "conv.verify.welcome",
@@ -240,10 +243,10 @@ def _intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _leaves(tracker: Tracker) -> bool:
-    """The borrower said no or goodbye, and the NLU is sure of it."""
+def _sure(tracker: Tracker) -> bool:
+    """The NLU is sure of the message's intent (a `no`, a goodbye, an officer request)."""
     intent = (tracker.latest_message or {}).get("intent") or {}
-    return float(intent.get("confidence") or 0.0) >= LEAVE_MIN_CONFIDENCE
+    return float(intent.get("confidence") or 0.0) >= SURE_MIN_CONFIDENCE
 
 
 def _text(tracker: Tracker) -> str:
@@ -276,8 +279,10 @@ class ValidateVerificationForm(FormValidationAction):
         """A message holding an answer is one, whatever its few words were taken for (see
         ``ANSWER_OVER_INTENT``); a `no` the NLU is unsure of stops nothing."""
         intent = _intent(tracker)
-        if intent == "deny" and not _leaves(tracker):
+        if intent == "deny" and not _sure(tracker):
             return True
+        if intent == "request_officer" and not _sure(tracker):
+            return offers_identity_answer(tracker, offered_factors(tracker))
         if intent not in ANSWER_OVER_INTENT:
             return False
         found = read_identity_answer(_text(tracker), language(tracker), today(tracker))
@@ -367,7 +372,7 @@ class ValidateVerificationForm(FormValidationAction):
         slots: dict[str, Any] = {"verification_value": None}
         if request is not None and not worth_carrying(request, tracker, text):
             request = None  # "why do you ask that?" read as a complaint opens no case
-        if intent == "goodbye" and _leaves(tracker):
+        if intent == "goodbye" and _sure(tracker):
             say(dispatcher, tracker, "conv.verify.goodbye")
             return {"verification_value": "left"}
         if request is None and not found.impossible_birth_date and _says_promise(text, tracker):

@@ -98,6 +98,30 @@ async def test_an_answer_is_read_whatever_its_few_words_were_taken_for(
     assert slots["verification_value"] == "verified"
 
 
+@pytest.mark.parametrize(
+    ("text", "confidence", "checked"),
+    [
+        # Named as the ID, and the NLU only guessed at an officer: the answer.
+        ("el numero de mi credencial es 0871156302794", 0.48, {"national_id": "2794"}),
+        # The NLU is sure: the borrower asks for a call, whatever numbers the words hold.
+        ("mi credencial es 0871156302794, quiero que me llame un asesor", 0.9, None),
+    ],
+)
+async def test_an_officer_request_the_nlu_only_guesses_gives_way_to_a_named_answer(
+    fake_api: FakeLoanApi, text: str, confidence: float, checked: dict[str, str] | None
+) -> None:
+    fake_api.on("POST", COMPLETE, (200, {"status": "verified", "locale": "es"}))
+    tracker = in_check(text, "request_officer", language="es")
+    tracker.latest_message["intent"]["confidence"] = confidence
+    _, slots = await validate(tracker)
+    if checked is None:
+        assert fake_api.bodies("POST", COMPLETE) == []
+        assert "verification_value" not in slots  # the rule answers, the form asks again
+    else:
+        assert fake_api.bodies("POST", COMPLETE) == [{"answers": checked}]
+        assert slots["verification_value"] == "verified"
+
+
 async def test_an_unsure_complaint_during_the_check_opens_nothing_after_it(
     fake_api: FakeLoanApi,
 ) -> None:
