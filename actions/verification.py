@@ -277,7 +277,8 @@ class ValidateVerificationForm(FormValidationAction):
     @staticmethod
     def _answers_anyway(tracker: Tracker) -> bool:
         """A message holding an answer is one, whatever its few words were taken for (see
-        ``ANSWER_OVER_INTENT``); a `no` the NLU is unsure of stops nothing."""
+        ``ANSWER_OVER_INTENT``); a `no` the NLU is unsure of stops nothing, and an officer
+        request it is unsure of gives way to an answer named as such."""
         intent = _intent(tracker)
         if intent == "deny" and not _sure(tracker):
             return True

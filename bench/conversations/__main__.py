@@ -135,18 +135,18 @@ def readme_section(data: dict[str, Any]) -> str:
     for lang, counts in data["languages"].items():
         lines.append(f"| {lang} | {counts['passed']} | {counts['total']} |")
     lines.append(f"| all | {data['passed']} | {data['total']} |")
-    if not data["complaints"]:
-        lines += ["", "Nothing went wrong: every expectation of every script held.", ""]
-        return "\n".join(lines)
-    lines += [
-        "",
-        "What went wrong, as the borrower would say it (scripts hitting it, each counted once per",
-        "kind):",
-        "",
-        "| failure | scripts |",
-        "|---|---:|",
-    ]
-    lines += [f"| {complaint} | {count} |" for complaint, count in data["complaints"].items()]
+    if data["complaints"]:
+        lines += [
+            "",
+            "What went wrong, as the borrower would say it (scripts hitting it, each counted once",
+            "per kind):",
+            "",
+            "| failure | scripts |",
+            "|---|---:|",
+        ]
+        lines += [f"| {complaint} | {count} |" for complaint, count in data["complaints"].items()]
+    else:
+        lines += ["", "Nothing went wrong: every expectation of every script held."]
     lines.append("")
     return "\n".join(lines)
 

@@ -68,10 +68,8 @@ class IntentModel:
         self.classifier = LogisticRegression(C=config["C"], max_iter=config["max_iter"])
         self.embedding_weight = config["embedding_weight"]
         self.neighbour_weight = config["neighbour_weight"] if self.embedding_weight > 0 else 0.0
-        self.neighbours_config = {
-            "k": config["neighbours"],
-            "temperature": config["neighbour_temperature"],
-        }
+        self.neighbour_count = config["neighbours"]
+        self.neighbour_temperature = config["neighbour_temperature"]
         self.neighbours: NeighbourVote | None = None
 
     @property
@@ -84,7 +82,11 @@ class IntentModel:
         self.classifier.fit(self._with_embeddings(features, embeddings), intents)
         if self.neighbour_weight > 0:
             self.neighbours = NeighbourVote(
-                embeddings, np.asarray(intents), self.classes_, **self.neighbours_config
+                embeddings,
+                np.asarray(intents),
+                self.classes_,
+                k=self.neighbour_count,
+                temperature=self.neighbour_temperature,
             )
         return self
 
