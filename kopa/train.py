@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from kopa.paths import MODELS_DIR, NLU_DIR, RASA_BIN, ROOT
 TRAINING_INPUTS = ("config.yml", "components", "domain", "data", "requirements.lock")
 
 
-def fingerprint(nlu_dir: Path = NLU_DIR) -> str:
+def fingerprint(nlu_dir: Path = NLU_DIR, inputs: tuple[str, ...] = TRAINING_INPUTS) -> str:
     digest = hashlib.sha256()
-    for name in TRAINING_INPUTS:
+    for name in inputs:
         path = nlu_dir / name
         # Bytecode caches appear when Rasa imports nlu/components: they shape nothing.
         files = (
@@ -40,6 +41,16 @@ def fingerprint(nlu_dir: Path = NLU_DIR) -> str:
 
 def model_path(nlu_dir: Path = NLU_DIR) -> Path:
     return MODELS_DIR / f"kopa-{fingerprint(nlu_dir)}.tar.gz"
+
+
+def rasa_cache(nlu_dir: Path = NLU_DIR) -> Path:
+    """Rasa's cache of trained graph nodes, one per version of Kopa's own components.
+
+    Rasa reuses a node trained earlier from the same config and data without looking at the
+    component's code, so after a change to ``nlu/components`` it would pack the older code's
+    pickled model, which the new code may not even load.
+    """
+    return nlu_dir / ".rasa" / f"cache-{fingerprint(nlu_dir, ('components',))}"
 
 
 def ensure_model(console: Console | None = None, force: bool = False) -> Path:
@@ -68,7 +79,11 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
     ]
     with console.status(f"training the Rasa model ({target.name}); this takes a few minutes"):
         # Rasa reports usage telemetry unless told not to; nothing leaves this machine.
-        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+        env = {
+            **os.environ,
+            "RASA_TELEMETRY_ENABLED": "false",
+            "RASA_CACHE_DIRECTORY": str(rasa_cache()),
+        }
         result = subprocess.run(  # noqa: S603 - our own Rasa binary and paths
             command, cwd=NLU_DIR, capture_output=True, text=True, check=False, env=env
         )
@@ -78,5 +93,8 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
     for stale in MODELS_DIR.glob("kopa-*.tar.gz"):
         if stale != target:
             stale.unlink()
+    for stale_cache in rasa_cache().parent.glob("cache*"):
+        if stale_cache != rasa_cache():
+            shutil.rmtree(stale_cache)
     console.print(f"[green]trained[/] {target.relative_to(ROOT)}")
     return target
