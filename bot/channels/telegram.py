@@ -19,6 +19,7 @@ text stay text.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,11 @@ from bot.config import TelegramSettings
 from i18n import render
 
 logger = logging.getLogger(__name__)
+
+# Seconds between getMe attempts when the Bot API cannot be reached or answers too late: about
+# 15 s for a network, a proxy or a local Bot API server that is still coming up (or a host so
+# busy that the first answer missed its read timeout) before a process gives up on its start.
+START_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 CHANNEL = "telegram"
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096
@@ -203,7 +209,7 @@ class TelegramGateway:
 
     async def start(self, *, receive: bool = True) -> None:
         """Initialise the bot (getMe); with ``receive``, process updates (and poll if asked)."""
-        await self.application.initialize()
+        await self._initialize()
         if not receive:
             return
         await self.application.start()
@@ -218,6 +224,21 @@ class TelegramGateway:
                 secret_token=self._settings.webhook_secret.get_secret_value(),
                 allowed_updates=Update.ALL_TYPES,
             )
+
+    async def _initialize(self) -> None:
+        """``getMe``, tried again after a network error or a timeout (``START_RETRY_DELAYS``);
+        a refused token (``InvalidToken``) is not a network error and ends the start at once."""
+        for delay in (*START_RETRY_DELAYS, None):
+            try:
+                await self.application.initialize()
+                return
+            except NetworkError as exc:
+                if delay is None:
+                    raise
+                logger.warning(
+                    "telegram getMe failed (%s); trying again in %.1f s", type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
 
     async def aclose(self) -> None:
         if self._started:

@@ -3,10 +3,14 @@ client, and the outcome each injected fault is classified as."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from pydantic import SecretStr
+from telegram.error import NetworkError
 
+from bot.channels import telegram
 from bot.channels.base import Button, OutboundMessage, SendOutcome, Template
 from bot.channels.telegram import TelegramGateway
 from bot.channels.whatsapp import WhatsAppGateway
@@ -164,6 +168,38 @@ async def test_telegram_unreachable_is_retryable() -> None:
     result = await gateway.send(OutboundMessage("telegram", CHAT, "Reminder"))
 
     assert result.outcome == SendOutcome.retryable
+
+
+async def test_telegram_start_waits_for_a_bot_api_that_is_still_coming_up() -> None:
+    """A sender started before the Bot API answers (the network, a proxy or a local Bot API
+    server still starting; or a host so busy that getMe missed its timeout) keeps trying
+    getMe instead of dying, and sends once it is up."""
+    fake = FakeTelegram()
+    server = ServerThread(fake.app)  # its port is bound but not listening: refused at once
+    gateway = telegram_gateway(server.url)
+    starting = asyncio.create_task(gateway.start(receive=False))
+    await asyncio.sleep(1.0)
+    assert not starting.done()
+    await asyncio.to_thread(server.start)
+    try:
+        await asyncio.wait_for(starting, timeout=10)
+        result = await gateway.send(OutboundMessage("telegram", CHAT, "Reminder"))
+    finally:
+        await gateway.aclose()
+        server.stop()
+
+    assert result.outcome == SendOutcome.sent
+    assert [entry["method"] for entry in fake.state.sent] == ["getMe", "sendMessage"]
+
+
+async def test_telegram_start_gives_up_on_a_bot_api_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(telegram, "START_RETRY_DELAYS", (0.1, 0.1))
+    gateway = telegram_gateway(closed_port_url())
+    with pytest.raises(NetworkError):
+        await gateway.start(receive=False)
+    await gateway.aclose()
 
 
 async def test_telegram_fault_for_one_chat_leaves_others_alone(
