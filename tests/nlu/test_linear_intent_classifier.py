@@ -147,3 +147,37 @@ def test_the_nearest_examples_vote_for_their_intent() -> None:
     for row in (near_lone, among_many, halfway):
         assert row[greet] == 0.0
         assert abs(sum(row) - 1.0) < 1e-3
+
+
+SCORING_PROBE = """
+import json, sys
+import numpy as np
+from components.linear_intent_classifier import IntentModel, LinearIntentClassifier
+from components.sentence_embeddings import embed
+
+EXAMPLES = {
+    "ask_balance": ["how much do I owe", "what is my balance", "nadaiwa kiasi gani"],
+    "how_to_pay": ["how do I pay", "where can I make a payment", "nalipa vipi"],
+    "greet": ["hello", "good morning", "habari"],
+}
+texts = [t for examples in EXAMPLES.values() for t in examples]
+intents = [intent for intent, examples in EXAMPLES.items() for _ in examples]
+config = {**LinearIntentClassifier.get_default_config(), "min_char_df": 1}
+model = IntentModel(config).fit(texts, intents)
+messages = json.loads(sys.argv[1])
+parsed = model.predict_proba(messages)
+embeddings = embed(messages)
+# What scikit-learn itself gives for the same features, blended with the same vote.
+features = model._with_embeddings(model._ngrams(messages), embeddings)
+reference = (1 - model.neighbour_weight) * model.classifier.predict_proba(features)
+reference += model.neighbour_weight * model.neighbours(embeddings)
+print(json.dumps(float(np.abs(parsed - reference).max())))
+"""
+
+
+def test_scoring_beside_the_embedding_gives_the_logistic_regressions_own_probabilities() -> None:
+    """At parse time the n-grams' share of the scores is computed while the embedding runs on
+    its own thread (``embed_in_background``), outside scikit-learn's ``predict_proba``: the
+    probabilities must still be exactly the model's."""
+    messages = ["HOW MUCH DO I OWE", "nalipa wapi", "habari za asubuhi", "je veux payer"]
+    assert run_in_rasa(SCORING_PROBE, messages, timeout=180) < 1e-12
